@@ -1,0 +1,47 @@
+"""Build the batched environment of a task with its challenges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rwrl.envs.task import BatchedTask
+
+#: keyword arguments that switch challenges on (the published spec names + rwrl's own).
+CHALLENGE_KWARGS = (
+    "safety_spec", "delay_spec", "noise_spec", "perturb_spec", "dimensionality_spec",
+    "multiobj_spec", "combined_challenge", "realtime_spec",
+)
+
+
+def split_task_name(task_name: str) -> str:
+    """Accept the published suite's task names ('realworld_swingup') as well."""
+    return task_name[len("realworld_"):] if task_name.startswith("realworld_") else task_name
+
+
+def make_batched_env(domain_name: str, task_name: str, num_envs: int = 1, *,
+                     num_threads: int | None = None, time_limit: int | None = None,
+                     **challenges: Any):
+    """Return a ``BatchedEnv`` of ``num_envs`` envs of one task with its challenges.
+
+    Args:
+      domain_name, task_name: the task ('cartpole', 'swingup').
+      num_envs: N.
+      num_threads: engine threads.
+      time_limit: episode length in control steps (default 1000).
+      **challenges: the challenge specs (``CHALLENGE_KWARGS``); unknown keyword
+        arguments raise a ValueError naming them and the allowed ones.
+    """
+    unknown = sorted(set(challenges) - set(CHALLENGE_KWARGS))
+    if unknown:
+        raise ValueError(f"unknown keyword argument(s) {unknown}: allowed "
+                         f"{sorted(CHALLENGE_KWARGS)} and num_threads, time_limit")
+    task = BatchedTask(domain_name, split_task_name(task_name), num_envs,
+                       num_threads=num_threads, time_limit=time_limit)
+    active = {k: v for k, v in challenges.items() if v is not None}
+    try:
+        from rwrl.challenges.pipeline import ChallengeEnv
+    except ImportError:  # the challenge layer is optional while it is being built
+        if active:
+            raise
+        return task
+    return ChallengeEnv(task, **active)

@@ -1,0 +1,124 @@
+"""The Gymnasium single environment: a batch of one.
+
+Example:
+  >>> import gymnasium, rwrl
+  >>> env = gymnasium.make("rwrl/cartpole-swingup-v0")
+  >>> obs, info = env.reset(seed=0)
+  >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+  >>> info["constraints"], info["cost"]   # K satisfied flags, violated count
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from rwrl.envs.factory import make_batched_env
+from rwrl.envs.render import EnvRenderer
+from rwrl.envs.spaces import ObservationLayout
+from rwrl.envs.validation import check_actions
+
+_ENV0 = np.zeros(1, np.int64)
+
+
+def unbatch_info(info: dict, index: int = 0) -> dict:
+    """Return env ``index``'s entries of a batched info dict (nested dicts too)."""
+    out = {}
+    for key, value in info.items():
+        if isinstance(value, dict):
+            out[key] = unbatch_info(value, index)
+        elif isinstance(value, np.ndarray) and value.ndim >= 1:
+            item = value[index]
+            out[key] = item.item() if item.ndim == 0 else item
+        else:
+            out[key] = value
+    return out
+
+
+def base_task(batched):
+    """Return the BatchedTask under a (possibly challenge-wrapped) batched env."""
+    return getattr(batched, "task", batched)
+
+
+class RwrlEnv(gymnasium.Env):
+    """One environment of an rwrl task; see the module docstring.
+
+    Args:
+      domain_name, task_name: the task.
+      observation_mode: 'flat' (default, Box) or 'dict'.
+      render_mode: None or 'rgb_array'.
+      render_width, render_height, camera: offscreen image size and camera.
+      time_limit: episode length in control steps (default 1000, truncation).
+      **challenges: the challenge specs (safety_spec, delay_spec, ...).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, domain_name: str, task_name: str, *, observation_mode: str = "flat",
+                 render_mode: str | None = None, render_width: int = 320,
+                 render_height: int = 240, camera: int | str = 0,
+                 time_limit: int | None = None, **challenges: Any):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
+        self.batched = make_batched_env(domain_name, task_name, 1, num_threads=1,
+                                        time_limit=time_limit, **challenges)
+        self.layout = ObservationLayout(self.batched.observation_spec, observation_mode)
+        self.observation_space = self.layout.space()
+        self.action_space = spaces.Box(self.batched.action_low.astype(np.float32),
+                                       self.batched.action_high.astype(np.float32),
+                                       dtype=np.float32)
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata, render_fps=int(round(1 / self.batched.control_timestep)))
+        self._renderer = EnvRenderer(base_task(self.batched), render_width, render_height, camera)
+        self._needs_reset = True
+
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        """Names of the K constraints of ``info['constraints']``."""
+        return self.batched.constraint_names
+
+    @property
+    def observation_slices(self) -> dict[str, slice]:
+        """Name -> slice of each entry in the flat observation."""
+        return dict(self.layout.slices)
+
+    @property
+    def physics(self):
+        """The batched engine (experts: ``physics.qpos[0]``, ``physics.env_model(0)``)."""
+        return base_task(self.batched).physics
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        obs, info = self.batched.reset(_ENV0, [seed])
+        self._needs_reset = False
+        return self.layout.single(obs), unbatch_info(info)
+
+    def step(self, action):
+        if self._needs_reset:
+            raise RuntimeError("step() called before reset() or after the episode ended; "
+                               "call reset() first")
+        actions = check_actions(action, 1, self.batched.action_low, self.batched.action_high,
+                                batched=False)
+        obs, reward, info = self.batched.step(actions)
+        truncated = bool(base_task(self.batched).elapsed_steps[0] >= self.batched.time_limit)
+        self._needs_reset = truncated
+        # Time limits are truncations: the real-world tasks never terminate early.
+        return self.layout.single(obs), float(reward[0]), False, truncated, unbatch_info(info)
+
+    def set_state(self, qpos, qvel) -> None:
+        """Set the physics state (positions (nq,), velocities (nv,)); the next step starts there."""
+        base_task(self.batched).set_state(_ENV0, qpos, qvel)
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        return self._renderer.render(0)
+
+    def close(self):
+        self._renderer.close()
+        super().close()
