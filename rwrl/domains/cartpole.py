@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 from dm_control.suite import cartpole as dm_cartpole
-from dm_control.utils import rewards
+from rwrl.domains import rewards
 
 from rwrl.core.engine import BatchedPhysics
 from rwrl.domains.base import Constraint, Domain, PerturbParam, SafetyVars, set_joint_damping

@@ -28,11 +28,11 @@ def unbatch_info(info: dict, index: int = 0) -> dict:
     """Return env ``index``'s entries of a batched info dict (nested dicts too)."""
     out = {}
     for key, value in info.items():
-        if isinstance(value, dict):
+        if type(value) is np.ndarray:
+            out[key] = value[index] if value.ndim > 1 else float(value[index]) \
+                if value.dtype.kind == "f" else value[index].item()
+        elif isinstance(value, dict):
             out[key] = unbatch_info(value, index)
-        elif isinstance(value, np.ndarray) and value.ndim >= 1:
-            item = value[index]
-            out[key] = item.item() if item.ndim == 0 else item
         else:
             out[key] = value
     return out

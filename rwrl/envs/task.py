@@ -49,6 +49,7 @@ class BatchedTask:
         self.constraints = self.domain.constraints()
         self.constraint_names = tuple(c.name for c in self.constraints)
         self.safety_coeff = 1.0
+        self._flags = np.ones((self.num_envs, len(self.constraints)), bool)
         limited = model.actuator_ctrllimited.astype(bool)
         self.action_low = np.where(limited, model.actuator_ctrlrange[:, 0], -np.inf)
         self.action_high = np.where(limited, model.actuator_ctrlrange[:, 1], np.inf)
@@ -87,15 +88,15 @@ class BatchedTask:
         if ids is not None:
             safety_vars = {k: v[ids] for k, v in safety_vars.items()}
             flags = flags[ids]
-        return {"constraints": flags, "cost": (~flags).sum(axis=1).astype(np.float64),
-                "safety_vars": safety_vars}
+        cost = len(self.constraints) - flags.sum(axis=1, dtype=np.float64)
+        return {"constraints": flags, "cost": cost, "safety_vars": safety_vars}
 
     def constraint_flags(self, safety_vars: dict[str, np.ndarray]) -> np.ndarray:
-        """Return the (N, K) satisfied flags of the built-in constraints."""
-        if not self.constraints:
-            return np.ones((self.num_envs, 0), bool)
-        return np.stack([np.asarray(c.fn(safety_vars, self.safety_coeff), bool)
-                         for c in self.constraints], axis=1)
+        """Return a new (N, K) array of the built-in constraints' satisfied flags."""
+        flags = self._flags
+        for k, constraint in enumerate(self.constraints):
+            flags[:, k] = constraint.fn(safety_vars, self.safety_coeff)
+        return flags.copy()
 
     # -- physical parameters -----------------------------------------------------
     def set_parameter(self, env_id: int, name: str, value: float) -> None:

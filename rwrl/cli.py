@@ -1,0 +1,65 @@
+"""The ``rwrl`` command: list tasks, roll out, train, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="rwrl: the real-world RL challenge suite.")
+
+
+@app.command()
+def envs() -> None:
+    """List every environment id with its sizes, constraints and perturbable parameters."""
+    from rwrl.domains import available_tasks
+    from rwrl.envs.registration import env_id
+    from rwrl.envs.task import BatchedTask
+
+    for domain, task in available_tasks():
+        t = BatchedTask(domain, task, 1)
+        obs_size = sum(int(__import__("numpy").prod(s)) for s, _ in t.observation_spec.values())
+        typer.echo(f"{env_id(domain, task)}")
+        typer.echo(f"  observation {obs_size}  action {t.action_low.shape[0]}  "
+                   f"control dt {t.control_timestep} s  episode {t.time_limit} steps")
+        typer.echo(f"  constraints: {', '.join(t.constraint_names)} (+ action_roc, opt-in)")
+        params = ", ".join(f"{p.name} [{p.min}, {p.max}]" for p in t.params.values())
+        typer.echo(f"  perturbable: {params}")
+
+
+@app.command()
+def rollout(out: Path = typer.Option(Path("runs/rollout"), help="output folder"),
+            num_envs: int = typer.Option(16, min=1, help="parallel envs per task"),
+            seed: int = typer.Option(0, min=0),
+            domain: Optional[str] = typer.Option(None, help="only this domain"),
+            time_limit: Optional[int] = typer.Option(None, min=1, help="steps per episode")) -> None:
+    """Run a random policy on every task: return, violations per constraint, steps/s."""
+    from rwrl.domains import available_tasks
+    from rwrl.rollout import rollout_all
+
+    tasks = [(d, t) for d, t in available_tasks() if domain in (None, d)]
+    if not tasks:
+        raise typer.BadParameter(f"no task for domain {domain!r}", param_hint="--domain")
+    rollout_all(out, num_envs, seed, tasks, time_limit)
+    typer.echo(f"report: {out / 'rollout.json'}")
+
+
+def _mount_optional_commands() -> None:
+    try:
+        from rwrl.cli_run import register
+    except ImportError:
+        return
+    register(app)
+
+
+_mount_optional_commands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

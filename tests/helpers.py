@@ -1,0 +1,51 @@
+"""Shared test helpers: dm_control as the parity oracle."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+from dm_control import suite
+
+from rwrl.envs.task import BatchedTask
+
+
+def integration_state(physics) -> np.ndarray:
+    """Return a dm_control physics' mjSTATE_INTEGRATION vector."""
+    model, data = physics.model.ptr, physics.data.ptr
+    state = np.empty(mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_INTEGRATION))
+    mujoco.mj_getState(model, data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+    return state
+
+
+def copy_dm_control_state(dm_env, task: BatchedTask, env_id: int = 0) -> None:
+    """Put env ``env_id`` of ``task`` in the state of a dm_control environment."""
+    task.physics.state[env_id] = integration_state(dm_env.physics)
+    task.physics.forward(np.array([env_id]))
+
+
+def flat_dm_observation(observation) -> np.ndarray:
+    return np.concatenate([np.asarray(v, np.float64).ravel() for v in observation.values()])
+
+
+def parity_errors(domain: str, task_name: str, seed: int = 0, steps: int = 200):
+    """Step dm_control and rwrl from the same state; return max obs and reward errors.
+
+    Errors are absolute, divided by max(1, |value|) so large values compare relatively.
+    """
+    dm = suite.load(domain, task_name, task_kwargs={"random": seed})
+    dm.reset()
+    task = BatchedTask(domain, task_name, 1)
+    task.reset(np.array([0]), [seed])
+    copy_dm_control_state(dm, task)
+    rng = np.random.default_rng(seed)
+    spec = dm.action_spec()
+    obs_err = rew_err = 0.0
+    for _ in range(steps):
+        action = rng.uniform(spec.minimum, spec.maximum)
+        ts = dm.step(action)
+        obs, reward, _ = task.step(action[None])
+        expected = flat_dm_observation(ts.observation)
+        got = np.concatenate([obs[k][0].ravel() for k in task.observation_spec])
+        obs_err = max(obs_err, np.max(np.abs(got - expected) / np.maximum(1, np.abs(expected))))
+        rew_err = max(rew_err, abs(float(reward[0]) - ts.reward))
+    return obs_err, rew_err
