@@ -1,0 +1,69 @@
+"""Per-episode statistics of rwrl runs and the evaluators of the real-world RL suite.
+
+Record: wrap an env in :class:`EpisodeRecorder` (or a vector env in
+:class:`VectorEpisodeRecorder`); each finished episode becomes one row of a
+JSON-lines file (schema: :mod:`rwrl.metrics.schema`). Evaluate: the pure
+functions of :mod:`rwrl.metrics.evaluators`, or :func:`evaluate_run` for
+every evaluator of a run's file(s) at once.
+"""
+
+from rwrl.metrics.accumulator import EpisodeAccumulator
+from rwrl.metrics.episode_file import EpisodeFile, export_parquet, read_episodes
+from rwrl.metrics.evaluators import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_WINDOW,
+    RollingReturns,
+    absolute_regret,
+    across_seeds,
+    convergence_episode,
+    deadline_miss_rate,
+    episode_violations,
+    final_return,
+    mean_violation_rate,
+    multiobjective_table,
+    multiobjective_totals,
+    normalized_instability,
+    normalized_regret,
+    per_step_violation_rate,
+    return_evaluators,
+    rolling_returns,
+    safety_evaluator,
+    safety_var_stats,
+    safety_var_table,
+    violation_totals,
+)
+from rwrl.metrics.recorder import EpisodeRecorder, VectorEpisodeRecorder
+from rwrl.metrics.summary import evaluate_episodes, evaluate_run, evaluate_seeds
+
+__all__ = [
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_WINDOW",
+    "EpisodeAccumulator",
+    "EpisodeFile",
+    "EpisodeRecorder",
+    "RollingReturns",
+    "VectorEpisodeRecorder",
+    "absolute_regret",
+    "across_seeds",
+    "convergence_episode",
+    "deadline_miss_rate",
+    "episode_violations",
+    "evaluate_episodes",
+    "evaluate_run",
+    "evaluate_seeds",
+    "export_parquet",
+    "final_return",
+    "mean_violation_rate",
+    "multiobjective_table",
+    "multiobjective_totals",
+    "normalized_instability",
+    "normalized_regret",
+    "per_step_violation_rate",
+    "read_episodes",
+    "return_evaluators",
+    "rolling_returns",
+    "safety_evaluator",
+    "safety_var_stats",
+    "safety_var_table",
+    "violation_totals",
+]
