@@ -45,7 +45,8 @@ def _sigmoid(x: np.ndarray, scale: float, sigmoid: str) -> np.ndarray:
     if sigmoid == "gaussian":
         return np.exp(-0.5 * (x * scale) ** 2)
     if sigmoid == "hyperbolic":
-        return 1 / np.cosh(x * scale)
+        with np.errstate(over="ignore"):  # cosh overflows to inf far out: the value is 0
+            return 1 / np.cosh(x * scale)
     if sigmoid == "long_tail":
         return 1 / ((x * scale) ** 2 + 1)
     if sigmoid == "reciprocal":
