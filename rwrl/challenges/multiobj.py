@@ -1,0 +1,88 @@
+"""Multi-objective rewards: an objective registry and the reward mix.
+
+Defined in Dulac-Arnold et al. (2020) and the published
+``utils/multiobj_objectives.py``. The built-in objective ``safety`` is
+s_t = (satisfied constraints) / K; with ``reward`` on the reward becomes
+r' = (1 - alpha) r + alpha s_t (alpha = ``coeff``); with ``observed`` on the
+observation gains the entry 'multiobj' = [r, s_t] (r before the mix).
+
+Example:
+  >>> mix = MultiObjective(SafetyObjective(), reward=True, coeff=0.5, observed=False)
+  >>> flags = np.array([[True, False]])
+  >>> mix(np.array([1.0]), flags, {})[0]        # 0.5 * 1 + 0.5 * 0.5
+  array([0.75])
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+
+class Objective(abc.ABC):
+    """A family of extra objectives computed on the batch; subclass to add your own."""
+
+    #: M, the number of objective values per env.
+    num_objectives: int = 1
+
+    @abc.abstractmethod
+    def values(self, reward: np.ndarray, constraints: np.ndarray,
+               safety_vars: dict[str, np.ndarray]) -> np.ndarray:
+        """Return the (N, M) objective values.
+
+        Args:
+          reward: (N,) the task reward of this step.
+          constraints: (N, K) bool satisfied flags of the active constraints.
+          safety_vars: the domain's safety variables, name -> (N, ...).
+        """
+
+    def merge(self, reward: np.ndarray, values: np.ndarray, coeff: float) -> np.ndarray:
+        """Return the (N,) mixed reward (1 - coeff) r + coeff mean(values)."""
+        extra = values[:, 0] if values.shape[1] == 1 else values.mean(axis=1)
+        return (1.0 - coeff) * reward + coeff * extra
+
+
+class SafetyObjective(Objective):
+    """The fraction of satisfied constraints, s_t = sum(flags) / K (1 when K = 0)."""
+
+    def values(self, reward, constraints, safety_vars):
+        k = constraints.shape[1]
+        if k == 0:
+            return np.ones((constraints.shape[0], 1))
+        return constraints.sum(axis=1, keepdims=True) / float(k)
+
+
+#: name -> objective; register your own with ``OBJECTIVES['name'] = MyObjective()``.
+OBJECTIVES: dict[str, Objective] = {"safety": SafetyObjective()}
+
+
+class MultiObjective:
+    """Mix an objective into the reward and/or expose [r, objectives].
+
+    Args:
+      objective: an ``Objective``.
+      reward: mix the objective into the reward.
+      coeff: alpha in [0, 1].
+      observed: add the observation entry 'multiobj' of shape (1 + M,).
+    """
+
+    def __init__(self, objective: Objective, reward: bool, coeff: float, observed: bool):
+        if not 0.0 <= coeff <= 1.0:
+            raise ValueError(f"multiobj coeff = {coeff!r} is out of range: allowed [0, 1]")
+        self.objective = objective
+        self.reward = reward
+        self.coeff = coeff
+        self.observed = observed
+        self.size = 1 + objective.num_objectives
+
+    def reset(self, ids: np.ndarray) -> None:
+        """Nothing to clear: the mix has no state."""
+
+    def __call__(self, reward: np.ndarray, constraints: np.ndarray,
+                 safety_vars: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (N,) reward after the mix and the (N, 1 + M) vector [r, objectives]."""
+        values = np.asarray(self.objective.values(reward, constraints, safety_vars), np.float64)
+        vector = np.concatenate([reward[:, None], values], axis=1)
+        mixed = self.objective.merge(reward, values, self.coeff) if self.reward else reward
+        return mixed, vector

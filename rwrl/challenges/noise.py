@@ -1,0 +1,157 @@
+"""Noise on actions and observations: gaussian, dropped, stuck, repetition.
+
+Defined in Dulac-Arnold et al. (2020) and the published
+``realworld_env.Base`` (RWRL_REFERENCE.md, "Challenge semantics"), per
+component of an (N, D) batch:
+
+* ``GaussianNoise``: x + N(0, sigma).
+* ``DroppedNoise``: an idle component starts, with probability p, a run of
+  ``steps`` steps at 0.
+* ``StuckNoise``: same trigger; during the run the component holds the value
+  it had on the step before the run.
+* ``ActionRepetition`` (whole action vector): an idle env, with probability
+  p, holds its current action for ``steps`` steps in total (steps = 1: no
+  effect).
+
+Every draw comes from a counter-based generator (``rwrl.core.seeding``) passed
+to the call, so env i of a batch sees the numbers a single env with the same
+seed sees. ``ids`` selects a subset of envs (used at reset); None is all.
+
+Example:
+  >>> drop = DroppedNoise(prob=1.0, steps=2, num_envs=1, size=1)
+  >>> drop.reset(np.array([0]))
+  >>> rng = CounterRandom(1)
+  >>> [float(drop(np.array([[5.0]]), rng)[0, 0]) for _ in range(2)]
+  [0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rwrl.core.seeding import CounterRandom  # noqa: F401  (the docstring example)
+
+
+def _check_prob(name: str, prob: float) -> None:
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"{name} prob = {prob!r} is out of range: allowed [0, 1]")
+
+
+def _check_steps(name: str, steps: int) -> None:
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"{name} steps = {steps!r} is out of range: allowed integers >= 1")
+
+
+def _select(ids):
+    return slice(None) if ids is None else ids
+
+
+def advance_runs(counter: np.ndarray, uniform: np.ndarray, prob: float,
+                 steps: int) -> np.ndarray:
+    """Start runs in idle components, count every run down; return the active mask.
+
+    A component with ``counter == 0`` whose draw is below ``prob`` starts a run
+    of ``steps`` steps; the mask is True on each step of a run. ``counter`` is
+    updated in place.
+    """
+    start = (counter == 0) & (uniform < prob)
+    counter[start] = steps
+    active = counter > 0
+    counter -= active
+    return active
+
+
+class GaussianNoise:
+    """Add white Gaussian noise N(0, sigma) to every component."""
+
+    def __init__(self, sigma: float, num_envs: int, size: int):
+        if not sigma >= 0.0:
+            raise ValueError(f"gaussian sigma = {sigma!r} is out of range: allowed >= 0")
+        self.sigma = float(sigma)
+        self.size = size
+        self.normals_per_call = size
+
+    def reset(self, ids: np.ndarray) -> None:
+        """Nothing to clear: the noise has no state."""
+
+    def __call__(self, x: np.ndarray, rng, ids=None) -> np.ndarray:
+        """Return x (n, D) plus noise."""
+        return x + self.sigma * rng.normal((self.size,))
+
+
+class DroppedNoise:
+    """Set a component to 0 for runs of ``steps`` steps, each started with probability p."""
+
+    def __init__(self, prob: float, steps: int, num_envs: int, size: int):
+        _check_prob("dropped", prob)
+        _check_steps("dropped", steps)
+        self.prob, self.steps, self.size = float(prob), int(steps), size
+        self.uniforms_per_call = size
+        self._counter = np.zeros((num_envs, size), np.int64)
+
+    def reset(self, ids: np.ndarray) -> None:
+        """End the runs of envs ``ids``."""
+        self._counter[ids] = 0
+
+    def __call__(self, x: np.ndarray, rng, ids=None) -> np.ndarray:
+        """Return x (n, D) with the components of active runs at 0."""
+        sel = _select(ids)
+        counter = self._counter[sel]
+        active = advance_runs(counter, rng.uniform((self.size,)), self.prob, self.steps)
+        self._counter[sel] = counter
+        return np.where(active, 0.0, x)
+
+
+class StuckNoise:
+    """Hold a component at its previous value for runs of ``steps`` steps (probability p)."""
+
+    def __init__(self, prob: float, steps: int, num_envs: int, size: int):
+        _check_prob("stuck", prob)
+        _check_steps("stuck", steps)
+        self.prob, self.steps, self.size = float(prob), int(steps), size
+        self.uniforms_per_call = size
+        self._counter = np.zeros((num_envs, size), np.int64)
+        self._last = np.zeros((num_envs, size))
+        self._fresh = np.ones(num_envs, bool)
+
+    def reset(self, ids: np.ndarray) -> None:
+        """End the runs of envs ``ids``; their first value becomes the held one."""
+        self._counter[ids] = 0
+        self._fresh[ids] = True
+
+    def __call__(self, x: np.ndarray, rng, ids=None) -> np.ndarray:
+        """Return x (n, D) with the components of active runs held."""
+        sel = _select(ids)
+        fresh = self._fresh[sel]
+        last = np.where(fresh[:, None], x, self._last[sel])
+        counter = self._counter[sel]
+        active = advance_runs(counter, rng.uniform((self.size,)), self.prob, self.steps)
+        out = np.where(active, last, x)
+        self._counter[sel], self._last[sel], self._fresh[sel] = counter, out, False
+        return out
+
+
+class ActionRepetition:
+    """Hold an env's whole action for ``steps`` steps in total, with probability p."""
+
+    def __init__(self, prob: float, steps: int, num_envs: int, size: int):
+        _check_prob("repetition", prob)
+        _check_steps("repetition", steps)
+        self.prob, self.steps = float(prob), int(steps)
+        self.uniforms_per_call = 1
+        self._counter = np.zeros(num_envs, np.int64)
+        self._held = np.zeros((num_envs, size))
+
+    def reset(self, ids: np.ndarray) -> None:
+        """End the repetitions of envs ``ids``."""
+        self._counter[ids] = 0
+
+    def __call__(self, a: np.ndarray, rng, ids=None) -> np.ndarray:
+        """Return the (N, nu) actions after repetition."""
+        idle = self._counter == 0
+        start = idle & (rng.uniform((1,))[:, 0] < self.prob)
+        # This step is the first of the ``steps`` steps of a repetition.
+        self._counter[start] = self.steps - 1
+        self._counter -= ~idle
+        self._held = np.where(idle[:, None], a, self._held)
+        return self._held.copy()

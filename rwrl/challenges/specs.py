@@ -1,0 +1,426 @@
+"""Parse and validate the challenge spec dictionaries into typed, frozen specs.
+
+The dictionaries are those of the published suite (Dulac-Arnold et al. 2020,
+``realworldrl_suite/environments/realworld_env.py``), plus rwrl's
+``realtime_spec``. Each is parsed once, when the environment is built:
+
+* an unknown key raises a ValueError naming the key and the keys allowed;
+* a value out of range raises a ValueError naming the field, the value and
+  the range (``noise_spec['dropped']['observations_prob'] = 1.5 is out of
+  range: allowed [0, 1]``).
+
+A spec given as a non-empty dict is on unless it says ``'enable': False``
+(the published suite needed ``'enable': True``; both spellings work). A
+disabled spec parses to None.
+
+Example:
+  >>> specs = parse_specs(TaskFacts("cartpole", ("slider_pos",), {}),
+  ...                     delay_spec={"enable": True, "actions": 3})
+  >>> specs.delay
+  DelaySpec(actions=3, observations=0, rewards=0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from rwrl.challenges import combined as combined_lib
+from rwrl.challenges.multiobj import OBJECTIVES, Objective
+from rwrl.challenges.perturb import SCHEDULERS
+
+#: name of the opt-in action rate-of-change constraint, present in every domain.
+ACTION_ROC = "action_roc"
+_SUFFIX = "_constraint"
+
+
+# -- typed specs --------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class TaskFacts:
+    """What spec validation needs to know of the task (domain facts only).
+
+    Attributes:
+      domain: domain name ('cartpole').
+      constraint_names: the built-in constraints, in the published order.
+      perturb_params: name -> object with ``start``, ``min``, ``max``, ``std``
+        (``rwrl.domains.PerturbParam``), in reference order.
+    """
+
+    domain: str
+    constraint_names: tuple[str, ...]
+    perturb_params: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class SafetySpec:
+    """Active constraints, in output order; each name is built-in, 'action_roc' or a user's."""
+
+    constraints: tuple[str, ...]
+    #: name -> fn(safety_vars) -> (N,) bool, for the user constraints among ``constraints``.
+    user_constraints: Mapping[str, Callable]
+    safety_coeff: float = 1.0
+    #: add the K satisfied flags as the observation entry 'constraints'.
+    observations: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class DelaySpec:
+    """Delays in control steps."""
+
+    actions: int = 0
+    observations: int = 0
+    rewards: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianSpec:
+    """Standard deviations of additive white noise."""
+
+    actions: float = 0.0
+    observations: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Per-component runs (dropped or stuck): start probability and run length in steps."""
+
+    actions_prob: float = 0.0
+    actions_steps: int = 1
+    observations_prob: float = 0.0
+    observations_steps: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RepetitionSpec:
+    """Probability of holding the action, and the steps it is held in total."""
+
+    actions_prob: float = 0.0
+    actions_steps: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseSpec:
+    """The four noises; None where a noise is off."""
+
+    gaussian: GaussianSpec | None = None
+    dropped: RunSpec | None = None
+    stuck: RunSpec | None = None
+    repetition: RepetitionSpec | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PerturbSpec:
+    """One perturbed physical parameter and its scheduler."""
+
+    param: str
+    scheduler: str
+    period: int
+    start: float
+    min: float
+    max: float
+    std: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DimensionalitySpec:
+    """Number of extra N(0, 1) observation features."""
+
+    num_random_state_observations: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiObjSpec:
+    """Objective, and whether it mixes into the reward and/or is observed."""
+
+    objective: Objective
+    reward: bool = False
+    coeff: float = 0.0
+    observed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class RealtimeSpec:
+    """The real-time inference challenge (rwrl's own; docs/challenges.md)."""
+
+    mode: str
+    budget: float
+    fallback: str = "hold"
+    #: simulated mode: seconds per step (float, sequence, or callable(step_index) -> float).
+    latency: Any = 0.0
+    #: most control periods that one late action may miss (bounds a stalled controller).
+    max_missed: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class ChallengeSpecs:
+    """Every challenge of one environment; None where off."""
+
+    safety: SafetySpec | None = None
+    delay: DelaySpec | None = None
+    noise: NoiseSpec | None = None
+    perturb: PerturbSpec | None = None
+    dimensionality: DimensionalitySpec | None = None
+    multiobj: MultiObjSpec | None = None
+    realtime: RealtimeSpec | None = None
+    combined_challenge: str | None = None
+
+
+# -- field checks -------------------------------------------------------------------
+def _check_keys(where: str, spec: Any, allowed: Sequence[str]) -> dict:
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"{where} must be a dict, got {type(spec).__name__}")
+    unknown = [k for k in spec if k not in allowed]
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {sorted(allowed)}")
+    return dict(spec)
+
+
+def _enabled(where: str, spec: Mapping) -> bool:
+    return _bool(f"{where}['enable']", spec.get("enable", True))
+
+
+def _bool(field: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_, numbers.Integral)) or value not in (0, 1):
+        raise ValueError(f"{field} = {value!r} is not a bool: allowed True or False")
+    return bool(value)
+
+
+def _number(field: str, value: Any, lo: float = -math.inf, hi: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{field} = {value!r} is not a finite number")
+    if not lo <= value <= hi:
+        raise ValueError(f"{field} = {value!r} is out of range: allowed [{lo}, {hi}]")
+    return float(value)
+
+
+def _integer(field: str, value: Any, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value):
+        raise ValueError(f"{field} = {value!r} is not an integer: allowed integers >= {lo}")
+    if value < lo:
+        raise ValueError(f"{field} = {value!r} is out of range: allowed integers >= {lo}")
+    return int(value)
+
+
+def _choice(field: str, value: Any, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{field} = {value!r} is unknown: allowed {list(allowed)}")
+    return value
+
+
+# -- one parser per spec ------------------------------------------------------------
+def parse_safety(spec: Mapping, facts: TaskFacts) -> SafetySpec | None:
+    """Parse ``safety_spec`` (keys enable, constraints, observations, safety_coeff)."""
+    where = "safety_spec"
+    if "limits" in spec:
+        raise ValueError(
+            "safety_spec['limits'] is not supported: the limits are domain facts scaled by "
+            "safety_spec['safety_coeff']; write a user constraint for other limits "
+            "(docs/compatibility.md)")
+    spec = _check_keys(where, spec, ("enable", "constraints", "observations", "safety_coeff"))
+    if not spec or not _enabled(where, spec):
+        return None
+    coeff = _number(f"{where}['safety_coeff']", spec.get("safety_coeff", 1.0), 0.0, 1.0)
+    names, user = _parse_constraints(spec.get("constraints"), facts)
+    return SafetySpec(constraints=names, user_constraints=user, safety_coeff=coeff,
+                      observations=_bool(f"{where}['observations']",
+                                         spec.get("observations", True)))
+
+
+def _parse_constraints(value: Any, facts: TaskFacts) -> tuple[tuple[str, ...], dict]:
+    """Return (names in order, user constraints) of ``safety_spec['constraints']``."""
+    builtin = facts.constraint_names + (ACTION_ROC,)
+    if value is None:
+        return facts.constraint_names, {}
+    if isinstance(value, str) or not isinstance(value, (Mapping, Sequence)):
+        raise ValueError(f"safety_spec['constraints'] = {value!r} is not allowed: give a list "
+                         "of names or a dict name -> None (built-in) or fn(safety_vars)")
+    items = value.items() if isinstance(value, Mapping) else ((v, None) for v in value)
+    names, user = [], {}
+    for key, fn in items:
+        if not isinstance(key, str):
+            raise ValueError(f"safety_spec['constraints']: {key!r} is not a constraint name")
+        name = key[:-len(_SUFFIX)] if key.endswith(_SUFFIX) else key
+        if fn is None:
+            _choice(f"safety_spec['constraints'] entry {key!r} (domain {facts.domain!r})",
+                    name, builtin)
+        elif name in builtin:
+            raise ValueError(
+                f"safety_spec['constraints'][{key!r}] names a built-in constraint: give it the "
+                f"value None (or list the names) to select it, or rename your own constraint")
+        elif not callable(fn):
+            raise ValueError(f"safety_spec['constraints'][{key!r}] = {fn!r} is not callable: "
+                             "allowed None (built-in) or fn(safety_vars) -> (N,) bool")
+        else:
+            user[name] = fn
+        if name in names:
+            raise ValueError(f"safety_spec['constraints'] lists {name!r} twice")
+        names.append(name)
+    return tuple(names), user
+
+
+def parse_delay(spec: Mapping) -> DelaySpec | None:
+    """Parse ``delay_spec`` (keys enable, actions, observations, rewards)."""
+    where = "delay_spec"
+    spec = _check_keys(where, spec, ("enable", "actions", "observations", "rewards"))
+    if not spec or not _enabled(where, spec):
+        return None
+    return DelaySpec(**{k: _integer(f"{where}[{k!r}]", spec.get(k, 0), 0)
+                        for k in ("actions", "observations", "rewards")})
+
+
+_RUN_KEYS = ("enable", "actions_prob", "actions_steps", "observations_prob", "observations_steps")
+_NOISE_KEYS = {
+    "gaussian": ("enable", "actions", "observations"),
+    "dropped": _RUN_KEYS,
+    "stuck": _RUN_KEYS,
+    "repetition": ("enable", "actions_prob", "actions_steps"),
+}
+
+
+def parse_noise(spec: Mapping) -> NoiseSpec | None:
+    """Parse ``noise_spec`` (sub-dicts gaussian, dropped, stuck, repetition)."""
+    spec = _check_keys("noise_spec", spec, tuple(_NOISE_KEYS))
+    parsed = {}
+    for kind, sub in spec.items():
+        where = f"noise_spec[{kind!r}]"
+        sub = _check_keys(where, sub, _NOISE_KEYS[kind])
+        if not sub or not _enabled(where, sub):
+            continue
+        fields = {}
+        for key in _NOISE_KEYS[kind][1:]:
+            field = f"{where}[{key!r}]"
+            if key.endswith("_steps"):
+                fields[key] = _integer(field, sub.get(key, 1), 1)
+            elif key.endswith("_prob"):
+                fields[key] = _number(field, sub.get(key, 0.0), 0.0, 1.0)
+            else:
+                fields[key] = _number(field, sub.get(key, 0.0), 0.0)
+        cls = {"gaussian": GaussianSpec, "repetition": RepetitionSpec}.get(kind, RunSpec)
+        parsed[kind] = cls(**fields)
+    return NoiseSpec(**parsed) if parsed else None
+
+
+_PERTURB_KEYS = ("enable", "period", "param", "scheduler", "start", "min", "max", "std")
+
+
+def parse_perturb(spec: Mapping, facts: TaskFacts) -> PerturbSpec | None:
+    """Parse ``perturb_spec``; defaults are the domain's (RWRL_REFERENCE.md table)."""
+    where = "perturb_spec"
+    spec = _check_keys(where, spec, _PERTURB_KEYS)
+    if not spec or not _enabled(where, spec):
+        return None
+    params = facts.perturb_params
+    if not params:
+        raise ValueError(f"{where}: domain {facts.domain!r} has no perturbable parameter")
+    name = _choice(f"{where}['param'] (domain {facts.domain!r})",
+                   spec.get("param", next(iter(params))), tuple(params))
+    p = params[name]
+    lo = _number(f"{where}['min'] ({name})", spec.get("min", p.min), p.min, p.max)
+    hi = _number(f"{where}['max'] ({name})", spec.get("max", p.max), lo, p.max)
+    start = spec.get("start", min(max(p.start, lo), hi))
+    return PerturbSpec(
+        param=name,
+        scheduler=_choice(f"{where}['scheduler']", spec.get("scheduler", "constant"), SCHEDULERS),
+        period=_integer(f"{where}['period']", spec.get("period", 1), 1),
+        start=_number(f"{where}['start'] ({name})", start, lo, hi),
+        min=lo, max=hi,
+        std=_number(f"{where}['std'] ({name})", spec.get("std", p.std), 0.0))
+
+
+def parse_dimensionality(spec: Mapping) -> DimensionalitySpec | None:
+    """Parse ``dimensionality_spec`` (keys enable, num_random_state_observations)."""
+    where = "dimensionality_spec"
+    spec = _check_keys(where, spec, ("enable", "num_random_state_observations"))
+    if not spec or not _enabled(where, spec):
+        return None
+    n = _integer(f"{where}['num_random_state_observations']",
+                 spec.get("num_random_state_observations", 0), 0)
+    return DimensionalitySpec(n) if n else None
+
+
+def parse_multiobj(spec: Mapping) -> MultiObjSpec | None:
+    """Parse ``multiobj_spec`` (keys enable, objective, reward, coeff, observed)."""
+    where = "multiobj_spec"
+    spec = _check_keys(where, spec, ("enable", "objective", "reward", "coeff", "observed"))
+    if not spec or not _enabled(where, spec):
+        return None
+    objective = spec.get("objective", "safety")
+    if isinstance(objective, str):
+        objective = OBJECTIVES[_choice(f"{where}['objective']", objective, tuple(OBJECTIVES))]
+    elif isinstance(objective, type) and issubclass(objective, Objective):
+        objective = objective()
+    if not isinstance(objective, Objective):
+        raise ValueError(f"{where}['objective'] = {objective!r} is not an objective: allowed "
+                         f"{sorted(OBJECTIVES)} or an rwrl.challenges.multiobj.Objective")
+    return MultiObjSpec(objective=objective,
+                        reward=_bool(f"{where}['reward']", spec.get("reward", False)),
+                        coeff=_number(f"{where}['coeff']", spec.get("coeff", 0.0), 0.0, 1.0),
+                        observed=_bool(f"{where}['observed']", spec.get("observed", False)))
+
+
+def parse_realtime(spec: Mapping) -> RealtimeSpec | None:
+    """Parse ``realtime_spec`` (keys enable, mode, budget, fallback, latency, max_missed)."""
+    where = "realtime_spec"
+    spec = _check_keys(where, spec,
+                       ("enable", "mode", "budget", "fallback", "latency", "max_missed"))
+    if not spec or not _enabled(where, spec):
+        return None
+    mode = _choice(f"{where}['mode']", spec.get("mode", "simulated"), ("wallclock", "simulated"))
+    latency = spec.get("latency", 0.0)
+    if mode == "wallclock" and "latency" in spec:
+        raise ValueError(f"{where}['latency'] is only allowed in 'simulated' mode "
+                         "(wallclock mode measures the latency)")
+    if not callable(latency):
+        if isinstance(latency, numbers.Real):
+            _number(f"{where}['latency']", latency, 0.0)
+        else:
+            latency = tuple(_number(f"{where}['latency'][{i}]", v, 0.0)
+                            for i, v in enumerate(latency))
+            if not latency:
+                raise ValueError(f"{where}['latency'] is an empty sequence")
+    if "budget" not in spec:
+        raise ValueError(f"{where}['budget'] is required: the deadline in seconds")
+    return RealtimeSpec(mode=mode, budget=_number(f"{where}['budget']", spec["budget"], 0.0),
+                        fallback=_choice(f"{where}['fallback']", spec.get("fallback", "hold"),
+                                         ("hold", "zero")),
+                        latency=latency,
+                        max_missed=_integer(f"{where}['max_missed']",
+                                            spec.get("max_missed", 100), 0))
+
+
+def parse_specs(facts: TaskFacts, *, safety_spec=None, delay_spec=None, noise_spec=None,
+                perturb_spec=None, dimensionality_spec=None, multiobj_spec=None,
+                realtime_spec=None, combined_challenge=None) -> ChallengeSpecs:
+    """Return the validated specs of one environment.
+
+    Args:
+      facts: the task's domain facts (``TaskFacts``).
+      safety_spec ... realtime_spec: the spec dictionaries (None or {}: off).
+      combined_challenge: None, 'easy', 'medium' or 'hard'; it supplies the
+        delay, noise, perturbation and dimensionality specs, so passing any of
+        those beside it raises.
+    """
+    if combined_challenge is not None:
+        _choice("combined_challenge", combined_challenge, tuple(combined_lib.LEVELS))
+        given = [name for name, value in (("delay_spec", delay_spec), ("noise_spec", noise_spec),
+                                          ("perturb_spec", perturb_spec),
+                                          ("dimensionality_spec", dimensionality_spec)) if value]
+        if given:
+            raise ValueError(f"combined_challenge={combined_challenge!r} sets the delay, noise, "
+                             f"perturbation and dimensionality specs; do not pass {given} too")
+        specs = combined_lib.combined_specs(combined_challenge, facts.domain)
+        delay_spec, noise_spec = specs["delay_spec"], specs["noise_spec"]
+        perturb_spec, dimensionality_spec = specs["perturb_spec"], specs["dimensionality_spec"]
+    return ChallengeSpecs(
+        safety=parse_safety(safety_spec or {}, facts),
+        delay=parse_delay(delay_spec or {}),
+        noise=parse_noise(noise_spec or {}),
+        perturb=parse_perturb(perturb_spec or {}, facts),
+        dimensionality=parse_dimensionality(dimensionality_spec or {}),
+        multiobj=parse_multiobj(multiobj_spec or {}),
+        realtime=parse_realtime(realtime_spec or {}),
+        combined_challenge=combined_challenge)
