@@ -66,13 +66,25 @@ def stream_key(seed: int, stream: str) -> np.uint64:
     return state.generate_state(1, dtype=np.uint64)[0]
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
 def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """Return the splitmix64 finaliser of uint64 values (a bijective mixer)."""
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+    """Return the splitmix64 finaliser of uint64 values (a bijective mixer).
+
+    In-place on a fresh array: uint64 array arithmetic wraps silently, and
+    this runs on every step, so it avoids temporaries and ``np.errstate``.
+    """
+    x = np.add(x, _GOLDEN)
+    x ^= x >> _S30
+    x *= _MIX1
+    x ^= x >> _S27
+    x *= _MIX2
+    x ^= x >> _S31
+    return x
 
 
 class CounterRandom:
@@ -94,6 +106,7 @@ class CounterRandom:
         self.keys = np.zeros(num_envs, np.uint64)
         self.counters = np.zeros(num_envs, np.uint64)
         self._draw = 0  # draws made since the last next_step, all envs alike
+        self._components: dict[tuple[int, ...], np.ndarray] = {}
 
     def reset(self, ids: np.ndarray, keys) -> None:
         """Give envs ``ids`` new keys and restart their counters."""
@@ -107,15 +120,17 @@ class CounterRandom:
 
     def bits(self, shape: tuple[int, ...]) -> np.ndarray:
         """Return uint64 hashes of shape (N, *shape), fresh for each call in a step."""
-        n = int(np.prod(shape, dtype=np.int64))
-        comp = np.arange(n, dtype=np.uint64).reshape(shape)
+        comp = self._components.get(shape)
+        if comp is None:  # component offsets, the same for every step
+            n = int(np.prod(shape, dtype=np.int64))
+            comp = np.arange(n, dtype=np.uint64).reshape(shape) * np.uint64(0xD1B54A32D192ED03)
+            self._components[shape] = comp
         draw = np.uint64(self._draw)
         self._draw += 1
-        with np.errstate(over="ignore"):
-            base = _splitmix64(self.keys ^ _splitmix64(
-                self.counters * np.uint64(0x100000001B3) + (draw << np.uint64(48))))
-            base = base.reshape((-1,) + (1,) * len(shape))
-            return _splitmix64(base + comp * np.uint64(0xD1B54A32D192ED03))
+        base = _splitmix64(self.keys ^ _splitmix64(
+            self.counters * np.uint64(0x100000001B3) + (draw << np.uint64(48))))
+        base = base.reshape((-1,) + (1,) * len(shape))
+        return _splitmix64(base + comp)
 
     def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
         """Return U[0, 1) draws of shape (N, *shape), float64 (53-bit)."""

@@ -80,7 +80,7 @@ class RwrlDmEnv(dm_env.Environment):
 
 
 def load(domain_name: str, task_name: str, *, seed: int | None = None,
-         task_kwargs: dict | None = None, time_limit: int | None = None,
+         random: int | None = None, task_kwargs: dict | None = None, time_limit: int | None = None,
          environment_kwargs: dict | None = None, log_output: str | None = None,
          **challenges: Any) -> RwrlDmEnv:
     """Return a dm_env environment of one task, with the published suite's arguments.
@@ -88,7 +88,8 @@ def load(domain_name: str, task_name: str, *, seed: int | None = None,
     Args:
       domain_name: 'cartpole', 'walker', 'quadruped', 'humanoid' or 'manipulator'.
       task_name: e.g. 'swingup' or the published 'realworld_swingup'.
-      seed: seed of the first episode (``task_kwargs={'random': seed}`` also works).
+      seed: seed of the first episode; the published ``random=seed`` and
+        ``task_kwargs={'random': seed}`` are accepted too.
       time_limit: episode length in control steps (default 1000).
       environment_kwargs: accepted for compatibility; only ``flat_observation=False`` is allowed.
       log_output: path of a JSON-lines file receiving one row per finished episode.
@@ -96,8 +97,9 @@ def load(domain_name: str, task_name: str, *, seed: int | None = None,
         dimensionality_spec, multiobj_spec, combined_challenge, realtime_spec.
     """
     task_kwargs = dict(task_kwargs or {})
-    if "random" in task_kwargs:
-        seed = task_kwargs.pop("random") if seed is None else seed
+    for alias in (random, task_kwargs.pop("random", None)):
+        if seed is None and alias is not None:
+            seed = alias
     if task_kwargs:
         raise ValueError(f"unknown task_kwargs {sorted(task_kwargs)}: allowed ['random']")
     if environment_kwargs and environment_kwargs.get("flat_observation"):
