@@ -176,10 +176,13 @@ class EpisodeAccumulator:
             self._perturbation(name)[sel] = _per_env(value, self.num_envs)[sel, 0]
         if "realtime" in info:
             if self._misses is None:
-                self._misses = np.zeros(self.num_envs, dtype=np.int64)
+                # column 0: steps whose action missed its deadline; 1: control periods missed
+                self._misses = np.zeros((self.num_envs, 2), dtype=np.int64)
                 self._latency = _RunningStats(self.num_envs, 1)
             realtime = info["realtime"]
-            self._misses[sel] += np.asarray(realtime["missed"], dtype=np.int64).reshape(-1)[sel]
+            missed = np.asarray(realtime["missed"], dtype=np.int64).reshape(-1)[sel]
+            self._misses[sel, 0] += missed > 0
+            self._misses[sel, 1] += missed
             self._latency.add(sel, _per_env(realtime["latency"], self.num_envs)[sel])
 
     def _perturbation(self, name: str) -> np.ndarray:
@@ -212,7 +215,8 @@ class EpisodeAccumulator:
         for name, values in self._perturb.items():
             row[schema.PERTURB + name] = float(values[i])
         if self._misses is not None:
-            row[schema.DEADLINE_MISSES] = int(self._misses[i])
+            row[schema.DEADLINE_MISSES] = int(self._misses[i, 0])
+            row[schema.MISSED_PERIODS] = int(self._misses[i, 1])
             latency = self._latency.stats(i, int(self._length[i]))
             row[schema.LATENCY + "mean"] = float(latency["mean"][0])
             row[schema.LATENCY + "max"] = float(latency["max"][0])

@@ -189,11 +189,10 @@ def multiobjective_table(episodes: pd.DataFrame) -> pd.DataFrame:
 
 
 def deadline_miss_rate(episodes: pd.DataFrame) -> float:
-    """Return missed deadlines per agent step over the whole run.
+    """Return the fraction of agent steps whose action missed its deadline, in [0, 1].
 
-    Sum of ``deadline_misses`` over sum of ``length``. One late action can
-    miss several control periods, so the rate can exceed 1.
-    """
+    Sum of ``deadline_misses`` over sum of ``length`` (the control periods a
+    late action cost are in ``missed_periods``)."""
     misses = require_column(episodes, schema.DEADLINE_MISSES)
     steps = require_column(episodes, schema.LENGTH).sum()
     if steps <= 0:

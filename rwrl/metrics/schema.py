@@ -15,7 +15,8 @@ it without flattening (``pd.read_json(path, lines=True)``)::
     multiobj/reward              float, sum over steps of info["multiobj"][0]
     multiobj/safety              float, sum over steps of info["multiobj"][1]
     perturb/<param>              float, value of the perturbed parameter this episode
-    deadline_misses              int, sum of info["realtime"]["missed"]
+    deadline_misses              int, steps whose action missed its deadline (missed > 0)
+    missed_periods               int, sum of info["realtime"]["missed"] (control periods run on the fallback)
     latency/mean, latency/max    float seconds, of info["realtime"]["latency"]
     <extra>                      user fields given to the recorder (e.g. phase)
 
@@ -30,6 +31,7 @@ RETURN = "return"
 LENGTH = "length"
 COST = "cost"
 DEADLINE_MISSES = "deadline_misses"
+MISSED_PERIODS = "missed_periods"
 
 VIOLATIONS = "violations/"
 VIOLATION_RATE = "violation_rate/"

@@ -8,7 +8,7 @@ Keys (present when the rows carry the data)::
     violations/<constraint>              safety evaluator: sum over episodes
     violation_rate/<constraint>          mean over episodes of violations / step
     multiobj/reward, multiobj/safety     mean over episodes of the per-episode sums
-    deadline_miss_rate                   missed deadlines per agent step
+    deadline_miss_rate                   fraction of agent steps that missed their deadline
 
 Flat keys make :func:`evaluate_seeds` a per-key mean and std.
 """

@@ -59,3 +59,15 @@ def test_missing_safety_var_raises():
     info["safety_vars"] = {"w": np.zeros(2)}
     with pytest.raises(ValueError, match=r"info\['safety_vars'\] lacks 'v'"):
         acc.add_step(np.ones(2, dtype=bool), np.zeros(2), info)
+
+
+def test_deadline_misses_count_late_steps_and_missed_periods_separately():
+    acc = EpisodeAccumulator(1, ("c",))
+    acc.observe_reset(slice(None), {"safety_vars": {}})
+    for missed in (0, 3, 2, 0):  # two late steps, costing 3 + 2 control periods
+        info = {"constraints": np.array([[True]]), "cost": np.zeros(1), "safety_vars": {},
+                "realtime": {"missed": np.array([missed]), "latency": np.array([0.01 * missed])}}
+        acc.add_step(np.array([True]), np.zeros(1), info)
+    row = acc.row(0)
+    assert (row["deadline_misses"], row["missed_periods"]) == (2, 5)
+    assert row["latency/max"] == pytest.approx(0.03)

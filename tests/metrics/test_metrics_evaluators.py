@@ -183,8 +183,8 @@ def test_multiobjective_totals_and_table():
     assert table["safety"].tolist() == [0.5, 0.25, 1.0]
 
 
-def test_deadline_miss_rate_is_misses_per_step():
-    # (2 + 0 + 3) misses over (10 + 10 + 5) steps = 0.2.
+def test_deadline_miss_rate_is_late_steps_per_step():
+    # (2 + 0 + 3) late steps over (10 + 10 + 5) steps = 0.2.
     assert ev.deadline_miss_rate(EPISODES) == pytest.approx(0.2)
 
 

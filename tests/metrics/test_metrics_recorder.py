@@ -28,7 +28,7 @@ EPISODE_OF_6 = {
     "safety/q/1/mean": 7.0, "safety/q/1/std": 2 * STD_1_TO_6, "safety/q/1/min": 2.0, "safety/q/1/max": 12.0,
     "multiobj/reward": 21.0, "multiobj/safety": 13.0 / 3.0,
     "perturb/pole_length": 1.0,
-    "deadline_misses": 1, "latency/mean": 0.035, "latency/max": 0.06,
+    "deadline_misses": 1, "missed_periods": 1, "latency/mean": 0.035, "latency/max": 0.06,
 }
 
 
