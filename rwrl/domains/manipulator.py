@@ -30,7 +30,6 @@ from typing import Sequence
 import mujoco
 import numpy as np
 from dm_control.suite import manipulator as dm_manipulator
-from rwrl.domains import rewards
 from lxml import etree
 
 from rwrl.core.engine import BatchedPhysics
