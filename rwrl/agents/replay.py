@@ -1,0 +1,196 @@
+"""A uniform replay buffer of n-step transitions fed by N parallel environments.
+
+Each environment keeps a window of its last steps that are not yet a full
+n-step transition. A step's transition is written once the n following
+rewards are known, or earlier when its episode ends:
+
+* terminated (a true terminal state): the remaining steps of the window are
+  written with their shortened reward sums and discount 0, no bootstrap;
+* truncated (a time limit): the remaining steps are written with their
+  shortened reward sums, discount gamma**k for the k steps left, and the true
+  final observation as the bootstrap state, because the episode could have
+  gone on (Pardo et al. 2018, "Time Limits in Reinforcement Learning").
+
+Either way the window is cleared, so a transition never spans two episodes.
+Storage is numpy float32 on the host; sampling is uniform with replacement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rwrl.agents.types import Transition
+
+_STORED = ("obs_tm1", "action_tm1", "reward_t", "discount_t", "obs_t")
+_PENDING = ("pending_obs", "pending_action", "pending_reward", "pending_count")
+
+
+class NStepReplay:
+    """Ring buffer of n-step transitions from ``num_envs`` environments stepped together.
+
+    Args:
+        capacity: the most transitions kept; the oldest are overwritten.
+        obs_size: length of the flat observation.
+        action_size: length of the action.
+        num_envs: N, the leading axis of every array passed to ``add``.
+        n_step: steps summed into one transition before bootstrapping.
+        gamma: per-step discount.
+    """
+
+    def __init__(self, capacity: int, obs_size: int, action_size: int, num_envs: int, n_step: int, gamma: float):
+        for name, value in (("capacity", capacity), ("obs_size", obs_size), ("action_size", action_size),
+                            ("num_envs", num_envs), ("n_step", n_step)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+        if not 0.0 < gamma <= 1.0:
+            raise ValueError(f"gamma={gamma!r}: must be in (0, 1]")
+        self.capacity, self.obs_size, self.action_size = int(capacity), int(obs_size), int(action_size)
+        self.num_envs, self.n_step, self.gamma = int(num_envs), int(n_step), float(gamma)
+        self._obs_tm1 = np.zeros((capacity, obs_size), np.float32)
+        self._action_tm1 = np.zeros((capacity, action_size), np.float32)
+        self._reward_t = np.zeros(capacity, np.float32)
+        self._discount_t = np.zeros(capacity, np.float32)
+        self._obs_t = np.zeros((capacity, obs_size), np.float32)
+        self._next_index = 0
+        self._size = 0
+        # Per env, the steps still waiting for their n-step return, oldest first.
+        self._pending_obs = np.zeros((num_envs, n_step, obs_size), np.float32)
+        self._pending_action = np.zeros((num_envs, n_step, action_size), np.float32)
+        self._pending_reward = np.zeros((num_envs, n_step), np.float64)
+        self._pending_count = np.zeros(num_envs, np.int64)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, obs, action, reward, next_obs, terminated, truncated, mask=None) -> None:
+        """Record one vector-env step.
+
+        Args:
+            obs: (N, obs_size) observations the actions were taken in.
+            action: (N, action_size) actions taken, in [-1, 1].
+            reward: (N,) rewards received.
+            next_obs: (N, obs_size) observations after the step; on the step an
+                episode ends this must be the TRUE final observation, not the
+                first observation of the next episode.
+            terminated: (N,) bool, the episode reached a terminal state.
+            truncated: (N,) bool, the episode was cut by a time limit.
+            mask: optional (N,) bool, False for envs whose row is not a real
+                transition, e.g. the reset step of Gymnasium's next-step
+                autoreset, which would otherwise link two episodes.
+        """
+        n = self.num_envs
+        obs = self._check(obs, (n, self.obs_size), np.float32, "obs")
+        action = self._check(action, (n, self.action_size), np.float32, "action")
+        reward = self._check(reward, (n,), np.float64, "reward")
+        next_obs = self._check(next_obs, (n, self.obs_size), np.float32, "next_obs")
+        terminated = self._check(terminated, (n,), bool, "terminated")
+        truncated = self._check(truncated, (n,), bool, "truncated")
+        active = np.ones(n, bool) if mask is None else self._check(mask, (n,), bool, "mask")
+
+        envs = np.flatnonzero(active)
+        slots = self._pending_count[envs]
+        self._pending_obs[envs, slots] = obs[envs]
+        self._pending_action[envs, slots] = action[envs]
+        self._pending_reward[envs, slots] = reward[envs]
+        self._pending_count[envs] += 1
+
+        ended = active & (terminated | truncated)
+        full = active & ~ended & (self._pending_count == self.n_step)
+        self._emit_oldest(np.flatnonzero(full), next_obs)
+        self._flush(np.flatnonzero(ended), next_obs, terminated)
+
+    def _emit_oldest(self, envs: np.ndarray, next_obs: np.ndarray) -> None:
+        """Write the oldest pending step of ``envs``, whose n rewards are now all known."""
+        if envs.size == 0:
+            return
+        powers = self.gamma ** np.arange(self.n_step)
+        self._write(
+            self._pending_obs[envs, 0],
+            self._pending_action[envs, 0],
+            self._pending_reward[envs] @ powers,
+            np.full(envs.size, self.gamma**self.n_step),
+            next_obs[envs],
+        )
+        # Slide the window left by one step.
+        self._pending_obs[envs, :-1] = self._pending_obs[envs, 1:]
+        self._pending_action[envs, :-1] = self._pending_action[envs, 1:]
+        self._pending_reward[envs, :-1] = self._pending_reward[envs, 1:]
+        self._pending_count[envs] -= 1
+
+    def _flush(self, envs: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray) -> None:
+        """Write every pending step of the ``envs`` whose episode just ended, then clear them."""
+        steps = np.arange(self.n_step)
+        for j in range(self.n_step):
+            sel = envs[self._pending_count[envs] > j]
+            if sel.size == 0:
+                break
+            count = self._pending_count[sel]
+            # Step j's return sums rewards j .. count-1, discounted from j.
+            in_window = (steps >= j) & (steps[None, :] < count[:, None])
+            weights = np.where(in_window, self.gamma ** np.maximum(steps - j, 0), 0.0)
+            remaining = count - j
+            discount = np.where(terminated[sel], 0.0, self.gamma**remaining)
+            rewards = np.sum(weights * self._pending_reward[sel], axis=1)
+            self._write(self._pending_obs[sel, j], self._pending_action[sel, j], rewards, discount, next_obs[sel])
+        self._pending_count[envs] = 0
+
+    def _write(self, obs_tm1, action_tm1, reward_t, discount_t, obs_t) -> None:
+        index = (self._next_index + np.arange(len(reward_t))) % self.capacity
+        self._obs_tm1[index] = obs_tm1
+        self._action_tm1[index] = action_tm1
+        self._reward_t[index] = reward_t
+        self._discount_t[index] = discount_t
+        self._obs_t[index] = obs_t
+        self._next_index = int((self._next_index + len(reward_t)) % self.capacity)
+        self._size = min(self._size + len(reward_t), self.capacity)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Transition:
+        """Return ``batch_size`` transitions drawn uniformly with replacement (float32 numpy)."""
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        index = rng.integers(0, self._size, size=batch_size)
+        return Transition(
+            obs_tm1=self._obs_tm1[index],
+            action_tm1=self._action_tm1[index],
+            reward_t=self._reward_t[index],
+            discount_t=self._discount_t[index],
+            obs_t=self._obs_t[index],
+        )
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return plain numpy arrays from which ``load_state_dict`` restores this buffer exactly."""
+        stored = {name: getattr(self, f"_{name}")[: self._size].copy() for name in _STORED}
+        pending = {name: getattr(self, f"_{name}").copy() for name in _PENDING}
+        return {
+            **stored,
+            **pending,
+            "shape": np.array([self.capacity, self.obs_size, self.action_size, self.num_envs, self.n_step]),
+            "gamma": np.array(self.gamma),
+            "next_index": np.array(self._next_index),
+            "size": np.array(self._size),
+        }
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        """Restore the state saved by ``state_dict``; raise ValueError if it belongs to another layout."""
+        missing = [k for k in (*_STORED, *_PENDING, "shape", "gamma", "next_index", "size") if k not in d]
+        if missing:
+            raise ValueError(f"replay state is missing {missing}")
+        expected = [self.capacity, self.obs_size, self.action_size, self.num_envs, self.n_step]
+        if list(np.asarray(d["shape"])) != expected or float(d["gamma"]) != self.gamma:
+            raise ValueError(
+                "replay state has (capacity, obs_size, action_size, num_envs, n_step), gamma = "
+                f"{list(np.asarray(d['shape']))}, {float(d['gamma'])}; this buffer has {expected}, {self.gamma}"
+            )
+        size = int(d["size"])
+        for name in _STORED:
+            getattr(self, f"_{name}")[:size] = d[name]
+        for name in _PENDING:
+            getattr(self, f"_{name}")[...] = d[name]
+        self._size, self._next_index = size, int(d["next_index"])
+
+    @staticmethod
+    def _check(x, shape: tuple[int, ...], dtype, name: str) -> np.ndarray:
+        x = np.asarray(x, dtype=dtype)
+        if x.shape != shape:
+            raise ValueError(f"{name} has shape {x.shape}, expected {shape}")
+        return x

@@ -1,0 +1,97 @@
+"""Types shared by the agents and the training loop.
+
+Shape convention (all of ``rwrl.agents``): a leading batch axis B on every
+array a learner sees; N is the number of parallel environments feeding the
+replay; S is the number of actions sampled per state (MPO); K is the number of
+atoms of a categorical value distribution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import numpy as np
+
+Array = np.ndarray | jax.Array
+
+
+class Transition(NamedTuple):
+    """A batch of n-step transitions, leading axis B.
+
+    Attributes:
+        obs_tm1: (B, obs_size) float32, the observation the action was taken in.
+        action_tm1: (B, action_size) float32 in [-1, 1], the action taken.
+        reward_t: (B,) float32, the n-step discounted reward sum
+            ``sum_{j<k} gamma**j r_{t+j}`` over the k steps to the bootstrap state.
+        discount_t: (B,) float32, ``gamma**k``; 0 when the episode terminated
+            within those k steps (not when it was truncated).
+        obs_t: (B, obs_size) float32, the bootstrap observation.
+    """
+
+    obs_tm1: Array
+    action_tm1: Array
+    reward_t: Array
+    discount_t: Array
+    obs_t: Array
+
+
+class Agent(Protocol):
+    """What the training loop needs of an agent (D4PG, DMPO)."""
+
+    #: the agent's frozen config dataclass (hyperparameters, documented fields).
+    config: Any
+
+    def init(self, key: jax.Array) -> Any:
+        """Return the initial training state pytree (params, targets, optimiser states, steps)."""
+
+    def act(self, state: Any, obs: np.ndarray, key: jax.Array, explore: bool) -> np.ndarray:
+        """Return (B, action_size) actions in [-1, 1] for (B, obs_size) observations."""
+
+    def update(self, state: Any, batch: Transition, key: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
+        """Apply one learner step to a batch; return the new state and scalar metrics."""
+
+
+def validate_common_config(config: Any) -> None:
+    """Check the fields every agent config shares; raise ValueError naming the bad field.
+
+    Args:
+        config: a dataclass instance with the shared fields (batch_size, n_step,
+            discount, replay_capacity, min_replay_size, samples_per_insert,
+            num_atoms, v_min, v_max, target_update_period).
+    """
+    positive_ints = ("batch_size", "n_step", "replay_capacity", "num_atoms", "target_update_period")
+    for name in positive_ints:
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+    if config.num_atoms < 2:
+        raise ValueError(f"num_atoms={config.num_atoms!r}: must be >= 2")
+    if not 0.0 < config.discount <= 1.0:
+        raise ValueError(f"discount={config.discount!r}: must be in (0, 1]")
+    if not config.v_min < config.v_max:
+        raise ValueError(f"v_min={config.v_min!r}, v_max={config.v_max!r}: need v_min < v_max")
+    if config.samples_per_insert <= 0:
+        raise ValueError(f"samples_per_insert={config.samples_per_insert!r}: must be > 0")
+    if not 0 <= config.min_replay_size <= config.replay_capacity:
+        raise ValueError(
+            f"min_replay_size={config.min_replay_size!r}: must be in [0, replay_capacity="
+            f"{config.replay_capacity}]"
+        )
+    for field in dataclasses.fields(config):
+        if field.name.endswith("hidden_sizes"):
+            sizes = getattr(config, field.name)
+            if not sizes or any(int(s) < 1 for s in sizes):
+                raise ValueError(f"{field.name}={sizes!r}: must be a non-empty sequence of sizes >= 1")
+
+
+def updates_per_vector_step(config: Any, num_envs: int) -> float:
+    """Return how many learner updates to run per vector-env step.
+
+    The replay ratio is set as acme does, by ``samples_per_insert``: each
+    vector step inserts ``num_envs`` transitions, and each update samples
+    ``batch_size`` of them, so ``num_envs * samples_per_insert / batch_size``
+    updates keep the ratio. The loop accumulates the fraction across steps.
+    """
+    return num_envs * config.samples_per_insert / config.batch_size
