@@ -1,0 +1,167 @@
+"""Learning benchmark: D4PG and DMPO on the issue's tasks, one configuration at a time.
+
+Each configuration is one ``rwrl run`` in ``ROOT/<config>``; running a
+configuration again resumes it (after a kill, or in a later sitting), and a
+finished one is only re-summarised. Results go to ``ROOT/<config>/benchmark.json``,
+all results found so far to ``ROOT/learning.json``, and the report of every
+seed of the configuration's group to ``ROOT/<group>.html``.
+
+Usage::
+
+    python benchmarks/learning.py --list
+    python benchmarks/learning.py --config d4pg-cartpole-swingup-seed0
+    python benchmarks/learning.py --config d4pg-cartpole-swingup-seed0 --steps 5000 --root /tmp/b
+
+Goals (issue 4): cartpole-swingup, evaluation return >= 750 within 150,000 env
+steps (median of seeds); walker-walk >= 600 within 300,000; a learner update
+of batch 256 in <= 5 ms; <= 30 % of the loop's wall-clock outside the learner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rwrl.experiments import RunConfig, is_finished, resume_run, start_run
+from rwrl.experiments.metrics_log import read_rows
+from rwrl.report.html import write_report
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """One configuration: the run's config and the return goal it is judged by."""
+
+    config: RunConfig
+    goal_return: float  #: evaluation return to reach ...
+    goal_steps: int  #: ... within this many env steps
+
+    @property
+    def group(self) -> str:
+        name = f"{self.config.agent}-{self.config.env}"
+        return name + (f"-{self.config.combined_challenge}" if self.config.combined_challenge else "")
+
+
+def _benchmarks() -> dict[str, Benchmark]:
+    table = {}
+    plans = [  # (agent, env, challenge, seeds, steps, goal return)
+        *[(agent, "cartpole-swingup", None, (0, 1, 2), 150_000, 750.0) for agent in ("d4pg", "dmpo")],
+        *[(agent, "walker-walk", None, (0,), 300_000, 600.0) for agent in ("d4pg", "dmpo")],
+        *[(agent, "cartpole-swingup", "easy", (0,), 150_000, 750.0) for agent in ("d4pg", "dmpo")],
+    ]
+    for agent, env, challenge, seeds, steps, goal in plans:
+        for seed in seeds:
+            config = RunConfig(agent=agent, env=env, combined_challenge=challenge, steps=steps,
+                               seed=seed, eval_every=10_000, checkpoint_every=40_000,
+                               report=False)
+            benchmark = Benchmark(config, goal, steps)
+            table[f"{benchmark.group}-seed{seed}"] = benchmark
+    return table
+
+
+BENCHMARKS = _benchmarks()
+
+
+def eval_curve(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Return (env steps, mean evaluation return) of each evaluation."""
+    by_step: dict[int, list[float]] = {}
+    for row in rows:
+        if row.get("phase") == "eval":
+            by_step.setdefault(row["env_steps"], []).append(row["return"])
+    steps = np.array(sorted(by_step), float)
+    return steps, np.array([np.mean(by_step[int(s)]) for s in steps])
+
+
+def steps_to_reach(steps: np.ndarray, returns: np.ndarray, threshold: float) -> int | None:
+    """Return the env steps of the first evaluation at or above ``threshold`` (None: never)."""
+    hits = np.flatnonzero(returns >= threshold)
+    return int(steps[hits[0]]) if hits.size else None
+
+
+def summarise(name: str, benchmark: Benchmark, run_dir: Path) -> dict[str, Any]:
+    """The benchmark's JSON: eval returns reached, steps to thresholds, speed."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    steps, returns = eval_curve(read_rows(run_dir / "metrics.jsonl"))
+    thresholds = sorted({250.0, 500.0, 750.0, benchmark.goal_return})
+    reach = {f"{t:g}": steps_to_reach(steps, returns, t) for t in thresholds}
+    goal_hit = reach[f"{benchmark.goal_return:g}"]
+    timing = summary["timing"]
+    return {
+        "config": name, "agent": benchmark.config.agent, "env": benchmark.config.env,
+        "combined_challenge": benchmark.config.combined_challenge, "seed": benchmark.config.seed,
+        "env_steps": summary["counters"]["env_steps"], "updates": summary["counters"]["updates"],
+        "eval_return_final": float(returns[-1]) if returns.size else None,
+        "eval_return_best": float(returns.max()) if returns.size else None,
+        "eval_curve": [[int(s), round(float(r), 2)] for s, r in zip(steps, returns)],
+        "steps_to_return": reach,
+        "goal": {"return": benchmark.goal_return, "within_steps": benchmark.goal_steps,
+                 "met": goal_hit is not None and goal_hit <= benchmark.goal_steps},
+        "update_ms": summary["update_ms"],
+        "outside_learner_share": summary["outside_learner_share"],
+        "env_steps_per_s": summary["env_steps_per_s"],
+        "wall_clock_s": timing["total"],
+        "timing_s": timing,
+    }
+
+
+def run_benchmark(name: str, root: Path, steps: int | None, progress: bool) -> dict[str, Any]:
+    """Run (or resume, or just summarise) configuration ``name``; write its JSON and report."""
+    from rwrl.experiments.run import RunHooks
+    benchmark = BENCHMARKS[name]
+    if steps is not None:  # a short check of the machinery, not a benchmark result
+        benchmark = dataclasses.replace(benchmark, config=benchmark.config.replace(
+            steps=steps, eval_every=max(steps // 4, 1), checkpoint_every=max(steps // 2, 1)))
+    run_dir = root / name
+    hooks = RunHooks(progress=progress)
+    if not (run_dir / "config.json").exists():
+        start_run(benchmark.config, run_dir, hooks)
+    elif not is_finished(run_dir) or steps is not None:
+        resume_run(run_dir, steps=benchmark.config.steps, hooks=hooks)
+    result = summarise(name, benchmark, run_dir)
+    (run_dir / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    seeds = sorted(p.parent for p in root.glob(f"{benchmark.group}-seed*/config.json"))
+    write_report(seeds, root / f"{benchmark.group}.html")
+    _write_overview(root)
+    return result
+
+
+def _write_overview(root: Path) -> None:
+    """Collect every configuration's result into ROOT/learning.json (median over seeds too)."""
+    results = [json.loads(p.read_text()) for p in sorted(root.glob("*/benchmark.json"))]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        key = "-".join(filter(None, [result["agent"], result["env"], result["combined_challenge"]]))
+        groups.setdefault(key, []).append(result)
+    def median(rs: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in rs if r[key] is not None]
+        return float(np.median(values)) if values else None
+    medians = {key: {"seeds": len(rs),
+                     "median_eval_return_final": median(rs, "eval_return_final"),
+                     "median_eval_return_best": median(rs, "eval_return_best")}
+               for key, rs in groups.items()}
+    (root / "learning.json").write_text(json.dumps({"runs": results, "groups": medians}, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", choices=sorted(BENCHMARKS), help="the configuration to run")
+    parser.add_argument("--root", type=Path, default=Path("runs/benchmarks"), help="where runs go")
+    parser.add_argument("--steps", type=int, help="override the env steps (a quick check)")
+    parser.add_argument("--list", action="store_true", help="list the configurations")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.list or args.config is None:
+        print("\n".join(sorted(BENCHMARKS)))
+        return 0 if args.list else 2
+    result = run_benchmark(args.config, args.root, args.steps, not args.no_progress)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("eval_curve", "timing_s")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The ``rwrl run`` and ``rwrl report`` sub-commands; mount them with ``register(app)``.
+
+Examples::
+
+    rwrl run --agent d4pg --env cartpole-swingup --combined-challenge easy \\
+        --steps 200000 --seed 0 --out runs/swingup-easy
+    rwrl run --resume runs/swingup-easy            # after a kill, or --steps N to extend
+    # the first command again also continues the run (so `make run` is re-runnable)
+    rwrl report runs/swingup-s0 runs/swingup-s1 --out swingup.html
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from rwrl.experiments.config import ConfigError, RunConfig
+
+_DEFAULTS = RunConfig()
+#: CLI options that define a new run; with --resume they come from config.json.
+_RUN_OPTIONS = ("agent", "env", "combined_challenge", "safety_coeff", "seed", "num_envs",
+                "eval_every", "eval_episodes", "checkpoint_every", "save_replay")
+
+
+def _parse_pairs(pairs: list[str], option: str) -> dict[str, Any]:
+    """Parse KEY=VALUE pairs; VALUE is JSON when it parses, else a string."""
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=option)
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+        if isinstance(out[key], list):  # JSON has no tuples; config fields such as sizes do
+            out[key] = tuple(out[key])
+    return out
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code=2)
+
+
+def run(
+    agent: Optional[str] = typer.Option(None, help=f"'d4pg' or 'dmpo' (default {_DEFAULTS.agent})"),
+    env: Optional[str] = typer.Option(None, help=f"<domain>-<task> (default {_DEFAULTS.env})"),
+    combined_challenge: Optional[str] = typer.Option(None, help="easy, medium or hard"),
+    safety_coeff: Optional[float] = typer.Option(None, help="enable the constraints with this coefficient"),
+    steps: Optional[int] = typer.Option(None, help=f"total env steps (default {_DEFAULTS.steps})"),
+    seed: Optional[int] = typer.Option(None, help="run seed (default 0)"),
+    out: Optional[Path] = typer.Option(None, help="run directory to create"),
+    num_envs: Optional[int] = typer.Option(None, help=f"parallel envs (default {_DEFAULTS.num_envs})"),
+    eval_every: Optional[int] = typer.Option(None, help=f"env steps between evaluations (default {_DEFAULTS.eval_every})"),
+    eval_episodes: Optional[int] = typer.Option(None, help=f"episodes per evaluation (default {_DEFAULTS.eval_episodes})"),
+    checkpoint_every: Optional[int] = typer.Option(None, help=f"env steps between checkpoints (default {_DEFAULTS.checkpoint_every})"),
+    save_replay: Optional[bool] = typer.Option(None, "--save-replay/--no-save-replay", help="checkpoint the replay buffer too"),
+    agent_config: list[str] = typer.Option([], "--agent-config", help="agent field override KEY=VALUE (repeatable)"),
+    env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="extra make_vec argument KEY=JSON (repeatable)"),
+    resume: Optional[Path] = typer.Option(None, help="continue this run directory"),
+    progress: bool = typer.Option(True, help="draw the progress bar"),
+) -> None:
+    """Train an agent on a task (or --resume a run); write metrics, checkpoints and report.html."""
+    from rwrl.experiments.run import REPORT_FILE, RunHooks, resume_run
+    given = {k: v for k, v in locals().items() if k in _RUN_OPTIONS and v is not None}
+    hooks = RunHooks(progress=progress)
+    try:
+        if resume is not None:
+            if given or agent_config or env_kwarg or out is not None:
+                _fail(f"--resume takes its config from {resume}/config.json; only --steps may change")
+            summary, run_dir = resume_run(resume, steps=steps, hooks=hooks), resume
+        else:
+            if out is None:
+                _fail("--out is required for a new run (or give --resume RUN_DIR)")
+            config = RunConfig(**given, **({"steps": steps} if steps is not None else {}),
+                               agent_config=_parse_pairs(agent_config, "--agent-config"),
+                               env_kwargs=_parse_pairs(env_kwarg, "--env-kwarg"))
+            summary, run_dir = _start_or_continue(config, out, hooks), out
+    except (ConfigError, FileExistsError, FileNotFoundError, RuntimeError) as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted; continue from the last checkpoint with "
+                   f"`rwrl run --resume {resume or out}`", err=True)
+        raise typer.Exit(code=130)
+    typer.echo(f"done: {summary['counters']['env_steps']} env steps, "
+               f"last evaluation return {summary['final_eval_return']:.1f}, "
+               f"{100 * summary['outside_learner_share']:.0f}% of wall-clock outside the learner")
+    if (Path(run_dir) / REPORT_FILE).exists():
+        typer.echo(f"report: {Path(run_dir) / REPORT_FILE}")
+
+
+def _start_or_continue(config: RunConfig, out: Path, hooks: Any) -> dict[str, Any]:
+    """Start a run, or continue it when ``out`` holds the same run (the same command again)."""
+    from rwrl.experiments.config import read_config
+    from rwrl.experiments.run import CONFIG_FILE, resume_run, start_run
+    if not (out / CONFIG_FILE).exists():
+        return start_run(config, out, hooks=hooks)
+    existing, _ = read_config(out / CONFIG_FILE)
+    new, old = (json.loads(json.dumps(c.to_dict())) for c in (config, existing))
+    changed = sorted(k for k in new if new[k] != old.get(k))
+    if changed:
+        _fail(f"{out} holds a run with other settings ({', '.join(changed)}); "
+              f"continue it with --resume {out} or pick another --out")
+    typer.echo(f"{out} holds this run already: continuing it")
+    return resume_run(out, hooks=hooks)
+
+
+def report(
+    runs: list[Path] = typer.Argument(..., help="run directories (finished or in progress)"),
+    out: Optional[Path] = typer.Option(None, help="HTML file (default RUN/report.html for one run)"),
+    window: int = typer.Option(101, help="episodes per rolling window of the evaluators"),
+) -> None:
+    """Write the HTML report of one or more runs; seeds of one configuration are overlaid."""
+    from rwrl.report.html import write_report
+    if out is None:
+        if len(runs) != 1:
+            _fail("--out is required with several runs")
+        out = runs[0] / "report.html"
+    try:
+        path = write_report(runs, out, window=window)
+    except FileNotFoundError as err:
+        _fail(str(err))
+    typer.echo(f"report: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``run`` and ``report`` on the ``rwrl`` command."""
+    app.command("run")(run)
+    app.command("report")(report)
+
+
+__all__ = ["register", "run", "report"]

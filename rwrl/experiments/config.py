@@ -1,0 +1,156 @@
+"""The typed configuration of one training run (``rwrl run``).
+
+A run's ``config.json`` holds the resolved ``RunConfig`` (every field, defaults
+filled in) beside the agent's resolved config, so that a run directory alone
+says how it was produced and ``rwrl run --resume`` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+AGENT_NAMES = ("d4pg", "dmpo")
+COMBINED_CHALLENGES = ("easy", "medium", "hard")
+
+
+class ConfigError(ValueError):
+    """A run configuration value is invalid; the message names the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run, except where it is written.
+
+    Step counts are environment steps: stored transitions summed over the
+    vector env's N copies (the reset step of the NEXT_STEP autoreset is not
+    an env step, it stores nothing).
+    """
+
+    #: agent name, one of ``AGENT_NAMES``.
+    agent: str = "d4pg"
+    #: task as ``<domain>-<task>``; the env id is ``rwrl/<env>-v0``.
+    env: str = "cartpole-swingup"
+    #: ``combined_challenge`` level of the suite ("easy", "medium", "hard") or None.
+    combined_challenge: str | None = None
+    #: enable the safety constraints with this ``safety_coeff`` in [0, 1]; None: off.
+    safety_coeff: float | None = None
+    #: further challenge keyword arguments for ``gymnasium.make_vec`` (spec dicts).
+    env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: total training env steps; the run stops at the first vector step reaching it.
+    steps: int = 200_000
+    #: seed of everything random in the run (envs, agent keys, replay sampling).
+    seed: int = 0
+    #: parallel training envs (the vector env's N, D4PG's actors).
+    num_envs: int = 8
+    #: env steps between evaluations (one also runs at step 0 and at the end).
+    eval_every: int = 10_000
+    #: evaluation episodes per evaluation, run in parallel in their own vector env.
+    eval_episodes: int = 5
+    #: env steps between checkpoints, each taken at the next episode boundary (see
+    #: rwrl.experiments.loop); one is also written at step 0 and at the end.
+    checkpoint_every: int = 20_000
+    #: checkpoints kept on disk; older ones are deleted after a new one is written.
+    keep_checkpoints: int = 2
+    #: include the replay buffer in checkpoints (large; without it a resume refills it).
+    save_replay: bool = False
+    #: overrides of the agent's config fields (see ``rwrl.agents.AGENT_CONFIGS``).
+    agent_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: write ``report.html`` when the run completes.
+    report: bool = True
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_values(self)
+
+    @property
+    def env_id(self) -> str:
+        """The Gymnasium id of the training task."""
+        return f"rwrl/{self.env}-v0"
+
+    def env_make_kwargs(self) -> dict[str, Any]:
+        """Return the challenge keyword arguments for ``gymnasium.make_vec``."""
+        kwargs = dict(self.env_kwargs)
+        if self.combined_challenge is not None:
+            kwargs["combined_challenge"] = self.combined_challenge
+        if self.safety_coeff is not None:
+            kwargs["safety_spec"] = {"enable": True, "safety_coeff": self.safety_coeff}
+        return kwargs
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """Return a copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        """Build from a dict, naming any unknown field."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown RunConfig field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(RunConfig)
+
+
+def _accepts(value: Any, hint: Any) -> bool:
+    """Return whether ``value`` fits the (simple) type ``hint``."""
+    args = typing.get_args(hint)
+    if args and type(None) in args:  # "X | None"
+        return value is None or any(_accepts(value, a) for a in args if a is not type(None))
+    origin = typing.get_origin(hint) or hint
+    if origin is float:  # an int is a fine float, a bool is not
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin)
+
+
+def _check_types(config: RunConfig) -> None:
+    for name, hint in _field_types().items():
+        value = getattr(config, name)
+        if not _accepts(value, hint):
+            raise ConfigError(
+                f"RunConfig.{name} must be of type {hint}, got {value!r}")
+
+
+def _require(ok: bool, field: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"RunConfig.{field} must be {allowed}, got {value!r}")
+
+
+def _check_values(c: RunConfig) -> None:
+    _require(c.agent in AGENT_NAMES, "agent", c.agent, f"one of {AGENT_NAMES}")
+    _require(c.env.count("-") >= 1 and " " not in c.env, "env", c.env,
+             "'<domain>-<task>', e.g. 'cartpole-swingup'")
+    _require(c.combined_challenge in (None, *COMBINED_CHALLENGES), "combined_challenge",
+             c.combined_challenge, f"None or one of {COMBINED_CHALLENGES}")
+    _require(c.safety_coeff is None or 0.0 <= c.safety_coeff <= 1.0, "safety_coeff",
+             c.safety_coeff, "None or in [0, 1]")
+    for name in ("steps", "num_envs", "eval_every", "eval_episodes",
+                 "checkpoint_every", "keep_checkpoints"):
+        _require(getattr(c, name) >= 1, name, getattr(c, name), "a positive integer")
+    _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
+
+
+def write_config(path: Path, run: RunConfig, agent_config: dict[str, Any]) -> None:
+    """Write ``config.json``: the resolved run and agent configs."""
+    text = json.dumps({"run": run.to_dict(), "agent": agent_config}, indent=2, sort_keys=True)
+    path.write_text(text + "\n")
+
+
+def read_config(path: Path) -> tuple[RunConfig, dict[str, Any]]:
+    """Read ``config.json`` back into the run config and the agent config dict."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"cannot read run config {path}: {err}") from err
+    return RunConfig.from_dict(data["run"]), data.get("agent", {})

@@ -1,0 +1,219 @@
+"""Start or resume a run directory: the entry points behind ``rwrl run``.
+
+A run directory holds::
+
+    config.json      the resolved run config and agent config
+    metrics.jsonl    one row per training episode and per evaluation episode
+    checkpoints/     the newest ``keep_checkpoints`` checkpoints
+    summary.json     counters and wall-clock, written when the run completes
+    report.html      the HTML report, written when the run completes
+
+Rows of ``metrics.jsonl``: the per-episode columns of :mod:`rwrl.metrics.schema`
+(return, length, cost, ``violations/<c>``, ``violation_rate/<c>``, safety
+variable statistics, ...) plus::
+
+    phase        "train" (an exploring episode) or "eval" (a deterministic one)
+    episode      0, 1, ... per phase, in order of finishing
+    env_index    which env of its vector env ran it
+    env_steps    training env steps when it ended (eval: when the evaluation ran)
+    updates      learner updates by then
+    wall_time    seconds of loop wall-clock by then (summed over sessions)
+    evaluation   eval only: 0, 1, ...; its ``eval_episodes`` rows share it
+    learner/<m>  train only: the agent's last update metrics (losses, ...)
+
+``summary.json`` marks a finished run; a run without it is in progress (or
+was killed) and ``resume_run`` continues it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+from rwrl.experiments.checkpoint import atomic_write_bytes, load_latest
+from rwrl.experiments.config import ConfigError, RunConfig, read_config, write_config
+from rwrl.experiments.loop import Trainer
+from rwrl.experiments.metrics_log import truncate_rows
+
+AgentFactory = Callable[[RunConfig, int, int], Any]
+EnvFactory = Callable[[RunConfig, int], Any]
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.html"
+
+
+def make_agent_for(config: RunConfig, obs_size: int, action_size: int) -> Any:
+    """Build the run's agent from ``rwrl.agents`` with the config's overrides.
+
+    Agents hold no training state (it is passed explicitly), only their
+    compiled functions, so runs of one process with the same agent config share
+    one agent and skip recompiling (a resume, a sweep, the tests).
+    """
+    key = json.dumps([config.agent, obs_size, action_size, config.agent_config],
+                     sort_keys=True, default=list)
+    return _cached_agent(key)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_agent(key: str) -> Any:
+    from rwrl.agents import make_agent
+    name, obs_size, action_size, overrides = json.loads(key)
+    # JSON has no tuples; the configs' sequence fields (hidden sizes) are tuples.
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    try:
+        return make_agent(name, obs_size, action_size, **overrides)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"RunConfig.agent_config: {err}") from err
+
+
+def make_env_for(config: RunConfig, num_envs: int) -> Any:
+    """Build a Gymnasium vector env of the run's task and challenges."""
+    import gymnasium
+    import rwrl  # noqa: F401  (registers the rwrl/ ids)
+    try:
+        return gymnasium.make_vec(config.env_id, num_envs=num_envs, **config.env_make_kwargs())
+    except gymnasium.error.Error as err:
+        raise ConfigError(f"RunConfig.env: {err}") from err
+
+
+@dataclasses.dataclass
+class RunHooks:
+    """What tests and benchmarks may swap in; the defaults are the real pieces."""
+
+    agent_factory: AgentFactory = make_agent_for
+    env_factory: EnvFactory = make_env_for
+    #: called after every vector step with the Trainer.
+    on_step: Callable[[Trainer], None] | None = None
+    progress: bool = True
+
+
+def _build_trainer(config: RunConfig, run_dir: Path, hooks: RunHooks) -> Trainer:
+    train_env = hooks.env_factory(config, config.num_envs)
+    eval_env = hooks.env_factory(config, config.eval_episodes)
+    obs_size = int(train_env.single_observation_space.shape[0])
+    action_size = int(train_env.single_action_space.shape[0])
+    agent = hooks.agent_factory(config, obs_size, action_size)
+    return Trainer(config, agent, train_env, eval_env, run_dir, hook=hooks.on_step,
+                   progress=hooks.progress)
+
+
+def start_run(config: RunConfig, run_dir: Path, hooks: RunHooks | None = None) -> dict[str, Any]:
+    """Create ``run_dir`` and train from scratch; return the run's summary.
+
+    Raises:
+      FileExistsError: ``run_dir`` already holds a run (resume it instead).
+    """
+    hooks = hooks or RunHooks()
+    run_dir = Path(run_dir)
+    if (run_dir / CONFIG_FILE).exists():
+        raise FileExistsError(f"{run_dir} already holds a run; continue it with "
+                              f"`rwrl run --resume {run_dir}` or pick another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):
+        trainer = _build_trainer(config, run_dir, hooks)
+        write_config(run_dir / CONFIG_FILE, config, _agent_config_dict(trainer.agent))
+        (run_dir / METRICS_FILE).write_bytes(b"")
+        trainer.init_fresh()
+        return _train_and_finish(trainer, run_dir)
+
+
+def resume_run(run_dir: Path, steps: int | None = None,
+               hooks: RunHooks | None = None) -> dict[str, Any]:
+    """Continue ``run_dir`` from its newest good checkpoint; return the summary.
+
+    Args:
+      run_dir: a directory written by ``start_run``.
+      steps: a new total of env steps (to extend a finished run); None keeps it.
+    """
+    hooks = hooks or RunHooks()
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).exists():
+        raise FileNotFoundError(f"{run_dir} holds no run ({CONFIG_FILE} is missing)")
+    with RunLock(run_dir):
+        config, agent_config = read_config(run_dir / CONFIG_FILE)
+        if steps is not None and steps != config.steps:
+            config = config.replace(steps=steps)
+            write_config(run_dir / CONFIG_FILE, config, agent_config)
+        # The agent is rebuilt from its recorded config, not from today's defaults.
+        recorded = config.replace(agent_config=agent_config or config.agent_config)
+        trainer = _build_trainer(recorded, run_dir, hooks)
+        return _resume_trainer(trainer, run_dir)
+
+
+def _resume_trainer(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
+    checkpoint = load_latest(run_dir / "checkpoints")
+    if checkpoint is None:
+        warnings.warn(f"{run_dir}: no usable checkpoint, the run starts over", stacklevel=2)
+        truncate_rows(run_dir / METRICS_FILE, 0)
+        trainer.init_fresh()
+    else:
+        truncate_rows(run_dir / METRICS_FILE, checkpoint.meta["counters"]["rows"])
+        trainer.restore(checkpoint)
+    (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # in progress again
+    return _train_and_finish(trainer, run_dir)
+
+
+def _train_and_finish(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
+    summary = trainer.run()
+    summary["steps"] = trainer.config.steps
+    text = json.dumps(summary, indent=2, sort_keys=True, default=float, allow_nan=True)
+    atomic_write_bytes(run_dir / SUMMARY_FILE, (text + "\n").encode())
+    if trainer.config.report:
+        from rwrl.report.html import write_report
+        write_report([run_dir], run_dir / REPORT_FILE)
+    return summary
+
+
+def _agent_config_dict(agent: Any) -> dict[str, Any]:
+    config = getattr(agent, "config", None)
+    if dataclasses.is_dataclass(config):
+        return dataclasses.asdict(config)
+    return {}
+
+
+class RunLock:
+    """Refuses a second live process on one run directory; a killed holder's lock is stale.
+
+    The lock file holds the holder's process id; a lock whose process is gone
+    (a SIGKILL leaves it behind) is taken over.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+
+    def __enter__(self) -> "RunLock":
+        if self.path.exists():
+            try:
+                pid = int(self.path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _alive(pid):
+                raise RuntimeError(f"{self.path.parent} is being trained by process {pid}; "
+                                   f"if it is not, delete {self.path}")
+        atomic_write_bytes(self.path, str(os.getpid()).encode())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Return whether ``run_dir`` completed (it has a summary)."""
+    return (Path(run_dir) / SUMMARY_FILE).exists()
