@@ -206,10 +206,10 @@ def update_step(losses: D4PGLosses, optimisers, config: D4PGConfig, state: Train
     return new_state, metrics
 
 
-def select_action(networks: D4PGNetworks, sigma: float, explore: bool, state: TrainingState,
+def select_action(networks: D4PGNetworks, sigma: float, explore: bool, policy_params,
                   obs: jax.Array, key: jax.Array) -> jax.Array:
     """Return pi(obs), plus N(0, sigma**2) noise when exploring, clipped to [-1, 1]."""
-    action = networks.policy.apply(state.policy_params, obs)
+    action = networks.policy.apply(policy_params, obs)
     if explore:
         action = action + sigma * jax.random.normal(key, action.shape)
     return jnp.clip(action, -1.0, 1.0)
@@ -243,7 +243,7 @@ class D4PG:
 
     def act(self, state: TrainingState, obs: np.ndarray, key: jax.Array, explore: bool) -> np.ndarray:
         """Return (B, action_size) float32 actions in [-1, 1] for (B, obs_size) observations."""
-        return np.asarray(self._act[bool(explore)](state, jnp.asarray(obs, jnp.float32), key))
+        return np.asarray(self._act[bool(explore)](state.policy_params, jnp.asarray(obs, jnp.float32), key))
 
     def update(self, state: TrainingState, batch: Transition, key: jax.Array):
         """Return (new state, metrics) after one learner step on ``batch``."""

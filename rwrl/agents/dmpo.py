@@ -386,10 +386,10 @@ def update_step(losses: DMPOLosses, optimisers: Optimisers, config: DMPOConfig, 
     return new_state, metrics
 
 
-def select_action(networks: DMPONetworks, explore: bool, state: TrainingState,
+def select_action(networks: DMPONetworks, explore: bool, policy_params,
                   obs: jax.Array, key: jax.Array) -> jax.Array:
     """Return a sample of the policy (explore) or its mean (evaluate), clipped to [-1, 1]."""
-    mean, stddev = networks.policy.apply(state.policy_params, obs)
+    mean, stddev = networks.policy.apply(policy_params, obs)
     action = mean + stddev * jax.random.normal(key, mean.shape) if explore else mean
     return jnp.clip(action, -1.0, 1.0)
 
@@ -423,7 +423,7 @@ class DMPO:
 
     def act(self, state: TrainingState, obs: np.ndarray, key: jax.Array, explore: bool) -> np.ndarray:
         """Return (B, action_size) float32 actions in [-1, 1] for (B, obs_size) observations."""
-        return np.asarray(self._act[bool(explore)](state, jnp.asarray(obs, jnp.float32), key))
+        return np.asarray(self._act[bool(explore)](state.policy_params, jnp.asarray(obs, jnp.float32), key))
 
     def update(self, state: TrainingState, batch: Transition, key: jax.Array):
         """Return (new state, metrics) after one learner step on ``batch``."""
