@@ -43,7 +43,26 @@ def base_task(batched):
     return getattr(batched, "task", batched)
 
 
-class RwrlEnv(gymnasium.Env):
+class BatchedAccess:
+    """What the single and the vector env expose of their batched env (``self.batched``)."""
+
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        """Names of the K constraints of ``info['constraints']``."""
+        return self.batched.constraint_names
+
+    @property
+    def observation_slices(self) -> dict[str, slice]:
+        """Name -> slice of each entry in the flat observation."""
+        return dict(self.layout.slices)
+
+    @property
+    def physics(self):
+        """The batched engine (experts: ``physics.qpos[i]``, ``physics.env_model(i)``)."""
+        return base_task(self.batched).physics
+
+
+class RwrlEnv(BatchedAccess, gymnasium.Env):
     """One environment of an rwrl task; see the module docstring.
 
     Args:
@@ -74,21 +93,6 @@ class RwrlEnv(gymnasium.Env):
         self.metadata = dict(self.metadata, render_fps=int(round(1 / self.batched.control_timestep)))
         self._renderer = EnvRenderer(base_task(self.batched), render_width, render_height, camera)
         self._needs_reset = True
-
-    @property
-    def constraint_names(self) -> tuple[str, ...]:
-        """Names of the K constraints of ``info['constraints']``."""
-        return self.batched.constraint_names
-
-    @property
-    def observation_slices(self) -> dict[str, slice]:
-        """Name -> slice of each entry in the flat observation."""
-        return dict(self.layout.slices)
-
-    @property
-    def physics(self):
-        """The batched engine (experts: ``physics.qpos[0]``, ``physics.env_model(0)``)."""
-        return base_task(self.batched).physics
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -20,7 +20,7 @@ from gymnasium.vector.utils import batch_space
 
 from rwrl.core.seeding import spawn_seeds
 from rwrl.envs.factory import make_batched_env
-from rwrl.envs.gym_env import base_task
+from rwrl.envs.gym_env import BatchedAccess, base_task
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
@@ -39,7 +39,7 @@ def _merge(full: dict, part: dict, ids: np.ndarray) -> dict:
     return out
 
 
-class RwrlVectorEnv(VectorEnv):
+class RwrlVectorEnv(BatchedAccess, VectorEnv):
     """N environments of an rwrl task; see the module docstring.
 
     Args: as ``RwrlEnv``, plus ``num_envs`` and ``num_threads`` (engine threads).
@@ -72,18 +72,6 @@ class RwrlVectorEnv(VectorEnv):
         self._renderer = EnvRenderer(base_task(self.batched), render_width, render_height, camera)
         self._autoreset = np.zeros(self.num_envs, bool)
         self._started = False
-
-    @property
-    def constraint_names(self) -> tuple[str, ...]:
-        return self.batched.constraint_names
-
-    @property
-    def observation_slices(self) -> dict[str, slice]:
-        return dict(self.layout.slices)
-
-    @property
-    def physics(self):
-        return base_task(self.batched).physics
 
     def _seeds(self, seed) -> list:
         if seed is None:
