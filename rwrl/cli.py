@@ -14,19 +14,24 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 @app.command()
 def envs() -> None:
     """List every environment id with its sizes, constraints and perturbable parameters."""
+    import numpy as np
+
     from rwrl.domains import available_tasks
     from rwrl.envs.registration import env_id
     from rwrl.envs.task import BatchedTask
 
     for domain, task in available_tasks():
         t = BatchedTask(domain, task, 1)
-        obs_size = sum(int(__import__("numpy").prod(s)) for s, _ in t.observation_spec.values())
+        obs_size = sum(int(np.prod(shape)) for shape, _ in t.observation_spec.values())
         typer.echo(f"{env_id(domain, task)}")
         typer.echo(f"  observation {obs_size}  action {t.action_low.shape[0]}  "
                    f"control dt {t.control_timestep} s  episode {t.time_limit} steps")
-        typer.echo(f"  constraints: {', '.join(t.constraint_names)} (+ action_roc, opt-in)")
-        params = ", ".join(f"{p.name} [{p.min}, {p.max}]" for p in t.params.values())
-        typer.echo(f"  perturbable: {params}")
+        typer.echo("  constraints (+ action_roc, opt-in):")
+        for c in t.constraints:
+            typer.echo(f"    {c.name:<18s} {c.doc}")
+        typer.echo("  perturbable parameters (nominal [min, max]):")
+        for p in t.params.values():
+            typer.echo(f"    {p.name:<18s} {p.start:g} [{p.min:g}, {p.max:g}] {p.unit}")
 
 
 @app.command()

@@ -17,8 +17,6 @@ live read-only (N, nbody, 3) array refreshed by every step.
 from __future__ import annotations
 
 import os
-from typing import Sequence
-
 import mujoco
 import numpy as np
 from mujoco import batch as mj_batch
@@ -107,7 +105,3 @@ class BatchedPhysics:
     def env_data(self, env_id: int, data: mujoco.MjData | None = None) -> mujoco.MjData:
         """Return a copy of env ``env_id``'s whole MjData (for rendering, experts)."""
         return self._batch.get_data(env_id, data)
-
-    def env_models(self) -> Sequence[mujoco.MjModel]:
-        """Return the model of every env."""
-        return [self.env_model(i) for i in range(self.num_envs)]

@@ -127,10 +127,6 @@ class BatchedTask:
                              f"allowed {sorted(self.params)}")
         return self._values[env_id].get(name, self.params[name].start)
 
-    def parameter_values(self, env_id: int) -> dict[str, float]:
-        """Return every parameter's current value for env ``env_id``."""
-        return {name: self.get_parameter(env_id, name) for name in self.params}
-
     # -- experts ------------------------------------------------------------------------
     def set_state(self, ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray):
         """Set envs ``ids`` to positions (n, nq) and velocities (n, nv).
