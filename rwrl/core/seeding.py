@@ -127,8 +127,9 @@ class CounterRandom:
             self._components[shape] = comp
         draw = np.uint64(self._draw)
         self._draw += 1
-        base = _splitmix64(self.keys ^ _splitmix64(
-            self.counters * np.uint64(0x100000001B3) + (draw << np.uint64(48))))
+        # keys are already uniform 64-bit values: one mix of (key, step, draw)
+        # gives the row's base, a second mix of (base + component) the draws.
+        base = _splitmix64(self.keys + self.counters * _GOLDEN + (draw << np.uint64(48)))
         base = base.reshape((-1,) + (1,) * len(shape))
         return _splitmix64(base + comp)
 
