@@ -118,3 +118,19 @@ def test_rgb_array_rendering():
     env.step(np.zeros(1))
     assert not np.array_equal(env.render(), image)  # the cart moved
     env.close()
+
+
+@pytest.mark.parametrize("name", ["walker-walk", "quadruped-run", "humanoid-stand",
+                                  "manipulator-bring-ball"])
+def test_every_domain_renders_and_a_perturbed_env_renders_its_own_model(name):
+    vec = gymnasium.make_vec(f"rwrl/{name}-v0", num_envs=2, render_mode="rgb_array",
+                             render_width=64, render_height=48)
+    vec.reset(seed=0)
+    task = vec.unwrapped.batched
+    param = next(iter(task.params.values()))
+    task.set_parameter(1, param.name, param.max)
+    images = vec.render()
+    assert images.shape == (2, 48, 64, 3) and images.std() > 5
+    assert task.render_model(1) is not task.render_model(0)  # textured, with the new value
+    assert task.render_model(1) is task.render_model(1)  # compiled once, not per frame
+    vec.close()
