@@ -55,10 +55,11 @@ def _sigmoid(x: np.ndarray, scale: float, sigmoid: str) -> np.ndarray:
     if sigmoid == "cosine":
         with np.errstate(invalid="ignore"):
             return np.where(abs(scaled) < 1, (1 + np.cos(np.pi * scaled)) / 2, 0.0)
+    # distances are >= 0, so dm_control's where(|s| < 1, f(s), 0) is max(f(s), 0)
     if sigmoid == "linear":
-        return np.where(abs(scaled) < 1, 1 - scaled, 0.0)
+        return np.maximum(1 - scaled, 0.0)
     if sigmoid == "quadratic":
-        return np.where(abs(scaled) < 1, 1 - scaled ** 2, 0.0)
+        return np.maximum(1 - scaled ** 2, 0.0)
     return 1 - np.tanh(scaled) ** 2  # tanh_squared
 
 
