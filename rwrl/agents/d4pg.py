@@ -79,8 +79,6 @@ class D4PGConfig:
     samples_per_insert: float = 32.0
 
     def __post_init__(self):
-        object.__setattr__(self, "policy_hidden_sizes", tuple(self.policy_hidden_sizes))
-        object.__setattr__(self, "critic_hidden_sizes", tuple(self.critic_hidden_sizes))
         validate_common_config(self)
         if self.sigma < 0:
             raise ValueError(f"sigma={self.sigma!r}: must be >= 0")

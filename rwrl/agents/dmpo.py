@@ -114,8 +114,6 @@ class DMPOConfig:
     samples_per_insert: float = 32.0
 
     def __post_init__(self):
-        object.__setattr__(self, "policy_hidden_sizes", tuple(self.policy_hidden_sizes))
-        object.__setattr__(self, "critic_hidden_sizes", tuple(self.critic_hidden_sizes))
         validate_common_config(self)
         if not isinstance(self.num_samples, int) or self.num_samples < 1:
             raise ValueError(f"num_samples={self.num_samples!r}: must be an integer >= 1")

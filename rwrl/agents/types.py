@@ -56,6 +56,9 @@ class Agent(Protocol):
 def validate_common_config(config: Any) -> None:
     """Check the fields every agent config shares; raise ValueError naming the bad field.
 
+    Hidden sizes given as lists (from JSON or the command line) become tuples,
+    so that frozen configs stay hashable.
+
     Args:
         config: a dataclass instance with the shared fields (batch_size, n_step,
             discount, replay_capacity, min_replay_size, samples_per_insert,
@@ -81,7 +84,8 @@ def validate_common_config(config: Any) -> None:
         )
     for field in dataclasses.fields(config):
         if field.name.endswith("hidden_sizes"):
-            sizes = getattr(config, field.name)
+            sizes = tuple(getattr(config, field.name))
+            object.__setattr__(config, field.name, sizes)
             if not sizes or any(int(s) < 1 for s in sizes):
                 raise ValueError(f"{field.name}={sizes!r}: must be a non-empty sequence of sizes >= 1")
 
