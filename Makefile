@@ -19,7 +19,7 @@ venv: $(STAMP)
 ## make run: trains D4PG on cartpole-swingup under the easy combined challenge
 ## (about ten minutes on 2 cores; re-running continues the run); prints the report path.
 run: $(STAMP)
-	$(BIN)/rwrl run --agent d4pg --env cartpole-swingup --combined-challenge easy --steps 600000 --seed 0 --out runs/make-run
+	$(BIN)/rwrl run --agent d4pg --env cartpole-swingup --combined-challenge easy --steps 400000 --seed 0 --out runs/make-run
 
 ## make test: the default test suite (slow checks excluded; `make test-all` runs them too).
 test: $(STAMP)
