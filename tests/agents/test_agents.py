@@ -67,8 +67,11 @@ def test_configs_frozen_with_documented_shared_fields(name):
     assert config.v_min <= 0.0 and config.v_max >= 1.0 / (1.0 - config.discount)
     with pytest.raises(AttributeError):
         config.batch_size = 1
-    # 8 envs insert 8 transitions per step; 256-sample batches at 32 samples per insert: 1 update per step.
-    assert updates_per_vector_step(config, 8) == pytest.approx(8 * 32 / 256)
+    # 8 envs insert 8 transitions per step; each update samples 256: at 32 samples
+    # per insert (DMPO) that is 1 update per vector step, at 64 (D4PG) 2.
+    expected = {"d4pg": 2.0, "dmpo": 1.0}[name]
+    assert config.samples_per_insert * 8 / 256 == expected
+    assert updates_per_vector_step(config, 8) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("name", sorted(AGENT_CONFIGS))
