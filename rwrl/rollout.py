@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import gymnasium
 import numpy as np
 from tqdm import tqdm
 
+from rwrl.core.files import atomic_write_bytes
 from rwrl.domains import available_tasks
 from rwrl.envs.registration import env_id
 
@@ -60,17 +60,6 @@ def format_table(result: RolloutResult) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(path: Path, payload) -> None:
-    """Write JSON to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def rollout_all(out: Path, num_envs: int = 16, seed: int = 0, tasks=None,
                 time_limit: int | None = None) -> list[RolloutResult]:
     """Roll out every task, print a table per task, write ``out/rollout.json``."""
@@ -80,5 +69,8 @@ def rollout_all(out: Path, num_envs: int = 16, seed: int = 0, tasks=None,
         result = rollout_task(domain, task, num_envs, seed, time_limit)
         tqdm.write(format_table(result))
         results.append(result)
-    write_json_atomic(Path(out) / "rollout.json", [dataclasses.asdict(r) for r in results])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps([dataclasses.asdict(r) for r in results], indent=2)
+    atomic_write_bytes(out / "rollout.json", payload.encode())
     return results

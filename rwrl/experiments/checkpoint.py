@@ -37,9 +37,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from rwrl.core.files import TMP_PREFIX as _TMP_PREFIX, fsync_dir as _fsync_dir
+
 FORMAT_VERSION = 1
 _PREFIX = "ckpt-"
-_TMP_PREFIX = ".tmp-"
 _MANIFEST = "manifest.json"
 
 
@@ -107,33 +108,6 @@ def unflatten_like(template: Any, arrays: dict[str, np.ndarray]) -> Any:
         leaf = jax.random.wrap_key_data(value, impl=jax.random.key_impl(ref)) if is_key else value
         leaves.append(jax.numpy.asarray(leaf) if isinstance(ref, jax.Array) else leaf)
     return jax.tree_util.tree_unflatten(treedef, leaves)
-
-
-# ------------------------------------------------------------ atomic files
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part."""
-    path = Path(path)
-    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}.{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _sha256(path: Path) -> str:

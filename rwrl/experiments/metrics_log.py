@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from rwrl.experiments.checkpoint import atomic_write_bytes
+from rwrl.core.files import atomic_write_bytes
 
 
 def _clean(value: Any) -> Any:

@@ -35,7 +35,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from rwrl.experiments.checkpoint import atomic_write_bytes, load_latest
+from rwrl.core.files import atomic_write_bytes
+from rwrl.experiments.checkpoint import load_latest
 from rwrl.experiments.config import ConfigError, RunConfig, read_config, write_config
 from rwrl.experiments.loop import Trainer
 from rwrl.experiments.metrics_log import truncate_rows

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from rwrl.experiments import checkpoint as ckpt
+from rwrl.core.files import atomic_write_bytes
 from rwrl.experiments.checkpoint import (Checkpoint, CheckpointError, CheckpointWarning,
-                                         atomic_write_bytes, flatten_pytree, list_checkpoints,
+                                         flatten_pytree, list_checkpoints,
                                          load_checkpoint, load_latest, save_checkpoint,
                                          unflatten_like)
 
