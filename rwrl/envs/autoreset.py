@@ -1,0 +1,51 @@
+"""NEXT_STEP autoreset bookkeeping: which envs of a vector env step, which finish.
+
+Gymnasium's NEXT_STEP autoreset mode: the step that ends an episode returns
+its true last observation with ``terminated`` or ``truncated`` set; the next
+call to ``step`` resets that env instead of stepping it (its action is
+ignored, its reward is 0, and it returns the new episode's first
+observation). That step belongs to no episode. The vector env, the episode
+recorder and the training loop all need to tell those steps apart; this is
+the one place that does.
+
+Example:
+  >>> marks = EpisodeMarks(2)
+  >>> marks.step(np.array([False, False]), np.array([False, True]))   # env 1 ends
+  (array([ True,  True]), array([False,  True]))
+  >>> marks.step(np.array([False, False]), np.array([False, False]))  # env 1 resets
+  (array([ True, False]), array([False, False]))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class EpisodeMarks:
+    """Tracks, per env, whether its next step is an autoreset.
+
+    Args:
+      num_envs: N.
+    """
+
+    def __init__(self, num_envs: int):
+        #: (N,) bool: True where the env's next ``step`` resets it instead of stepping it.
+        self.resetting = np.zeros(num_envs, bool)
+
+    def reset(self, mask=None) -> None:
+        """Record an explicit ``reset`` of the envs ``mask`` selects (all if None)."""
+        if mask is None:
+            self.resetting[:] = False
+        else:
+            self.resetting[mask] = False
+
+    def step(self, terminated, truncated) -> tuple[np.ndarray, np.ndarray]:
+        """Record one vector step's flags; return (stepped, finished), each (N,) bool.
+
+        ``stepped``: the envs that took a step of an episode (not an autoreset).
+        ``finished``: the envs whose episode ended on this step.
+        """
+        stepped = ~self.resetting
+        finished = stepped & (np.asarray(terminated, bool) | np.asarray(truncated, bool))
+        self.resetting = finished
+        return stepped, finished
