@@ -14,20 +14,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 @app.command()
 def envs() -> None:
     """List every environment id with its sizes, constraints and perturbable parameters."""
-    import numpy as np
 
     from rwrl.domains import available_tasks
     from rwrl.envs.registration import env_id
-    from rwrl.envs.task import BatchedTask
+    from rwrl.tasks.task import BatchedTask
 
     for domain, task in available_tasks():
         t = BatchedTask(domain, task, 1)
-        obs_size = sum(int(np.prod(shape)) for shape, _ in t.observation_spec.values())
+        obs_size = t.layout.size
         typer.echo(f"{env_id(domain, task)}")
         typer.echo(f"  observation {obs_size}  action {t.action_low.shape[0]}  "
                    f"control dt {t.control_timestep} s  episode {t.time_limit} steps")
         typer.echo("  constraints (+ action_roc, opt-in):")
-        for c in t.constraints:
+        for c in t.domain.constraints():
             typer.echo(f"    {c.name:<18s} {c.doc}")
         typer.echo("  perturbable parameters (nominal [min, max]):")
         for p in t.params.values():

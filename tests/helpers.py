@@ -6,7 +6,7 @@ import mujoco
 import numpy as np
 from dm_control import suite
 
-from rwrl.envs.task import BatchedTask
+from rwrl.tasks.task import BatchedTask
 
 
 def integration_state(physics) -> np.ndarray:
@@ -43,9 +43,9 @@ def parity_errors(domain: str, task_name: str, seed: int = 0, steps: int = 200):
     for _ in range(steps):
         action = rng.uniform(spec.minimum, spec.maximum)
         ts = dm.step(action)
-        obs, reward, _ = task.step(action[None])
+        obs, reward, _, _ = task.step(action[None])
         expected = flat_dm_observation(ts.observation)
-        got = np.concatenate([obs[k][0].ravel() for k in task.observation_spec])
+        got = obs[0]
         obs_err = max(obs_err, np.max(np.abs(got - expected) / np.maximum(1, np.abs(expected))))
         rew_err = max(rew_err, abs(float(reward[0]) - ts.reward))
     return obs_err, rew_err

@@ -11,21 +11,32 @@ Example::
 Shared pieces: ``networks`` (flax modules), ``distributional`` (the C51
 support, projection and TD loss), ``replay`` (n-step replay fed by a vector
 env), ``types`` (``Transition``, the ``Agent`` protocol).
+
+Adding an agent is one file (its config dataclass, networks and learning)
+plus its line in ``AGENTS``; ``rwrl run --help`` lists the registry. Agent
+modules import JAX, so they load only when an agent is made.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
-from rwrl.agents.d4pg import D4PG, D4PGConfig
-from rwrl.agents.dmpo import DMPO, DMPOConfig
-from rwrl.agents.replay import NStepReplay
-from rwrl.agents.types import Agent, Transition, updates_per_vector_step
+#: agent name -> "module:AgentClass:ConfigClass"; the class is built as cls(obs_size,
+#: action_size, config).
+AGENTS = {
+    "d4pg": "rwrl.agents.d4pg:D4PG:D4PGConfig",
+    "dmpo": "rwrl.agents.dmpo:DMPO:DMPOConfig",
+}
 
-#: agent name -> its config dataclass.
-AGENT_CONFIGS: dict[str, type] = {"d4pg": D4PGConfig, "dmpo": DMPOConfig}
-#: agent name -> its class, constructed as cls(obs_size, action_size, config).
-AGENT_CLASSES: dict[str, type] = {"d4pg": D4PG, "dmpo": DMPO}
+
+def agent_classes(name: str) -> tuple[type, type]:
+    """Return (agent class, config class) of agent ``name``, importing its module."""
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; allowed: {sorted(AGENTS)}")
+    module, cls, config_cls = AGENTS[name].split(":")
+    module = importlib.import_module(module)
+    return getattr(module, cls), getattr(module, config_cls)
 
 
 def make_config(name: str, **config_overrides):
@@ -34,9 +45,7 @@ def make_config(name: str, **config_overrides):
     Raises:
         ValueError: for an unknown agent name or config field, naming the allowed ones.
     """
-    if name not in AGENT_CONFIGS:
-        raise ValueError(f"unknown agent {name!r}; allowed: {sorted(AGENT_CONFIGS)}")
-    config_cls = AGENT_CONFIGS[name]
+    _, config_cls = agent_classes(name)
     fields = [f.name for f in dataclasses.fields(config_cls)]
     unknown = sorted(set(config_overrides) - set(fields))
     if unknown:
@@ -44,11 +53,11 @@ def make_config(name: str, **config_overrides):
     return config_cls(**config_overrides)
 
 
-def make_agent(name: str, obs_size: int, action_size: int, **config_overrides) -> Agent:
-    """Return agent ``name`` ("d4pg" or "dmpo") for flat observations and actions in [-1, 1].
+def make_agent(name: str, obs_size: int, action_size: int, **config_overrides):
+    """Return agent ``name`` (a key of ``AGENTS``) for flat observations and actions in [-1, 1].
 
     Args:
-        name: the agent's name, a key of ``AGENT_CONFIGS``.
+        name: the agent's name, a key of ``AGENTS``.
         obs_size: length of the flat observation vector.
         action_size: length of the action vector.
         **config_overrides: fields of the agent's config to change from the defaults.
@@ -57,10 +66,7 @@ def make_agent(name: str, obs_size: int, action_size: int, **config_overrides) -
         ValueError: for an unknown agent name or config field, naming the allowed ones.
     """
     config = make_config(name, **config_overrides)
-    return AGENT_CLASSES[name](obs_size, action_size, config)
+    return agent_classes(name)[0](obs_size, action_size, config)
 
 
-__all__ = [
-    "AGENT_CLASSES", "AGENT_CONFIGS", "Agent", "D4PG", "D4PGConfig", "DMPO", "DMPOConfig",
-    "NStepReplay", "Transition", "make_agent", "make_config", "updates_per_vector_step",
-]
+__all__ = ["AGENTS", "agent_classes", "make_agent", "make_config"]

@@ -6,12 +6,17 @@ suite's ``get_combined_challenge``; the numbers are RWRL_REFERENCE.md's
 perturbation and dimensionality specs; safety, multi-objective and real-time
 specs may be passed beside it.
 
+The perturbed parameter and its range at each level are domain facts
+(``COMBINED_PERTURBATION`` in each domain file).
+
 Example:
   >>> combined_specs("hard", "cartpole")["perturb_spec"]["max"]
   2.3
 """
 
 from __future__ import annotations
+
+from rwrl.domains import domain_class
 
 #: level -> (delay actions, observations, rewards; gaussian sigma; dropped and stuck
 #: observation (prob, steps); repetition (prob, steps); extra observation dims).
@@ -21,28 +26,14 @@ LEVELS = {
     "hard": dict(delay=(9, 9, 40), sigma=1.0, runs=(0.1, 10), repetition=(1.0, 3), dims=50),
 }
 
-#: domain -> perturbed parameter and level -> (min, max, std); scheduler 'uniform', period 1.
-#: The manipulator keeps its default range and std at every level, as published.
-PERTURBATIONS = {
-    "cartpole": ("pole_length", {"easy": (0.9, 1.1, 0.02), "medium": (0.7, 1.7, 0.1),
-                                 "hard": (0.5, 2.3, 0.15)}),
-    "walker": ("thigh_length", {"easy": (0.225, 0.25, 0.002), "medium": (0.225, 0.4, 0.015),
-                                "hard": (0.225, 0.55, 0.04)}),
-    "quadruped": ("shin_length", {"easy": (0.25, 0.3, 0.005), "medium": (0.25, 0.8, 0.05),
-                                  "hard": (0.25, 1.4, 0.1)}),
-    "humanoid": ("contact_friction", {"easy": (0.6, 0.8, 0.02), "medium": (0.5, 0.9, 0.04),
-                                      "hard": (0.4, 1.0, 0.06)}),
-    "manipulator": ("lower_arm_length", {level: (0.1, 0.25, 0.01)
-                                         for level in ("easy", "medium", "hard")}),
-}
-
 
 def combined_specs(level: str, domain: str) -> dict[str, dict]:
     """Return the delay, noise, perturbation and dimensionality spec dicts of a level.
 
     Args:
       level: 'easy', 'medium' or 'hard'.
-      domain: the domain name; it picks the perturbed parameter and its range.
+      domain: the domain name; its ``COMBINED_PERTURBATION`` gives the
+        perturbed parameter and its range.
 
     Returns:
       {'delay_spec': ..., 'noise_spec': ..., 'perturb_spec': ...,
@@ -50,14 +41,15 @@ def combined_specs(level: str, domain: str) -> dict[str, dict]:
     """
     if level not in LEVELS:
         raise ValueError(f"combined_challenge = {level!r} is unknown: allowed {list(LEVELS)}")
-    if domain not in PERTURBATIONS:
-        raise ValueError(f"combined_challenge: unknown domain {domain!r}: allowed "
-                         f"{sorted(PERTURBATIONS)}")
+    try:
+        cls = domain_class(domain)
+    except ValueError as err:
+        raise ValueError(f"combined_challenge: {err}") from None
     row = LEVELS[level]
     actions, observations, rewards = row["delay"]
     prob, steps = row["runs"]
     run = {"enable": True, "observations_prob": prob, "observations_steps": steps}
-    param, ranges = PERTURBATIONS[domain]
+    param, ranges = cls.COMBINED_PERTURBATION
     lo, hi, std = ranges[level]
     return {
         "delay_spec": {"enable": True, "actions": actions, "observations": observations,

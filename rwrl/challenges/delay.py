@@ -6,16 +6,22 @@ the first item of the episode, so that the output at step t is the input at
 step max(0, t - d). One ring buffer of shape (d + 1, N, ...) serves the whole
 batch: a write index moves round it, nothing is copied or rolled.
 
+The first item of an observation stream is known at reset (the reset
+observation: ``fill_at_reset=True``); that of actions and rewards arrives
+with the first step.
+
 Example:
   >>> delay = Delay(2, num_envs=1, shape=())
   >>> delay.reset(np.array([0]))
-  >>> [float(delay(np.array([x]))[0]) for x in (1.0, 2.0, 3.0, 4.0)]
+  >>> [float(delay(np.array([x]), Frame())[0]) for x in (1.0, 2.0, 3.0, 4.0)]
   [1.0, 1.0, 1.0, 2.0]
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from rwrl.challenges.stage import Frame
 
 
 class Delay:
@@ -25,40 +31,41 @@ class Delay:
       steps: d >= 0.
       num_envs: N.
       shape: per-env shape of an item.
-      dtype: item dtype.
+      fill_at_reset: the FIFO of an env being reset is filled with the item
+        the reset passes (observations); otherwise with its first step's item.
+      name: the stage name.
     """
 
+    uniforms = normals = 0
+
     def __init__(self, steps: int, num_envs: int, shape: tuple[int, ...],
-                 dtype=np.float64):
+                 fill_at_reset: bool = False, name: str = "delay"):
         if int(steps) != steps or steps < 0:
             raise ValueError(f"delay steps = {steps!r} is out of range: allowed integers >= 0")
+        self.name = name
         self.steps = int(steps)
-        self._buffer = np.zeros((self.steps + 1, num_envs) + tuple(shape), dtype)
+        self.fill_at_reset = fill_at_reset
+        self._buffer = np.zeros((self.steps + 1, num_envs) + tuple(shape))
         self._head = 0
         self._fresh = np.ones(num_envs, bool)
         self._any_fresh = True  # spares a reduction per step
 
-    def reset(self, ids: np.ndarray, first: np.ndarray | None = None) -> np.ndarray | None:
-        """Start envs ``ids`` afresh.
+    def reset(self, ids: np.ndarray) -> None:
+        """Mark envs ``ids`` as fresh: their next item fills their FIFO."""
+        self._fresh[ids] = True
+        self._any_fresh = True
 
-        Args:
-          ids: the envs.
-          first: their first item (observations, known at reset), or None if
-            the first item comes with the next call (actions, rewards).
+    def __call__(self, item: np.ndarray, frame: Frame) -> np.ndarray:
+        """Push this step's (N, *shape) items; return those of d steps ago.
 
-        Returns:
-          A copy of ``first`` (the output at reset), or None.
+        At a reset (``frame.ids``) the items are those envs' first ones: they
+        fill the FIFO when ``fill_at_reset``, and pass through unchanged.
         """
-        if first is None:
-            self._fresh[ids] = True
-            self._any_fresh = True
-            return None
-        self._buffer[:, ids] = first
-        self._fresh[ids] = False
-        return np.array(first, copy=True)
-
-    def __call__(self, item: np.ndarray) -> np.ndarray:
-        """Push this step's (N, *shape) items; return those of d steps ago."""
+        if frame.ids is not None:
+            if self.fill_at_reset:
+                self._buffer[:, frame.ids] = item
+                self._fresh[frame.ids] = False
+            return np.array(item, copy=True)
         if self._any_fresh:  # an episode's first item fills the whole FIFO
             fresh = self._fresh
             self._buffer[:, fresh] = item[fresh]

@@ -6,35 +6,39 @@ every step, in the observation entry 'dummy' of shape (n,) (the published
 suite adds n scalar entries 'dummy-0' ... 'dummy-{n-1}').
 
 Example:
-  >>> rng = CounterRandom(2)
-  >>> RandomFeatures(3)(rng).shape
-  (2, 3)
+  >>> features = RandomFeatures(3)
+  >>> features(np.zeros((2, 4)), Frame(draws=CounterRandom(2))).shape
+  (2, 7)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from rwrl.challenges.stage import Frame
 from rwrl.core.seeding import CounterRandom  # noqa: F401  (the docstring example)
 
 
 class RandomFeatures:
-    """Draw n N(0, 1) features per env and step.
+    """Append n N(0, 1) features per env and call, as the observation entry 'dummy'.
 
     Args:
       num_features: n >= 1.
     """
 
+    name = "dummy"
+    uniforms = 0
+
     def __init__(self, num_features: int):
         if int(num_features) != num_features or num_features < 1:
             raise ValueError(f"num_random_state_observations = {num_features!r} is out of "
                              "range: allowed integers >= 1")
-        self.num_features = int(num_features)
-        self.normals_per_call = self.num_features
+        self.num_features = self.normals = int(num_features)
+        self.entry = ("dummy", (self.num_features,), np.float64)
 
     def reset(self, ids: np.ndarray) -> None:
         """Nothing to clear: the features have no state."""
 
-    def __call__(self, rng) -> np.ndarray:
-        """Return (n_envs, num_features) fresh N(0, 1) draws."""
-        return rng.normal((self.num_features,))
+    def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return the (n, D) observation with (n, num_features) fresh draws appended."""
+        return np.concatenate([x, frame.draws.normal((self.num_features,))], axis=1)

@@ -6,11 +6,18 @@ s_t = (satisfied constraints) / K; with ``reward`` on the reward becomes
 r' = (1 - alpha) r + alpha s_t (alpha = ``coeff``); with ``observed`` on the
 observation gains the entry 'multiobj' = [r, s_t] (r before the mix).
 
+Two stages: ``MultiObjective`` on the reward path (it writes the (n, 1 + M)
+vector [r, objectives] to ``info['multiobj']``, r before the mix, and returns
+the mixed reward) and ``ObserveObjectives`` on the observation path (it
+appends that vector). At a reset the reward is 0.
+
 Example:
-  >>> mix = MultiObjective(SafetyObjective(), reward=True, coeff=0.5, observed=False)
-  >>> flags = np.array([[True, False]])
-  >>> mix(np.array([1.0]), flags, {})[0]        # 0.5 * 1 + 0.5 * 0.5
+  >>> mix = MultiObjective(SafetyObjective(), reward=True, coeff=0.5)
+  >>> frame = Frame(info={"constraints": np.array([[True, False]]), "safety_vars": {}})
+  >>> mix(np.array([1.0]), frame)        # 0.5 * 1 + 0.5 * 0.5
   array([0.75])
+  >>> frame.info["multiobj"]
+  array([[1. , 0.5]])
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import abc
 
 import numpy as np
+
+from rwrl.challenges.stage import Frame
 
 
 class Objective(abc.ABC):
@@ -58,31 +67,48 @@ OBJECTIVES: dict[str, Objective] = {"safety": SafetyObjective()}
 
 
 class MultiObjective:
-    """Mix an objective into the reward and/or expose [r, objectives].
+    """Mix an objective into the reward and report [r, objectives] in ``info['multiobj']``.
 
     Args:
       objective: an ``Objective``.
       reward: mix the objective into the reward.
       coeff: alpha in [0, 1].
-      observed: add the observation entry 'multiobj' of shape (1 + M,).
     """
 
-    def __init__(self, objective: Objective, reward: bool, coeff: float, observed: bool):
+    name = "multiobj"
+    uniforms = normals = 0
+
+    def __init__(self, objective: Objective, reward: bool, coeff: float):
         if not 0.0 <= coeff <= 1.0:
             raise ValueError(f"multiobj coeff = {coeff!r} is out of range: allowed [0, 1]")
         self.objective = objective
         self.reward = reward
         self.coeff = coeff
-        self.observed = observed
         self.size = 1 + objective.num_objectives
 
     def reset(self, ids: np.ndarray) -> None:
         """Nothing to clear: the mix has no state."""
 
-    def __call__(self, reward: np.ndarray, constraints: np.ndarray,
-                 safety_vars: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Return the (N,) reward after the mix and the (N, 1 + M) vector [r, objectives]."""
-        values = np.asarray(self.objective.values(reward, constraints, safety_vars), np.float64)
-        vector = np.concatenate([reward[:, None], values], axis=1)
-        mixed = self.objective.merge(reward, values, self.coeff) if self.reward else reward
-        return mixed, vector
+    def __call__(self, reward: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return the (n,) reward after the mix; write [r, objectives] to ``frame.info``."""
+        info = frame.info
+        values = np.asarray(self.objective.values(reward, info["constraints"],
+                                                  info["safety_vars"]), np.float64)
+        info["multiobj"] = np.concatenate([reward[:, None], values], axis=1)
+        return self.objective.merge(reward, values, self.coeff) if self.reward else reward
+
+
+class ObserveObjectives:
+    """Append ``info['multiobj']`` to the observation, as the entry 'multiobj'."""
+
+    name = "multiobj"
+    uniforms = normals = 0
+
+    def __init__(self, size: int):
+        self.entry = ("multiobj", (size,), np.float64)
+
+    def reset(self, ids: np.ndarray) -> None:
+        """Nothing to clear."""
+
+    def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
+        return np.concatenate([x, frame.info["multiobj"]], axis=1)

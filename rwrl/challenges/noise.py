@@ -13,15 +13,15 @@ component of an (N, D) batch:
   p, holds its current action for ``steps`` steps in total (steps = 1: no
   effect).
 
-Every draw comes from a counter-based generator (``rwrl.core.seeding``) passed
-to the call, so env i of a batch sees the numbers a single env with the same
-seed sees. ``ids`` selects a subset of envs (used at reset); None is all.
+Every draw comes from the frame's counter-based draws (``rwrl.core.seeding``),
+so env i of a batch sees the numbers a single env with the same seed sees.
+``frame.ids`` selects the envs of a reset; None is the whole batch.
 
 Example:
   >>> drop = DroppedNoise(prob=1.0, steps=2, num_envs=1, size=1)
   >>> drop.reset(np.array([0]))
-  >>> rng = CounterRandom(1)
-  >>> [float(drop(np.array([[5.0]]), rng)[0, 0]) for _ in range(2)]
+  >>> frame = Frame(draws=CounterRandom(1))
+  >>> [float(drop(np.array([[5.0]]), frame)[0, 0]) for _ in range(2)]
   [0.0, 0.0]
 """
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rwrl.challenges.stage import Frame
 from rwrl.core.seeding import CounterRandom  # noqa: F401  (the docstring example)
 
 
@@ -42,8 +43,8 @@ def _check_steps(name: str, steps: int) -> None:
         raise ValueError(f"{name} steps = {steps!r} is out of range: allowed integers >= 1")
 
 
-def _select(ids):
-    return slice(None) if ids is None else ids
+def _select(frame: Frame):
+    return slice(None) if frame.ids is None else frame.ids
 
 
 def advance_runs(counter: np.ndarray, uniform: np.ndarray, prob: float,
@@ -64,40 +65,46 @@ def advance_runs(counter: np.ndarray, uniform: np.ndarray, prob: float,
 class GaussianNoise:
     """Add white Gaussian noise N(0, sigma) to every component."""
 
+    name = "gaussian"
+    uniforms = 0
+
     def __init__(self, sigma: float, num_envs: int, size: int):
         if not sigma >= 0.0:
             raise ValueError(f"gaussian sigma = {sigma!r} is out of range: allowed >= 0")
         self.sigma = float(sigma)
         self.size = size
-        self.normals_per_call = size
+        self.normals = size
 
     def reset(self, ids: np.ndarray) -> None:
         """Nothing to clear: the noise has no state."""
 
-    def __call__(self, x: np.ndarray, rng, ids=None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
         """Return x (n, D) plus noise."""
-        return x + self.sigma * rng.normal((self.size,))
+        return x + self.sigma * frame.draws.normal((self.size,))
 
 
 class DroppedNoise:
     """Set a component to 0 for runs of ``steps`` steps, each started with probability p."""
 
+    name = "dropped"
+    normals = 0
+
     def __init__(self, prob: float, steps: int, num_envs: int, size: int):
         _check_prob("dropped", prob)
         _check_steps("dropped", steps)
         self.prob, self.steps, self.size = float(prob), int(steps), size
-        self.uniforms_per_call = size
+        self.uniforms = size
         self._counter = np.zeros((num_envs, size), np.int64)
 
     def reset(self, ids: np.ndarray) -> None:
         """End the runs of envs ``ids``."""
         self._counter[ids] = 0
 
-    def __call__(self, x: np.ndarray, rng, ids=None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
         """Return x (n, D) with the components of active runs at 0."""
-        sel = _select(ids)
+        sel = _select(frame)
         counter = self._counter[sel]
-        active = advance_runs(counter, rng.uniform((self.size,)), self.prob, self.steps)
+        active = advance_runs(counter, frame.draws.uniform((self.size,)), self.prob, self.steps)
         self._counter[sel] = counter
         return np.where(active, 0.0, x)
 
@@ -105,11 +112,14 @@ class DroppedNoise:
 class StuckNoise:
     """Hold a component at its previous value for runs of ``steps`` steps (probability p)."""
 
+    name = "stuck"
+    normals = 0
+
     def __init__(self, prob: float, steps: int, num_envs: int, size: int):
         _check_prob("stuck", prob)
         _check_steps("stuck", steps)
         self.prob, self.steps, self.size = float(prob), int(steps), size
-        self.uniforms_per_call = size
+        self.uniforms = size
         self._counter = np.zeros((num_envs, size), np.int64)
         self._last = np.zeros((num_envs, size))
         self._fresh = np.ones(num_envs, bool)
@@ -119,13 +129,13 @@ class StuckNoise:
         self._counter[ids] = 0
         self._fresh[ids] = True
 
-    def __call__(self, x: np.ndarray, rng, ids=None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
         """Return x (n, D) with the components of active runs held."""
-        sel = _select(ids)
+        sel = _select(frame)
         fresh = self._fresh[sel]
         last = np.where(fresh[:, None], x, self._last[sel])
         counter = self._counter[sel]
-        active = advance_runs(counter, rng.uniform((self.size,)), self.prob, self.steps)
+        active = advance_runs(counter, frame.draws.uniform((self.size,)), self.prob, self.steps)
         out = np.where(active, last, x)
         self._counter[sel], self._last[sel], self._fresh[sel] = counter, out, False
         return out
@@ -134,11 +144,14 @@ class StuckNoise:
 class ActionRepetition:
     """Hold an env's whole action for ``steps`` steps in total, with probability p."""
 
+    name = "repetition"
+    normals = 0
+
     def __init__(self, prob: float, steps: int, num_envs: int, size: int):
         _check_prob("repetition", prob)
         _check_steps("repetition", steps)
         self.prob, self.steps = float(prob), int(steps)
-        self.uniforms_per_call = 1
+        self.uniforms = 1
         self._counter = np.zeros(num_envs, np.int64)
         self._held = np.zeros((num_envs, size))
 
@@ -146,10 +159,10 @@ class ActionRepetition:
         """End the repetitions of envs ``ids``."""
         self._counter[ids] = 0
 
-    def __call__(self, a: np.ndarray, rng, ids=None) -> np.ndarray:
-        """Return the (N, nu) actions after repetition."""
+    def __call__(self, a: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return the (N, nu) actions after repetition (actions pass only in steps)."""
         idle = self._counter == 0
-        start = idle & (rng.uniform((1,))[:, 0] < self.prob)
+        start = idle & (frame.draws.uniform((1,))[:, 0] < self.prob)
         # This step is the first of the ``steps`` steps of a repetition.
         self._counter[start] = self.steps - 1
         self._counter -= ~idle

@@ -24,10 +24,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from rwrl.challenges.stage import Frame
 from rwrl.core.seeding import env_rng, fresh_seed
 
 #: the eight schedulers (RWRL_REFERENCE.md, Schedulers).
@@ -65,10 +66,16 @@ def step_scheduler(name: str, x: float, sign: float, rng: np.random.Generator, *
 class Perturbation:
     """Step one parameter's scheduler per env at reset and set it on the task.
 
+    A stage of the episode start: ``begin`` runs before the task's reset, so
+    that the initial state is drawn on the perturbed model; ``annotate``
+    writes ``info['perturbation']`` = {param: (n,) value} on every reset and step.
+
     Args:
       spec: a ``PerturbSpec`` (param, scheduler, period, start, min, max, std).
       num_envs: N.
     """
+
+    name = "perturbation"
 
     def __init__(self, spec, num_envs: int):
         self.spec = spec
@@ -78,15 +85,11 @@ class Perturbation:
         self._episodes = np.zeros(num_envs, np.int64)
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
 
-    def reset(self, ids: np.ndarray, seeds: Sequence[int | None],
-              set_parameter: Callable[[int, str, float], None]) -> np.ndarray:
-        """Advance the schedule of envs ``ids`` and apply it before their episode.
+    def begin(self, ids: np.ndarray, seeds: Sequence[int | None], task) -> None:
+        """Advance the schedule of envs ``ids`` and set it on ``task`` before their episode.
 
         A seed restarts that env's schedule at ``start`` (so a seeded reset is
         reproducible); None continues it.
-
-        Returns:
-          The (len(ids),) values of the new episodes.
         """
         s = self.spec
         for env_id, seed in zip(ids, seeds):
@@ -99,6 +102,10 @@ class Perturbation:
                     start=s.start, lo=s.min, hi=s.max, std=s.std)
             self._episodes[env_id] += 1
             if self.values[env_id] != self._applied[env_id]:
-                set_parameter(int(env_id), s.param, float(self.values[env_id]))
+                task.set_parameter(int(env_id), s.param, float(self.values[env_id]))
                 self._applied[env_id] = self.values[env_id]
-        return self.values[ids].copy()
+
+    def annotate(self, frame: Frame) -> None:
+        """Write the parameter's value of each env of the frame to ``info['perturbation']``."""
+        values = self.values if frame.ids is None else self.values[frame.ids]
+        frame.info["perturbation"] = {self.spec.param: values.copy()}

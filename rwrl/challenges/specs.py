@@ -31,30 +31,14 @@ import numpy as np
 
 from rwrl.challenges import combined as combined_lib
 from rwrl.challenges.multiobj import OBJECTIVES, Objective
+from rwrl.tasks.constraints import ACTION_ROC
 from rwrl.challenges.perturb import SCHEDULERS
+from rwrl.tasks.protocol import TaskFacts
 
-#: name of the opt-in action rate-of-change constraint, present in every domain.
-ACTION_ROC = "action_roc"
 _SUFFIX = "_constraint"
 
 
 # -- typed specs --------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class TaskFacts:
-    """What spec validation needs to know of the task (domain facts only).
-
-    Attributes:
-      domain: domain name ('cartpole').
-      constraint_names: the built-in constraints, in the published order.
-      perturb_params: name -> object with ``start``, ``min``, ``max``, ``std``
-        (``rwrl.domains.PerturbParam``), in reference order.
-    """
-
-    domain: str
-    constraint_names: tuple[str, ...]
-    perturb_params: Mapping[str, Any]
-
-
 @dataclasses.dataclass(frozen=True)
 class SafetySpec:
     """Active constraints, in output order; each name is built-in, 'action_roc' or a user's."""

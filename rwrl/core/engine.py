@@ -24,6 +24,8 @@ from mujoco import batch as mj_batch
 _STAGE_VEL = mujoco.mjtStage.mjSTAGE_VEL.value
 _STAGE_ACC = mujoco.mjtStage.mjSTAGE_ACC.value
 _STAGE_NONE = mujoco.mjtStage.mjSTAGE_NONE.value
+#: the warnings after which MuJoCo resets an unstable simulation (consecutive in mjtWarning).
+_UNSTABLE = slice(int(mujoco.mjtWarning.mjWARN_BADQPOS), int(mujoco.mjtWarning.mjWARN_BADQACC) + 1)
 
 
 def default_num_threads(num_envs: int) -> int:
@@ -45,8 +47,9 @@ class BatchedPhysics:
 
     def __init__(self, model: mujoco.MjModel, num_envs: int, n_sub_steps: int,
                  num_threads: int | None = None):
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
+                or num_envs < 1:
+            raise ValueError(f"num_envs = {num_envs!r} is not allowed: give an integer >= 1")
         self.model = model
         self.num_envs = num_envs
         self.n_sub_steps = n_sub_steps
@@ -58,6 +61,8 @@ class BatchedPhysics:
         self.qvel = self._batch.bind("qvel")
         self.ctrl = self._batch.bind("ctrl")
         self.act = self._batch.bind("act")
+        # live (N, 3) view of the instability warning counts (mjWarningStat.number)
+        self._unstable = self._batch.warning[:, _UNSTABLE, 1]
 
     def field(self, name: str) -> np.ndarray:
         """Return the live (N, ...) array of an MjData field (read-only for outputs)."""
@@ -71,9 +76,17 @@ class BatchedPhysics:
         self.ctrl[...] = ctrl
         self._batch.step(nstep=self.n_sub_steps, stage=_STAGE_VEL)
 
+    def take_diverged(self) -> np.ndarray:
+        """Return (N,) bool: the envs that diverged since the last call, and clear their counts."""
+        diverged = self._unstable.any(axis=1)
+        if diverged.any():
+            self._unstable[diverged] = 0
+        return diverged
+
     def reset(self, ids: np.ndarray) -> None:
         """Reset envs ``ids`` to the model defaults (qpos0, zero velocity, no forward)."""
         self._batch.reset(ids, stage=_STAGE_NONE)
+        self._unstable[ids] = 0
 
     def forward(self, ids: np.ndarray | None = None) -> None:
         """Recompute every derived field of envs ``ids`` at their state (mj_forward)."""

@@ -38,6 +38,15 @@ def spawn_seeds(seed: int | None, n: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint64)[0]) for c in children]
 
 
+def check_seed(seed, field: str = "seed") -> int | None:
+    """Return ``seed`` as an int (None stays None), or raise a ValueError naming ``field``."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{field} = {seed!r} is not allowed: give a non-negative int or None")
+    return int(seed)
+
+
 def fresh_seed() -> int:
     """Return a seed drawn from OS entropy, for a reset without a seed."""
     return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
@@ -85,6 +94,13 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     x *= _MIX2
     x ^= x >> _S31
     return x
+
+
+def box_muller(u1: np.ndarray, u2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return two independent N(0, 1) arrays from two U[0, 1) arrays of one shape."""
+    radius = np.sqrt(-2.0 * np.log(1.0 - u1))  # 1 - u in (0, 1]: the log is finite
+    angle = 2.0 * np.pi * u2
+    return radius * np.cos(angle), radius * np.sin(angle)
 
 
 class CounterRandom:
@@ -138,7 +154,5 @@ class CounterRandom:
         return (self.bits(shape) >> np.uint64(11)).astype(np.float64) * (2.0 ** -53)
 
     def normal(self, shape: tuple[int, ...]) -> np.ndarray:
-        """Return N(0, 1) draws of shape (N, *shape) (Box-Muller)."""
-        u1 = 1.0 - self.uniform(shape)  # (0, 1]: log stays finite
-        u2 = self.uniform(shape)
-        return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+        """Return N(0, 1) draws of shape (N, *shape) (Box-Muller, the cosine half)."""
+        return box_muller(self.uniform(shape), self.uniform(shape))[0]

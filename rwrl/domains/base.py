@@ -96,6 +96,9 @@ class Domain(abc.ABC):
     TIME_LIMIT: ClassVar[int] = 1000
     #: limit of the opt-in ``action_roc`` constraint at safety_coeff 1.
     ACTION_ROC_LIMIT: ClassVar[float]
+    #: the combined challenges' perturbation: (parameter, level -> (min, max, std)),
+    #: levels 'easy', 'medium' and 'hard' (RWRL_REFERENCE.md, "Combined challenges").
+    COMBINED_PERTURBATION: ClassVar[tuple[str, Mapping[str, tuple[float, float, float]]]]
 
     def __init__(self, task: str):
         if task not in self.TASKS:

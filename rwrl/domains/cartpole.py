@@ -50,6 +50,11 @@ class Cartpole(Domain):
     TASKS = {"swingup": {"swing_up": True}, "balance": {"swing_up": False}}
     CONTROL_TIMESTEP = 0.01
     ACTION_ROC_LIMIT = 1.5
+    #: combined challenges: the perturbed parameter and level -> (min, max, std)
+    COMBINED_PERTURBATION = (
+        "pole_length",
+        {"easy": (0.9, 1.1, 0.02), "medium": (0.7, 1.7, 0.1),
+         "hard": (0.5, 2.3, 0.15)})
 
     def model_xml(self):
         return dm_cartpole.get_model_and_assets()

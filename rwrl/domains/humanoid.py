@@ -75,6 +75,11 @@ class Humanoid(Domain):
     TASKS = {task: {"move_speed": speed} for task, speed in MOVE_SPEED.items()}
     CONTROL_TIMESTEP = 0.025
     ACTION_ROC_LIMIT = 1.85
+    #: combined challenges: the perturbed parameter and level -> (min, max, std)
+    COMBINED_PERTURBATION = (
+        "contact_friction",
+        {"easy": (0.6, 0.8, 0.02), "medium": (0.5, 0.9, 0.04),
+         "hard": (0.4, 1.0, 0.06)})
 
     def model_xml(self):
         return dm_humanoid.get_model_and_assets()

@@ -97,6 +97,12 @@ class Manipulator(Domain):
     }
     CONTROL_TIMESTEP = 0.01
     ACTION_ROC_LIMIT = 1.5
+    #: combined challenges: the perturbed parameter and level -> (min, max, std)
+    #: (the default range and std at every level, as published)
+    COMBINED_PERTURBATION = (
+        "lower_arm_length",
+        {level: (0.1, 0.25, 0.01)
+         for level in ("easy", "medium", "hard")})
 
     def __init__(self, task: str):
         super().__init__(task)

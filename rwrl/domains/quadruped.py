@@ -124,6 +124,11 @@ class Quadruped(Domain):
     TASKS = {task: {"desired_speed": speed} for task, speed in MOVE_SPEED.items()}
     CONTROL_TIMESTEP = 0.02
     ACTION_ROC_LIMIT = 1.4
+    #: combined challenges: the perturbed parameter and level -> (min, max, std)
+    COMBINED_PERTURBATION = (
+        "shin_length",
+        {"easy": (0.25, 0.3, 0.005), "medium": (0.25, 0.8, 0.05),
+         "hard": (0.25, 1.4, 0.1)})
 
     def __init__(self, task: str):
         super().__init__(task)

@@ -84,6 +84,11 @@ class Walker(Domain):
     TASKS = {task: {"move_speed": speed} for task, speed in MOVE_SPEED.items()}
     CONTROL_TIMESTEP = 0.025
     ACTION_ROC_LIMIT = 1.55
+    #: combined challenges: the perturbed parameter and level -> (min, max, std)
+    COMBINED_PERTURBATION = (
+        "thigh_length",
+        {"easy": (0.225, 0.25, 0.002), "medium": (0.225, 0.4, 0.015),
+         "hard": (0.225, 0.55, 0.04)})
 
     def model_xml(self):
         return dm_walker.get_model_and_assets()

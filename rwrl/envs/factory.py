@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rwrl.envs.task import BatchedTask
+from rwrl.challenges.pipeline import ChallengeEnv
+from rwrl.tasks.task import BatchedTask
 
 #: keyword arguments that switch challenges on (the published spec names + rwrl's own).
 CHALLENGE_KWARGS = (
@@ -40,5 +41,4 @@ def make_batched_env(domain_name: str, task_name: str, num_envs: int = 1, *,
     active = {k: v for k, v in challenges.items() if v is not None}
     if not active:  # no challenge: the adapters drive the task directly, at no cost
         return task
-    from rwrl.challenges.pipeline import ChallengeEnv
     return ChallengeEnv(task, **active)

@@ -5,7 +5,8 @@ Example:
   >>> env = gymnasium.make("rwrl/cartpole-swingup-v0")
   >>> obs, info = env.reset(seed=0)
   >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-  >>> info["constraints"], info["cost"]   # K satisfied flags, violated count
+  >>> info["constraints"].shape, info["cost"], info["diverged"]
+  ((3,), 0.0, False)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from rwrl.core.seeding import check_seed
 from rwrl.envs.factory import make_batched_env
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
@@ -38,11 +40,6 @@ def unbatch_info(info: dict, index: int = 0) -> dict:
     return out
 
 
-def base_task(batched):
-    """Return the BatchedTask under a (possibly challenge-wrapped) batched env."""
-    return getattr(batched, "task", batched)
-
-
 class BatchedAccess:
     """What the single and the vector env expose of their batched env (``self.batched``)."""
 
@@ -59,7 +56,7 @@ class BatchedAccess:
     @property
     def physics(self):
         """The batched engine (experts: ``physics.qpos[i]``, ``physics.env_model(i)``)."""
-        return base_task(self.batched).physics
+        return self.batched.physics
 
 
 class RwrlEnv(BatchedAccess, gymnasium.Env):
@@ -84,20 +81,19 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
             raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
         self.batched = make_batched_env(domain_name, task_name, 1, num_threads=1,
                                         time_limit=time_limit, **challenges)
-        self.layout = ObservationLayout(self.batched.observation_spec, observation_mode)
+        self.layout = ObservationLayout(self.batched.layout, observation_mode)
         self.observation_space = self.layout.space()
         self.action_space = spaces.Box(self.batched.action_low.astype(np.float32),
                                        self.batched.action_high.astype(np.float32),
                                        dtype=np.float32)
         self.render_mode = render_mode
         self.metadata = dict(self.metadata, render_fps=int(round(1 / self.batched.control_timestep)))
-        self._renderer = EnvRenderer(base_task(self.batched), render_width, render_height, camera)
+        self._renderer = EnvRenderer(self.batched, render_width, render_height, camera)
         self._needs_reset = True
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        seed = check_seed(seed)
         super().reset(seed=seed)
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         obs, info = self.batched.reset(_ENV0, [seed])
         self._needs_reset = False
         return self.layout.single(obs), unbatch_info(info)
@@ -108,15 +104,18 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
                                "call reset() first")
         actions = check_actions(action, 1, self.batched.action_low, self.batched.action_high,
                                 batched=False)
-        obs, reward, info = self.batched.step(actions)
-        truncated = bool(base_task(self.batched).elapsed_steps[0] >= self.batched.time_limit)
-        self._needs_reset = truncated
-        # Time limits are truncations: the real-world tasks never terminate early.
+        obs, reward, truncated, info = self.batched.step(actions)
+        self._needs_reset = truncated = bool(truncated[0])
+        # Time limits (and divergences) are truncations: the tasks never terminate early.
         return self.layout.single(obs), float(reward[0]), False, truncated, unbatch_info(info)
 
-    def set_state(self, qpos, qvel) -> None:
-        """Set the physics state (positions (nq,), velocities (nv,)); the next step starts there."""
-        base_task(self.batched).set_state(_ENV0, qpos, qvel)
+    def set_state(self, qpos, qvel):
+        """Put the physics at positions (nq,) and velocities (nv,); return the observation.
+
+        The challenges' stages restart there as at a reset (``ChallengeEnv.set_state``).
+        """
+        obs, _ = self.batched.set_state(_ENV0, qpos, qvel)
+        return self.layout.single(obs)
 
     def render(self):
         if self.render_mode != "rgb_array":

@@ -7,10 +7,10 @@ import numpy as np
 
 
 class EnvRenderer:
-    """Render env i of a BatchedTask with its own (perturbed, textured) model."""
+    """Render env i of a ``BatchedEnv`` with its own (perturbed, textured) model."""
 
-    def __init__(self, task, width: int = 320, height: int = 240, camera: int | str = 0):
-        self.task = task
+    def __init__(self, batched, width: int = 320, height: int = 240, camera: int | str = 0):
+        self.batched = batched
         self.width, self.height, self.camera = width, height, camera
         self._renderer: mujoco.Renderer | None = None
         self._model: mujoco.MjModel | None = None
@@ -18,13 +18,13 @@ class EnvRenderer:
 
     def render(self, env_id: int = 0) -> np.ndarray:
         """Return an (height, width, 3) uint8 image of env ``env_id``."""
-        model = self.task.render_model(env_id)
+        model = self.batched.render_model(env_id)
         if model is not self._model:
             self.close()
             self._model = model
             self._renderer = mujoco.Renderer(model, self.height, self.width)
             self._data = mujoco.MjData(model)
-        self.task.physics.env_data(env_id, self._data)
+        self.batched.physics.env_data(env_id, self._data)
         mujoco.mj_forward(self._model, self._data)
         self._renderer.update_scene(self._data, camera=self.camera)
         return self._renderer.render().copy()

@@ -1,9 +1,9 @@
 """The Gymnasium vector environment: N envs stepped in one engine call.
 
-Autoreset follows Gymnasium's NEXT_STEP mode: the step that ends an episode
-returns its true last observation with ``truncated`` set; the next step resets
-that env and returns the first observation of the new episode with reward 0
-(and ignores that env's action).
+Autoreset follows Gymnasium's NEXT_STEP mode (``rwrl.envs.autoreset``): the
+step that ends an episode returns its true last observation with
+``truncated`` set; the next step resets that env and returns the first
+observation of the new episode with reward 0 (and ignores that env's action).
 
 Seeding: ``reset(seed=s)`` seeds env i with ``spawn_seeds(s, N)[i]``, so env i
 behaves exactly as ``gymnasium.make(id)`` reset with that seed.
@@ -18,12 +18,14 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rwrl.core.seeding import spawn_seeds
+from rwrl.core.seeding import check_seed, spawn_seeds
+from rwrl.envs.autoreset import EpisodeMarks
 from rwrl.envs.factory import make_batched_env
-from rwrl.envs.gym_env import BatchedAccess, base_task
+from rwrl.envs.gym_env import BatchedAccess
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
+from rwrl.tasks.task import MAX_NUM_ENVS, check_count
 
 
 def _merge(full: dict, part: dict, ids: np.ndarray) -> dict:
@@ -54,14 +56,12 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
                  max_episode_steps: int | None = None, **challenges: Any):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
-        if int(num_envs) < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.num_envs = check_count("num_envs", num_envs, MAX_NUM_ENVS)
         time_limit = time_limit if time_limit is not None else max_episode_steps
-        self.batched = make_batched_env(domain_name, task_name, int(num_envs),
+        self.batched = make_batched_env(domain_name, task_name, self.num_envs,
                                         num_threads=num_threads, time_limit=time_limit,
                                         **challenges)
-        self.num_envs = int(num_envs)
-        self.layout = ObservationLayout(self.batched.observation_spec, observation_mode)
+        self.layout = ObservationLayout(self.batched.layout, observation_mode)
         self.single_observation_space = self.layout.space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         low = self.batched.action_low.astype(np.float32)
@@ -69,65 +69,77 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         self.single_action_space = spaces.Box(low, high, dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = render_mode
-        self._renderer = EnvRenderer(base_task(self.batched), render_width, render_height, camera)
-        self._autoreset = np.zeros(self.num_envs, bool)
-        self._started = False
+        self._renderer = EnvRenderer(self.batched, render_width, render_height, camera)
+        self._marks = EpisodeMarks(self.num_envs)
+        self._last: tuple[np.ndarray, dict] | None = None  # the last observation and info
 
     def _seeds(self, seed) -> list:
+        """Return one seed per env, every one checked before any is used."""
         if seed is None:
             return [None] * self.num_envs
-        if isinstance(seed, (int, np.integer)):
-            if seed < 0:
-                raise ValueError(f"seed must be non-negative, got {seed}")
-            return spawn_seeds(int(seed), self.num_envs)
-        seeds = list(seed)
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+            return spawn_seeds(check_seed(seed), self.num_envs)
+        try:
+            if isinstance(seed, (str, bytes)):
+                raise TypeError
+            seeds = list(seed)
+        except TypeError:
+            raise ValueError(f"seed = {seed!r} is not allowed: give a non-negative int, a list "
+                             f"of num_envs={self.num_envs} of them, or None") from None
         if len(seeds) != self.num_envs:
             raise ValueError(f"seed list has {len(seeds)} entries, expected num_envs={self.num_envs}")
-        return seeds
+        return [check_seed(s, f"seed[{i}]") for i, s in enumerate(seeds)]
+
+    def _mask(self, options: dict | None) -> np.ndarray:
+        if not options or "reset_mask" not in options:
+            return np.ones(self.num_envs, bool)
+        mask = np.asarray(options["reset_mask"])
+        if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+            raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},), "
+                             f"got {mask.dtype} {mask.shape}")
+        if self._last is None and not mask.all():
+            raise ValueError("reset_mask: the first reset must reset every env")
+        return mask
 
     def reset(self, *, seed=None, options: dict | None = None):
-        seeds = self._seeds(seed)
-        mask = np.ones(self.num_envs, bool)
-        if options and "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"], bool)
-            if mask.shape != (self.num_envs,):
-                raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        seeds, mask = self._seeds(seed), self._mask(options)
         ids = np.flatnonzero(mask)
         obs, info = self.batched.reset(ids, [seeds[i] for i in ids])
-        self._autoreset[ids] = False
-        self._started = True
+        self._marks.reset(mask)
         if len(ids) < self.num_envs:  # keep the other envs' entries as they were
-            self._last_obs = _merge(self._last_obs, obs, ids)
-            info = _merge(self._last_info, info, ids)
-        else:
-            self._last_obs = obs
-        self._last_info = info
-        return self.layout.batch(self._last_obs), info
+            last_obs, last_info = self._last
+            obs, info = _merge({"o": last_obs}, {"o": obs}, ids)["o"], _merge(last_info, info, ids)
+        self._last = obs, info
+        return self.layout.batch(obs), info
 
     def step(self, actions):
-        if not self._started:
+        if self._last is None:
             raise RuntimeError("step() called before reset(); call reset() first")
         actions = check_actions(actions, self.num_envs, self.batched.action_low,
                                 self.batched.action_high, batched=True)
-        obs, reward, info = self.batched.step(actions)
-        reward = np.asarray(reward, np.float64).copy()
-        truncated = base_task(self.batched).elapsed_steps >= self.batched.time_limit
-        done_before = np.flatnonzero(self._autoreset)
-        if done_before.size:  # NEXT_STEP autoreset: these envs start a new episode now
-            reset_obs, reset_info = self.batched.reset(done_before, [None] * done_before.size)
-            obs = _merge(obs, reset_obs, done_before)
-            info = _merge(info, reset_info, done_before)
-            reward[done_before] = 0.0
-            truncated[done_before] = False
-        self._autoreset = truncated.copy()
-        self._last_obs, self._last_info = obs, info
+        resetting = np.flatnonzero(self._marks.resetting)
+        obs, reward, truncated, info = self.batched.step(actions)
+        if resetting.size:  # NEXT_STEP autoreset: these envs start a new episode now
+            reset_obs, reset_info = self.batched.reset(resetting, [None] * resetting.size)
+            obs[resetting] = reset_obs
+            info = _merge(info, reset_info, resetting)
+            reward = np.array(reward)
+            reward[resetting] = 0.0
+            truncated[resetting] = False
         terminated = np.zeros(self.num_envs, bool)  # real-world tasks never terminate
+        self._marks.step(terminated, truncated)
+        self._last = obs, info
         return self.layout.batch(obs), reward, terminated, truncated, info
 
-    def set_state(self, qpos, qvel, env_ids=None) -> None:
-        """Set the state of envs ``env_ids`` (all if None): qpos (n, nq), qvel (n, nv)."""
+    def set_state(self, qpos, qvel, env_ids=None):
+        """Set the state of envs ``env_ids`` (all if None): qpos (n, nq), qvel (n, nv).
+
+        Returns the observations of those envs at the new state (the
+        challenges' stages restart there as at a reset).
+        """
         ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids, np.int64)
-        base_task(self.batched).set_state(ids, qpos, qvel)
+        obs, _ = self.batched.set_state(ids, qpos, qvel)
+        return self.layout.batch(obs)
 
     def render(self):
         if self.render_mode != "rgb_array":

@@ -57,7 +57,7 @@ class RunConfig:
     keep_checkpoints: int = 2
     #: include the replay buffer in checkpoints (large; without it a resume refills it).
     save_replay: bool = False
-    #: overrides of the agent's config fields (see ``rwrl.agents.AGENT_CONFIGS``).
+    #: overrides of the agent's config fields (see ``rwrl.agents.AGENTS``).
     agent_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: write ``report.html`` when the run completes.
     report: bool = True

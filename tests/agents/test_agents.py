@@ -6,7 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from rwrl.agents import AGENT_CONFIGS, NStepReplay, Transition, make_agent, make_config, updates_per_vector_step
+from rwrl.agents import AGENTS, make_agent, make_config
+from rwrl.agents.replay import NStepReplay
+from rwrl.agents.types import Transition, updates_per_vector_step
 
 OBS, ACT = 3, 2
 
@@ -56,7 +58,7 @@ def test_config_validation(name, overrides, match):
         make_config(name, **overrides)
 
 
-@pytest.mark.parametrize("name", sorted(AGENT_CONFIGS))
+@pytest.mark.parametrize("name", sorted(AGENTS))
 def test_configs_frozen_with_documented_shared_fields(name):
     config = make_config(name)
     for field in ("batch_size", "n_step", "discount", "replay_capacity", "min_replay_size",
@@ -74,7 +76,7 @@ def test_configs_frozen_with_documented_shared_fields(name):
     assert updates_per_vector_step(config, 8) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("name", sorted(AGENT_CONFIGS))
+@pytest.mark.parametrize("name", sorted(AGENTS))
 def test_update_is_deterministic_given_seed(name):
     agent = small_agent(name)
     results = []
@@ -89,7 +91,7 @@ def test_update_is_deterministic_given_seed(name):
     assert int(s1.steps) == 3
 
 
-@pytest.mark.parametrize("name", sorted(AGENT_CONFIGS))
+@pytest.mark.parametrize("name", sorted(AGENTS))
 def test_targets_copied_every_period(name):
     agent = small_agent(name)  # target_update_period=3
     state = agent.init(jax.random.PRNGKey(0))
@@ -108,7 +110,7 @@ def test_targets_copied_every_period(name):
     assert not same(state.target_critic_params, initial_target)
 
 
-@pytest.mark.parametrize("name", sorted(AGENT_CONFIGS))
+@pytest.mark.parametrize("name", sorted(AGENTS))
 def test_act_shapes_range_and_exploration(name):
     agent = small_agent(name)
     state = agent.init(jax.random.PRNGKey(0))

@@ -2,9 +2,10 @@
 
 Observation: 'counter' (1,) = steps since reset, 'action' (nu,) = the action
 executed on the last step (0 after reset). Reward = the counter. Safety
-variables: the executed action and the counter. Two built-in constraints and
-one perturbable parameter, whose value shifts the counter's increment so that
-a perturbation is visible in the next observation.
+variables: the executed action and the counter. Two built-in constraints
+(evaluated by the real ``ConstraintSet``) and two perturbable parameters;
+the value of 'pole_length' is the counter's increment, so that a
+perturbation is visible in the next observation.
 """
 
 from __future__ import annotations
@@ -12,36 +13,41 @@ from __future__ import annotations
 import numpy as np
 
 from rwrl.domains.base import Constraint, PerturbParam
+from rwrl.tasks.constraints import ConstraintSet
+from rwrl.tasks.layout import FlatLayout
+from rwrl.tasks.protocol import TaskFacts
 
-
-class ProbeDomain:
-    name = "cartpole"  # borrows cartpole's combined-challenge row
-    ACTION_ROC_LIMIT = 1.0
+BUILTIN = (
+    Constraint("small_action", lambda sv, c: np.abs(sv["actions"]).max(axis=1) < 0.5 * c),
+    Constraint("early", lambda sv, c: sv["counter"] < 10 * c),
+)
 
 
 class ProbeTask:
-    """N echo envs implementing rwrl.envs.protocol.BatchedEnv."""
+    """N echo envs implementing rwrl.tasks.protocol.BatchedEnv."""
 
     def __init__(self, num_envs: int = 1, nu: int = 2, time_limit: int = 1000):
-        self.domain = ProbeDomain()
         self.num_envs, self.time_limit = num_envs, time_limit
         self.control_timestep = 0.01
         self.action_low, self.action_high = -np.ones(nu), np.ones(nu)
-        self.observation_spec = {"counter": ((1,), np.dtype(np.float64)),
-                                 "action": ((nu,), np.dtype(np.float64))}
-        self.constraints = (
-            Constraint("small_action", lambda sv, c: np.abs(sv["actions"]).max(axis=1) < 0.5 * c),
-            Constraint("early", lambda sv, c: sv["counter"] < 10 * c),
-        )
-        self.constraint_names = tuple(c.name for c in self.constraints)
+        self.layout = FlatLayout({"counter": ((1,), np.float64), "action": ((nu,), np.float64)})
         self.params = {"pole_length": PerturbParam("pole_length", 1.0, 0.3, 3.0, 0.3, None),
                        "pole_mass": PerturbParam("pole_mass", 0.1, 0.1, 10.0, 0.5, None)}
+        # borrows cartpole's name, so that combined challenges use cartpole's row
+        self.facts = TaskFacts("cartpole", tuple(c.name for c in BUILTIN), self.params, 1.0)
+        self.configure_constraints(None, {}, 1.0)
         self.values = {name: np.full(num_envs, p.start) for name, p in self.params.items()}
         self.set_calls: list[tuple[int, str, float]] = []
         self.counter = np.zeros(num_envs)
         self.executed = np.zeros((num_envs, nu))
         self.elapsed_steps = np.zeros(num_envs, np.int64)
         self.executed_log: list[np.ndarray] = []
+        self.physics = None
+
+    def configure_constraints(self, names, user_constraints, safety_coeff):
+        self.constraints = ConstraintSet(BUILTIN, self.facts.action_roc_limit, self.num_envs,
+                                         names, user_constraints, safety_coeff)
+        self.constraint_names = self.constraints.names
 
     def set_parameter(self, env_id, name, value):
         self.params[name].check(value)
@@ -51,24 +57,56 @@ class ProbeTask:
     def get_parameter(self, env_id, name):
         return float(self.values[name][env_id])
 
-    def _out(self, ids):
+    def _out(self, ids, flags):
         sv = {"actions": self.executed[ids].copy(), "counter": self.counter[ids].copy()}
-        flags = np.stack([c.fn(sv, 1.0) for c in self.constraints], axis=1)
-        obs = {"counter": self.counter[ids, None].copy(), "action": self.executed[ids].copy()}
-        return obs, {"constraints": flags, "cost": (~flags).sum(1).astype(float),
-                     "safety_vars": sv}
+        flags = self.constraints.at_reset(sv, len(sv["counter"])) if flags is None \
+            else self.constraints(sv, self.executed)
+        obs = np.concatenate([self.counter[ids, None], self.executed[ids]], axis=1)
+        info = {"constraints": flags, "cost": (~flags).sum(1).astype(float), "safety_vars": sv,
+                "diverged": np.zeros(len(flags), bool)}
+        return obs, info
 
     def reset(self, ids, seeds):
         ids = np.asarray(ids)
         self.counter[ids] = 0.0
         self.executed[ids] = 0.0
         self.elapsed_steps[ids] = 0
-        return self._out(ids)
+        self.constraints.reset(ids)
+        return self._out(ids, None)
 
     def step(self, actions):
         self.executed = np.array(actions, np.float64)
         self.executed_log.append(self.executed.copy())
         self.counter += self.values["pole_length"]  # a perturbation shows in the next obs
         self.elapsed_steps += 1
-        obs, info = self._out(slice(None))
-        return obs, self.counter.copy(), info
+        obs, info = self._out(slice(None), True)
+        return obs, self.counter.copy(), self.elapsed_steps >= self.time_limit, info
+
+
+def named(env, obs):
+    """Return the named entries of a flat observation of ``env``."""
+    return env.layout.unflatten(obs)
+
+
+class Named:
+    """A ChallengeEnv whose observations come back as named entries, for readable tests."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def reset(self, ids, seeds):
+        obs, info = self.env.reset(ids, seeds)
+        return self.env.layout.unflatten(obs), info
+
+    def step(self, actions):
+        obs, reward, truncated, info = self.env.step(actions)
+        return self.env.layout.unflatten(obs), reward, truncated, info
+
+
+def challenge_env(task, **specs) -> Named:
+    """Return ``ChallengeEnv(task, **specs)`` with named observations."""
+    from rwrl.challenges.pipeline import ChallengeEnv
+    return Named(ChallengeEnv(task, **specs))

@@ -10,7 +10,7 @@ from rwrl.challenges.multiobj import MultiObjective, SafetyObjective
 from rwrl.challenges.noise import ActionRepetition, DroppedNoise, GaussianNoise, StuckNoise
 from rwrl.challenges.perturb import step_scheduler
 from rwrl.challenges.realtime import RealTime
-from rwrl.challenges.safety import SafetyConstraints
+from rwrl.tasks.constraints import ConstraintSet
 
 
 @pytest.mark.parametrize("build, match", [
@@ -21,16 +21,16 @@ from rwrl.challenges.safety import SafetyConstraints
     (lambda: ActionRepetition(0.5, 2.5, 1, 1),
      r"repetition steps = 2.5 is out of range: allowed integers >= 1"),
     (lambda: RandomFeatures(0), r"num_random_state_observations = 0 is out of range"),
-    (lambda: MultiObjective(SafetyObjective(), True, 1.2, False),
+    (lambda: MultiObjective(SafetyObjective(), True, 1.2),
      r"multiobj coeff = 1.2 is out of range: allowed \[0, 1\]"),
-    (lambda: RealTime("async", 0.01, "hold", 0.0, 0.01, 10), r"realtime mode = 'async' is unknown"),
-    (lambda: RealTime("simulated", 0.01, "last", 0.0, 0.01, 10),
+    (lambda: RealTime("async", 0.01, "hold", 0.0, 0.01, 10, 1, 1), r"realtime mode = 'async' is unknown"),
+    (lambda: RealTime("simulated", 0.01, "last", 0.0, 0.01, 10, 1, 1),
      r"realtime fallback = 'last' is unknown: allowed \['hold', 'zero'\]"),
-    (lambda: RealTime("simulated", -1.0, "hold", 0.0, 0.01, 10),
+    (lambda: RealTime("simulated", -1.0, "hold", 0.0, 0.01, 10, 1, 1),
      r"realtime budget = -1.0 is out of range: allowed >= 0"),
-    (lambda: SafetyConstraints(("x",), {}, 0.5, (), 1.0, 1),
+    (lambda: ConstraintSet((), 1.0, 1, ("x",), {}, 0.5),
      r"unknown constraint 'x': allowed \['action_roc'\]"),
-    (lambda: SafetyConstraints((), {}, 1.5, (), 1.0, 1),
+    (lambda: ConstraintSet((), 1.0, 1, (), {}, 1.5),
      r"safety_coeff = 1.5 is out of range: allowed \[0, 1\]"),
     (lambda: step_scheduler("sine", 1.0, 1.0, np.random.default_rng(0), start=1.0, lo=0.0,
                             hi=2.0, std=0.1),

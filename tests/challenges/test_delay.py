@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
+from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.delay import Delay
-from rwrl.challenges.pipeline import ChallengeEnv
+from rwrl.challenges.stage import Frame
+
+STEP = Frame()  # a step of the whole batch
 
 
 @pytest.mark.parametrize("steps, inputs, expected", [
@@ -18,31 +20,34 @@ from rwrl.challenges.pipeline import ChallengeEnv
 def test_delay_rows(steps, inputs, expected):
     delay = Delay(steps, num_envs=1, shape=())
     delay.reset(np.array([0]))
-    assert [float(delay(np.array([x], float))[0]) for x in inputs] == expected
+    assert [float(delay(np.array([x], float), STEP)[0]) for x in inputs] == expected
 
 
 def test_delay_reset_of_one_env_leaves_the_others():
     delay = Delay(2, num_envs=2, shape=())
     delay.reset(np.array([0, 1]))
-    out = [delay(np.array([t, 10.0 + t])) for t in range(3)]
+    out = [delay(np.array([t, 10.0 + t]), STEP) for t in range(3)]
     delay.reset(np.array([1]))  # env 1 starts a new episode: refilled by its next item
-    out += [delay(np.array([t, 100.0 + t])) for t in range(3, 5)]
+    out += [delay(np.array([t, 100.0 + t]), STEP) for t in range(3, 5)]
     np.testing.assert_array_equal(np.array(out), [[0, 10], [0, 10], [0, 10], [1, 103], [2, 103]])
 
 
 def test_delay_with_first_item_at_reset():
     delay = Delay(2, num_envs=1, shape=(2,))
-    np.testing.assert_array_equal(delay.reset(np.array([0]), np.array([[7.0, 8.0]])), [[7, 8]])
-    outs = [delay(np.full((1, 2), float(t)))[0, 0] for t in (1, 2, 3)]
+    delay = Delay(2, num_envs=1, shape=(2,), fill_at_reset=True)
+    delay.reset(np.array([0]))
+    first = delay(np.array([[7.0, 8.0]]), Frame(ids=np.array([0])))
+    np.testing.assert_array_equal(first, [[7, 8]])
+    outs = [delay(np.full((1, 2), float(t)), STEP)[0, 0] for t in (1, 2, 3)]
     assert outs == [7.0, 7.0, 1.0]
 
 
 def run_probe(steps=8, **spec):
-    env = ChallengeEnv(ProbeTask(1, nu=1), **spec)
+    env = challenge_env(ProbeTask(1, nu=1), **spec)
     obs, _ = env.reset(np.array([0]), [0])
     observations, rewards = [obs["counter"][0, 0]], []
     for t in range(steps):
-        obs, reward, _ = env.step(np.array([[t / 10.0]]))
+        obs, reward, _, _ = env.step(np.array([[t / 10.0]]))
         observations.append(obs["counter"][0, 0])
         rewards.append(reward[0])
     return env, np.array(observations), np.array(rewards)
@@ -61,7 +66,7 @@ def test_pipeline_delays_each_stream_by_exactly_d(d):
 
 
 def test_pipeline_delay_buffers_restart_at_reset():
-    env = ChallengeEnv(ProbeTask(1, nu=1), delay_spec={"observations": 2})
+    env = challenge_env(ProbeTask(1, nu=1), delay_spec={"observations": 2})
     env.reset(np.array([0]), [0])
     for _ in range(5):
         env.step(np.zeros((1, 1)))

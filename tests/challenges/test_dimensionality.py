@@ -1,13 +1,12 @@
 """Extra observation dims: n fresh N(0, 1) features per env and step, in the entry 'dummy'."""
 
 import numpy as np
-from challenge_probe import ProbeTask
+from challenge_probe import ProbeTask, challenge_env
 
-from rwrl.challenges.pipeline import ChallengeEnv
 
 
 def test_random_features_are_fresh_standard_normal_draws():
-    env = ChallengeEnv(ProbeTask(16, nu=1),
+    env = challenge_env(ProbeTask(16, nu=1),
                        dimensionality_spec={"num_random_state_observations": 7})
     assert env.observation_spec["dummy"] == ((7,), np.dtype(np.float64))
     obs, _ = env.reset(np.arange(16), list(range(16)))
@@ -24,5 +23,5 @@ def test_random_features_are_fresh_standard_normal_draws():
 
 
 def test_zero_features_is_off():
-    env = ChallengeEnv(ProbeTask(1, nu=1), dimensionality_spec={"num_random_state_observations": 0})
+    env = challenge_env(ProbeTask(1, nu=1), dimensionality_spec={"num_random_state_observations": 0})
     assert "dummy" not in env.observation_spec

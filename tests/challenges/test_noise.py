@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
+from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.noise import advance_runs
-from rwrl.challenges.pipeline import ChallengeEnv
 
 N, T = 64, 200
 
@@ -23,11 +22,11 @@ def test_advance_runs_rows(uniforms, steps, expected_active):
 
 
 def rollout(num_envs=N, steps=T, nu=1, action=0.3, **spec):
-    env = ChallengeEnv(ProbeTask(num_envs, nu=nu), **spec)
+    env = challenge_env(ProbeTask(num_envs, nu=nu), **spec)
     obs, _ = env.reset(np.arange(num_envs), list(range(num_envs)))
     counters = [obs["counter"][:, 0]]
     for _ in range(steps):
-        obs, _, _ = env.step(np.full((num_envs, nu), action))
+        obs, _, _, _ = env.step(np.full((num_envs, nu), action))
         counters.append(obs["counter"][:, 0])
     return env, np.array(counters[1:]).T  # (N, T): counter of steps 1..T, never 0 unnoised
 
@@ -75,7 +74,7 @@ def test_dropped_actions_are_zero_for_runs_of_steps():
 
 
 def test_stuck_actions_hold_the_previous_executed_value():
-    env = ChallengeEnv(ProbeTask(N, nu=1), noise_spec={"stuck": {"actions_prob": 0.1,
+    env = challenge_env(ProbeTask(N, nu=1), noise_spec={"stuck": {"actions_prob": 0.1,
                                                                  "actions_steps": 2}})
     env.reset(np.arange(N), list(range(N)))
     for t in range(T):
@@ -92,7 +91,7 @@ def test_stuck_actions_hold_the_previous_executed_value():
     (3, [0, 0, 0, 3, 3, 3]),  # thirds it
 ])
 def test_repetition_holds_each_action_for_steps_in_total(steps, expected):
-    env = ChallengeEnv(ProbeTask(1, nu=1),
+    env = challenge_env(ProbeTask(1, nu=1),
                        noise_spec={"repetition": {"actions_prob": 1.0, "actions_steps": steps}})
     env.reset(np.array([0]), [0])
     for t in range(6):
@@ -101,7 +100,7 @@ def test_repetition_holds_each_action_for_steps_in_total(steps, expected):
 
 
 def test_repetition_rate_follows_prob():
-    env = ChallengeEnv(ProbeTask(N, nu=1),
+    env = challenge_env(ProbeTask(N, nu=1),
                        noise_spec={"repetition": {"actions_prob": 0.3, "actions_steps": 2}})
     env.reset(np.arange(N), list(range(N)))
     for t in range(T):
@@ -112,13 +111,13 @@ def test_repetition_rate_follows_prob():
 
 
 def test_gaussian_action_noise_has_sigma_and_is_clipped():
-    env = ChallengeEnv(ProbeTask(N, nu=2), noise_spec={"gaussian": {"actions": 0.2}})
+    env = challenge_env(ProbeTask(N, nu=2), noise_spec={"gaussian": {"actions": 0.2}})
     env.reset(np.arange(N), list(range(N)))
     for _ in range(T):
         env.step(np.zeros((N, 2)))
     executed = np.array(env.task.executed_log)
     assert abs(executed.std() - 0.2) < 0.01 and abs(executed.mean()) < 0.01
-    env = ChallengeEnv(ProbeTask(N, nu=2), noise_spec={"gaussian": {"actions": 5.0}})
+    env = challenge_env(ProbeTask(N, nu=2), noise_spec={"gaussian": {"actions": 5.0}})
     env.reset(np.arange(N), list(range(N)))
     env.step(np.zeros((N, 2)))
     assert np.abs(env.task.executed_log[0]).max() == 1.0  # clipped to the bounds

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
+from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.perturb import SCHEDULERS, step_scheduler
-from rwrl.challenges.pipeline import ChallengeEnv
 
 START, LO, HI, STD = 1.0, 0.5, 2.0, 0.1
 
@@ -67,7 +66,7 @@ def test_saw_wave_accumulates_and_reverses_at_each_bound():
 
 def test_perturbation_applies_per_env_every_period_at_reset():
     task = ProbeTask(3, nu=1)
-    env = ChallengeEnv(task, perturb_spec={"scheduler": "uniform", "period": 2,
+    env = challenge_env(task, perturb_spec={"scheduler": "uniform", "period": 2,
                                            "min": 0.5, "max": 2.0})
     values = []
     for episode in range(4):
@@ -80,14 +79,14 @@ def test_perturbation_applies_per_env_every_period_at_reset():
     np.testing.assert_array_equal(values[3], values[2])
     assert np.all(values[2] != values[0]) and len(set(values[0])) == 3
     # The next step's observation reflects the new value (counter += pole_length).
-    obs, _, info = env.step(np.zeros((3, 1)))
+    obs, _, _, info = env.step(np.zeros((3, 1)))
     np.testing.assert_allclose(obs["counter"][:, 0], values[3])
     np.testing.assert_array_equal(info["perturbation"]["pole_length"], values[3])
 
 
 def test_perturbation_of_env_i_matches_a_single_env_with_its_seed():
-    vector = ChallengeEnv(ProbeTask(3, nu=1), perturb_spec={"scheduler": "random_walk"})
-    single = ChallengeEnv(ProbeTask(1, nu=1), perturb_spec={"scheduler": "random_walk"})
+    vector = challenge_env(ProbeTask(3, nu=1), perturb_spec={"scheduler": "random_walk"})
+    single = challenge_env(ProbeTask(1, nu=1), perturb_spec={"scheduler": "random_walk"})
     for episode in range(5):
         seeds = [5, 6, 7] if episode == 0 else [None] * 3
         _, vinfo = vector.reset(np.arange(3), seeds)

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
+from challenge_probe import ProbeTask, challenge_env
 
-from rwrl.challenges.pipeline import ACTION_PATH, OBSERVATION_PATH, ChallengeEnv
+from rwrl.challenges.pipeline import ACTION_PATH, OBSERVATION_PATH
+from rwrl.tasks.task import BatchedTask
 
 EVERYTHING = dict(
     combined_challenge="medium",
@@ -15,15 +16,15 @@ EVERYTHING = dict(
 
 
 def test_stage_names_follow_the_documented_order():
-    env = ChallengeEnv(ProbeTask(1, nu=1), **EVERYTHING)
-    assert env.action_stage_names == ("delay", "repetition", "gaussian", "clip")
+    env = challenge_env(ProbeTask(1, nu=1), **EVERYTHING)
+    assert env.action_stage_names == ("delay", "repetition", "gaussian", "clip", "realtime")
     assert env.observation_stage_names == OBSERVATION_PATH
     assert ACTION_PATH[-2:] == ("clip", "realtime")
     assert list(env.observation_spec) == ["counter", "action", "constraints", "dummy", "multiobj"]
 
 
 def executed(steps=6, **spec):
-    env = ChallengeEnv(ProbeTask(1, nu=1), **spec)
+    env = challenge_env(ProbeTask(1, nu=1), **spec)
     env.reset(np.array([0]), [3])
     for t in range(steps):
         env.step(np.array([[t / 10.0]]))
@@ -48,7 +49,7 @@ def test_action_noise_acts_after_delay():
 
 
 def observations(num_envs=1, steps=6, **spec):
-    env = ChallengeEnv(ProbeTask(num_envs, nu=1), **spec)
+    env = challenge_env(ProbeTask(num_envs, nu=1), **spec)
     obs, _ = env.reset(np.arange(num_envs), list(range(num_envs)))
     seen = [obs]
     for _ in range(steps):
@@ -78,7 +79,7 @@ def run(env, ids, seeds, episodes=2, steps=12):
         trace.append((obs, info))
         for t in range(steps):
             batch = np.repeat(actions[episode, t][None], env.num_envs, axis=0)
-            obs, reward, info = env.step(batch)
+            obs, reward, _, info = env.step(batch)
             trace.append((obs, reward, info))
     return trace
 
@@ -106,25 +107,24 @@ def assert_env_equal(vector_trace, single_trace, index):
 
 def test_vector_env_i_equals_single_env_i_with_every_challenge_on():
     seeds = [11, 12, 13]
-    vector = run(ChallengeEnv(ProbeTask(3, nu=1), **EVERYTHING), np.arange(3), seeds)
-    single = run(ChallengeEnv(ProbeTask(1, nu=1), **EVERYTHING), np.arange(1), [12])
+    vector = run(challenge_env(ProbeTask(3, nu=1), **EVERYTHING), np.arange(3), seeds)
+    single = run(challenge_env(ProbeTask(1, nu=1), **EVERYTHING), np.arange(1), [12])
     assert_env_equal(vector, single, 1)
 
 
 def test_same_seed_same_trajectory_other_seed_differs():
-    a = run(ChallengeEnv(ProbeTask(1, nu=1), **EVERYTHING), np.arange(1), [4])
-    b = run(ChallengeEnv(ProbeTask(1, nu=1), **EVERYTHING), np.arange(1), [4])
-    c = run(ChallengeEnv(ProbeTask(1, nu=1), **EVERYTHING), np.arange(1), [5])
+    a = run(challenge_env(ProbeTask(1, nu=1), **EVERYTHING), np.arange(1), [4])
+    b = run(challenge_env(ProbeTask(1, nu=1), **EVERYTHING), np.arange(1), [4])
+    c = run(challenge_env(ProbeTask(1, nu=1), **EVERYTHING), np.arange(1), [5])
     assert_env_equal(a, b, 0)
     assert not np.array_equal(a[-1][0]["dummy"], c[-1][0]["dummy"])
 
 
 # -- the real cartpole --------------------------------------------------------------------
-task_module = pytest.importorskip("rwrl.envs.task")
 
 
 def cartpole(num_envs=1, **spec):
-    return ChallengeEnv(task_module.BatchedTask("cartpole", "swingup", num_envs), **spec)
+    return challenge_env(BatchedTask("cartpole", "swingup", num_envs), **spec)
 
 
 def cartpole_rollout(env, seeds, steps=15):
@@ -133,7 +133,7 @@ def cartpole_rollout(env, seeds, steps=15):
     actions = np.random.default_rng(1).uniform(-1, 1, (steps, 1, 1))
     out = [(obs, None, None)]
     for t in range(steps):
-        obs, reward, info = env.step(np.repeat(actions[t], n, axis=0))
+        obs, reward, _, info = env.step(np.repeat(actions[t], n, axis=0))
         out.append((obs, reward, info))
     return out
 

@@ -7,7 +7,7 @@ from dm_control import suite
 from dm_control.suite import cartpole as dm_cartpole
 from lxml import etree
 
-from rwrl.envs.task import BatchedTask
+from rwrl.tasks.task import BatchedTask
 from tests.helpers import assert_follows_reference, parity_errors, perturbed_pair
 
 IDS = np.array([0])
@@ -27,6 +27,7 @@ def test_initial_state_distribution_matches_dm_control(task):
                                      dm.physics.data.qvel]) for _ in range(n)])
     rw = BatchedTask("cartpole", task, n)
     obs, _ = rw.reset(np.arange(n), list(range(n)))
+    obs = rw.layout.unflatten(obs)
     rw_q = np.concatenate([obs["position"], rw.physics.qvel], axis=1)
     se = np.sqrt(dm_q.var(0) / n + rw_q.var(0) / n) + 1e-12
     assert np.all(np.abs(dm_q.mean(0) - rw_q.mean(0)) < 5 * se)
@@ -34,7 +35,7 @@ def test_initial_state_distribution_matches_dm_control(task):
 
 
 def _flags(task, qpos, qvel=(0.0, 0.0), coeff=1.0):
-    task.safety_coeff = coeff
+    task.configure_constraints(None, {}, coeff)
     _, info = task.set_state(IDS, np.array([qpos]), np.array([qvel]))
     return dict(zip(task.constraint_names, info["constraints"][0]))
 
@@ -66,13 +67,18 @@ def test_balance_velocity_violated_when_upright_and_fast():
 def test_slider_accel_violated_by_a_hard_push():
     task = BatchedTask("cartpole", "balance")  # 10 m/s^2 at c = 1
     task.reset(IDS, [0])
-    _, _, info = task.step(np.array([[1.0]]))  # gear 10 on a ~1.1 kg cart: ~9 m/s^2
+    _, _, _, info = task.step(np.array([[1.0]]))  # gear 10 on a ~1.1 kg cart: ~9 m/s^2
     accel = info["safety_vars"]["slider_accel"][0]
     assert accel > 5
-    task.safety_coeff = accel / 10 * 0.99  # a limit just under the acceleration reached
-    assert not task.constraint_flags(task.domain.safety_vars(task.physics))[0, 1]
-    task.safety_coeff = accel / 10 * 1.01
-    assert task.constraint_flags(task.domain.safety_vars(task.physics))[0, 1]
+    task.configure_constraints(None, {}, accel / 10 * 0.99)  # a limit just under the acceleration reached
+    assert not flags_now(task)[0, 1]
+    task.configure_constraints(None, {}, accel / 10 * 1.01)
+    assert flags_now(task)[0, 1]
+
+
+def flags_now(task):
+    """Return the constraint flags of the task's current state, as a step would give them."""
+    return task._constraints(task.domain.safety_vars(task.physics))
 
 
 def _xml_edited(param, value):

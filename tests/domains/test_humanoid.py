@@ -7,7 +7,7 @@ from dm_control import suite
 from dm_control.suite import humanoid as dm_humanoid
 from lxml import etree
 
-from rwrl.envs.task import BatchedTask
+from rwrl.tasks.task import BatchedTask
 from tests.helpers import assert_follows_reference, parity_errors, perturbed_pair
 
 IDS = np.array([0])
@@ -51,7 +51,7 @@ def _flags(task, joints=None, root=None, qvel=None, coeff=1.0):
         q[i] = x
     for i, x in (qvel or {}).items():
         v[i] = x
-    task.safety_coeff = coeff
+    task.configure_constraints(None, {}, coeff)
     _, info = task.set_state(IDS, q[None], v[None])
     return dict(zip(task.constraint_names, info["constraints"][0]))
 

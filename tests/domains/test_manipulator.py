@@ -8,7 +8,7 @@ from dm_control.suite import manipulator as dm_manipulator
 from lxml import etree
 from scipy import stats
 
-from rwrl.envs.task import BatchedTask
+from rwrl.tasks.task import BatchedTask
 from tests.helpers import assert_follows_reference, flat_dm_observation, perturbed_pair
 
 IDS = np.array([0])
@@ -56,7 +56,8 @@ def test_parity_with_dm_control(task_name, seed):
     for _ in range(250):
         action = rng.uniform(spec.minimum, spec.maximum)
         ts = dm.step(action)
-        obs, reward, _ = task.step(action[None])
+        obs, reward, _, _ = task.step(action[None])
+        obs = task.layout.unflatten(obs)
         expected = flat_dm_observation(ts.observation)
         got = np.concatenate([obs[k][0].ravel() for k in task.observation_spec])
         obs_err = max(obs_err, np.max(np.abs(got - expected) / np.maximum(1, np.abs(expected))))
@@ -86,6 +87,7 @@ def _initial_states(task_name, n):
                                        _dm_target_pose(dm.physics, target)]))
     rw = BatchedTask("manipulator", task_name, n)
     obs, _ = rw.reset(np.arange(n), list(range(n)))
+    obs = rw.layout.unflatten(obs)
     quat = obs["target_pos"][:, 2:]
     rw_rows = np.column_stack([rw.physics.qpos, rw.physics.qvel[:, 8:9], obs["target_pos"][:, :2],
                                2 * np.arctan2(quat[:, 1], quat[:, 0])])
@@ -115,6 +117,7 @@ def _in_target(rows):
 def test_initial_state_is_collision_free_and_per_env():
     task = BatchedTask("manipulator", "insert_peg", 3)
     obs, _ = task.reset(np.arange(3), [0, 1, 2])
+    obs = task.layout.unflatten(obs)
     assert len({tuple(t) for t in obs["target_pos"]}) == 3  # each env has its own target
     slot = task.physics.model.body("slot").mocapid[0]
     target = task.physics.model.body("target_peg").mocapid[0]
@@ -130,7 +133,7 @@ def test_initial_state_is_collision_free_and_per_env():
 
 # -- constraints ------------------------------------------------------------------------
 def _flags(task, qpos, qvel=None, coeff=1.0):
-    task.safety_coeff = coeff
+    task.configure_constraints(None, {}, coeff)
     qvel = np.zeros(task.physics.model.nv) if qvel is None else qvel
     _, info = task.set_state(IDS, qpos[None], qvel[None])
     return dict(zip(task.constraint_names, info["constraints"][0]))
@@ -184,7 +187,7 @@ def test_joint_velocity_violated_above_10_rad_s(task):
     flags = _flags(task, task.physics.model.qpos0, qvel)
     assert not flags["joint_velocity"] and flags["joint_angle"] and flags["grasp_force"]
     safety_vars = {"joint_vels": np.array([[10.5, 0.0], [9.5, 0.0]])}
-    velocity = dict(zip(task.constraint_names, task.constraints))["joint_velocity"]
+    velocity = {c.name: c for c in task.domain.constraints()}["joint_velocity"]
     np.testing.assert_array_equal(velocity.fn(safety_vars, 1.0), [False, True])
     np.testing.assert_array_equal(velocity.fn(safety_vars, 0.9), [False, False])
 

@@ -8,7 +8,7 @@ from dm_control.suite import common
 from dm_control.suite import quadruped as dm_quadruped
 from lxml import etree
 
-from rwrl.envs.task import BatchedTask
+from rwrl.tasks.task import BatchedTask
 from tests.helpers import assert_follows_reference, parity_errors, perturbed_pair
 
 IDS = np.array([0])
@@ -75,7 +75,7 @@ def test_initial_state_touches_nothing_and_is_one_step_above_contact():
 
 
 def _flags(task, qpos, qvel=None, coeff=1.0):
-    task.safety_coeff = coeff
+    task.configure_constraints(None, {}, coeff)
     model = task.physics.model
     qvel = np.zeros(model.nv) if qvel is None else qvel
     _, info = task.set_state(IDS, qpos[None], qvel[None])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rwrl.domains import DOMAINS, domain_class
-from rwrl.envs.task import BatchedTask
+from rwrl.tasks.task import BatchedTask
 
 PARAMS = [(d, p) for d in DOMAINS for p in domain_class(d)(next(iter(domain_class(d).TASKS)))
           .perturb_params()]
