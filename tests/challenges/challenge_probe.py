@@ -57,10 +57,14 @@ class ProbeTask:
     def get_parameter(self, env_id, name):
         return float(self.values[name][env_id])
 
-    def _out(self, ids, flags):
+    def set_state(self, ids, qpos, qvel):  # the counter is the probe's whole state
+        self.counter[ids] = np.asarray(qpos, float).reshape(len(ids))
+        return self._out(ids, stepped=False)
+
+    def _out(self, ids, stepped: bool):
         sv = {"actions": self.executed[ids].copy(), "counter": self.counter[ids].copy()}
-        flags = self.constraints.at_reset(sv, len(sv["counter"])) if flags is None \
-            else self.constraints(sv, self.executed)
+        flags = self.constraints(sv, self.executed) if stepped \
+            else self.constraints.at_reset(sv, len(sv["counter"]))
         obs = np.concatenate([self.counter[ids, None], self.executed[ids]], axis=1)
         info = {"constraints": flags, "cost": (~flags).sum(1).astype(float), "safety_vars": sv,
                 "diverged": np.zeros(len(flags), bool)}
@@ -72,14 +76,14 @@ class ProbeTask:
         self.executed[ids] = 0.0
         self.elapsed_steps[ids] = 0
         self.constraints.reset(ids)
-        return self._out(ids, None)
+        return self._out(ids, stepped=False)
 
     def step(self, actions):
         self.executed = np.array(actions, np.float64)
         self.executed_log.append(self.executed.copy())
         self.counter += self.values["pole_length"]  # a perturbation shows in the next obs
         self.elapsed_steps += 1
-        obs, info = self._out(slice(None), True)
+        obs, info = self._out(slice(None), stepped=True)
         return obs, self.counter.copy(), self.elapsed_steps >= self.time_limit, info
 
 
@@ -104,6 +108,10 @@ class Named:
     def step(self, actions):
         obs, reward, truncated, info = self.env.step(actions)
         return self.env.layout.unflatten(obs), reward, truncated, info
+
+    def set_state(self, ids, qpos, qvel):
+        obs, info = self.env.set_state(ids, qpos, qvel)
+        return self.env.layout.unflatten(obs), info
 
 
 def challenge_env(task, **specs) -> Named:

@@ -171,3 +171,17 @@ def test_cartpole_vector_env_i_equals_single_env_i_with_hard_and_safety():
             np.testing.assert_array_equal(vr[2:3], sr)
             np.testing.assert_array_equal(vi["constraints"][2:3], si["constraints"])
             assert vi["perturbation"]["pole_length"][2] == si["perturbation"]["pole_length"][0]
+
+
+def test_set_state_restarts_the_stages_at_the_new_state():
+    env = challenge_env(ProbeTask(2, nu=1), delay_spec={"observations": 2, "actions": 1})
+    env.reset(np.arange(2), [0, 1])
+    for t in range(4):
+        env.step(np.full((2, 1), 0.1 * (t + 1)))
+    obs, info = env.set_state(np.array([1]), np.array([[7.0]]), None)
+    assert obs["counter"].tolist() == [[7.0]] and info["constraints"].shape == (1, 2)
+    obs, *_ = env.step(np.full((2, 1), 0.9))
+    # env 1's observation delay was refilled with the state set; env 0's still lags
+    assert obs["counter"][:, 0].tolist() == [3.0, 7.0]
+    # env 1's action delay restarted: its first action after set_state is held once
+    assert env.task.executed_log[-1][:, 0].tolist() == [0.4, 0.9]
