@@ -14,6 +14,8 @@ For each domain (cartpole swingup, walker walk, quadruped walk, humanoid walk):
     printed reason when envpool is missing: pip install '.[bench]').
 Every figure is the median over --repeats rounds; the steppers of a group take
 turns within each round, so a load change on a shared machine hits them alike.
+N = 1 figures are per second of process CPU time (each runs on one thread, and
+CPU time leaves out waiting for a core), vector figures per wall second.
 ``stage_costs`` gives microseconds per step of each ladder configuration and
 its extra over plain (median of the per-round differences).
 ``goals`` checks the targets of issue 7 section 4 (reported, never asserted).
@@ -47,6 +49,9 @@ from rwrl.core.files import atomic_write_bytes  # noqa: E402
 TASKS = {"cartpole": "swingup", "walker": "walk", "quadruped": "walk", "humanoid": "walk"}
 #: the batch at which the hard vector env and envpool are compared.
 N_COMPARE = 64
+#: the clock of each group: every N = 1 stepper runs on one thread, so its CPU
+#: time is its cost; a vector env's figure is its parallel throughput (wall).
+CLOCKS = {"single": "cpu", "vector": "wall"}
 DEFAULT_BASELINE = Path(__file__).resolve().parent / "results" / "throughput.json"
 
 
@@ -71,19 +76,27 @@ def ladder(domain: str) -> dict[str, dict]:
     }
 
 
-def _rate(stepper: st.Stepper, seconds: float) -> float:
-    """Return env steps/s of ``stepper`` run for at least ``seconds`` (at least 3 calls)."""
-    calls, start = 0, time.perf_counter()
+def _rate(stepper: st.Stepper, seconds: float) -> tuple[float, float]:
+    """Return env steps per (wall second, process CPU second) of ``stepper``.
+
+    It runs for at least ``seconds`` of wall time and 3 calls. CPU time leaves
+    out the time this process waited for a core, so on a shared machine it is
+    the steadier measure of a single-threaded loop; idle pool threads
+    (rwrl's, envpool's) block and add none.
+    """
+    calls, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         stepper.step()
         calls += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds and calls >= 3:
-            return calls * stepper.batch / elapsed
+            cpu = max(time.process_time() - cpu_start, 1e-9)
+            return calls * stepper.batch / elapsed, calls * stepper.batch / cpu
 
 
-def measure(steppers: dict[str, st.Stepper], seconds: float, repeats: int) -> dict[str, list]:
-    """Return name -> steps/s of each round; the steppers take turns within a round.
+def measure(steppers: dict[str, st.Stepper], seconds: float, repeats: int,
+            clock: str) -> dict[str, list]:
+    """Return name -> steps/s of each round by ``clock`` ('wall' or 'cpu'), turn by turn.
 
     The order rotates from round to round so no stepper always runs first
     (right after another one has filled or flushed the caches).
@@ -94,7 +107,8 @@ def measure(steppers: dict[str, st.Stepper], seconds: float, repeats: int) -> di
     for r in range(repeats):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            rates[name].append(_rate(steppers[name], seconds / repeats))
+            wall, cpu = _rate(steppers[name], seconds / repeats)
+            rates[name].append(wall if clock == "wall" else cpu)
     return rates
 
 
@@ -115,7 +129,7 @@ def single_group(domain: str, seconds: float, repeats: int, hard: bool) -> dict:
                 "dm_control": st.dm_control_single(domain, task)}
     steppers.update({name: st.rwrl_single(domain, task, **specs)
                      for name, specs in configs.items()})
-    rates = measure(steppers, seconds, repeats)
+    rates = measure(steppers, seconds, repeats, CLOCKS["single"])
     out = {"raw_step": _median(rates["raw_step"]), "dm_control": _median(rates["dm_control"]),
            "rwrl_single": _median(rates["plain"])}
     if hard:
@@ -142,7 +156,7 @@ def vector_group(domain: str, n: int, seconds: float, repeats: int, hard: bool,
                                                       combined_challenge="hard")
     if n == N_COMPARE and envpool_reason is None:
         steppers[f"envpool_{n}"] = st.envpool_vector(domain, task, n, threads)
-    rates = measure(steppers, seconds, repeats)
+    rates = measure(steppers, seconds, repeats, CLOCKS["vector"])
     out = {name: _median(r) for name, r in rates.items()}
     out["spread"] = {name: _spread(r) for name, r in rates.items()}
     return out
@@ -355,7 +369,8 @@ def main(argv=None) -> dict:
     result = {"machine": {"cpus": os.cpu_count(), "mujoco": mujoco.__version__,
                           "loadavg_start": [round(x, 2) for x in os.getloadavg()]},
               "settings": {"seconds": args.seconds, "repeats": args.repeats,
-                           "batch": args.batch, "threads_at_compare": default_num_threads(N_COMPARE),
+                           "batch": args.batch, "clocks": CLOCKS,
+                           "threads_at_compare": default_num_threads(N_COMPARE),
                            "baseline": args.baseline if base else None},
               "envpool": envpool_entry, "unit": "control steps per second", "domains": {}}
     for domain in args.domains:
