@@ -52,7 +52,8 @@ N_COMPARE = 64
 #: the clock of each group: every N = 1 stepper runs on one thread, so its CPU
 #: time is its cost; a vector env's figure is its parallel throughput (wall).
 CLOCKS = {"single": "cpu", "vector": "wall"}
-DEFAULT_BASELINE = Path(__file__).resolve().parent / "results" / "throughput.json"
+DEFAULT_BASELINE = (Path(__file__).resolve().parent / "results"
+                    / "throughput_before_issue7.json")  # the quiet-machine run issue 7 cites
 
 
 def ladder(domain: str) -> dict[str, dict]:
@@ -238,6 +239,13 @@ def _rounded(value):
     return value
 
 
+def _shown(path: str) -> str:
+    """Return ``path`` relative to the repository root when it lies inside it."""
+    root = Path(__file__).resolve().parents[1]
+    full = Path(path).resolve()
+    return str(full.relative_to(root)) if full.is_relative_to(root) else str(full)
+
+
 def load_baseline(path: str | None) -> dict:
     """Return domain -> stored figures of an earlier run ({} when there is none)."""
     if not path or not Path(path).is_file():
@@ -371,7 +379,7 @@ def main(argv=None) -> dict:
               "settings": {"seconds": args.seconds, "repeats": args.repeats,
                            "batch": args.batch, "clocks": CLOCKS,
                            "threads_at_compare": default_num_threads(N_COMPARE),
-                           "baseline": args.baseline if base else None},
+                           "baseline": _shown(args.baseline) if base else None},
               "envpool": envpool_entry, "unit": "control steps per second", "domains": {}}
     for domain in args.domains:
         result["domains"][domain] = benchmark_domain(
