@@ -1,6 +1,7 @@
 """The benchmarks run and print the JSON their readers expect (no timing is asserted)."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -8,17 +9,90 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import throughput  # noqa: E402
+
+#: the ladder of public configurations whose per-step cost the benchmark reports.
+STAGES = ("plain", "layer_only", "delay", "gaussian", "dropped", "stuck", "repetition",
+          "dimensionality", "perturb", "safety", "hard", "hard+safety")
 
 
-def test_throughput_benchmark_prints_ratios_measured_in_one_run(tmp_path):
-    out = tmp_path / "throughput.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"),
-                    "--domains", "cartpole", "--batch", "4", "--seconds", "0.05",
-                    "--out", str(out)], check=True, capture_output=True, timeout=300)
-    result = json.loads(out.read_text())["domains"]["cartpole"]
-    for key in ("dm_control", "rwrl_single", "rwrl_vector_4", "raw_rollout_4", "hard_single",
-                "hard_vector_64"):
-        assert result[key] > 0
-    assert result["ratio_single_over_dm_control"] == pytest.approx(
-        result["rwrl_single"] / result["dm_control"], abs=2e-3)
-    assert "ratio_vector_over_raw_4" in result and "ratio_hard_vector_over_raw_64" in result
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """Run the benchmark once in --quick mode on cartpole; return (JSON, stdout)."""
+    out = tmp_path_factory.mktemp("bench") / "throughput.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"),
+                           "--domains", "cartpole", "--quick", "--out", str(out)],
+                          check=True, capture_output=True, text=True, timeout=300)
+    return json.loads(out.read_text()), done.stdout
+
+
+def _finite_positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_throughput_benchmark_reports_every_figure_and_ratio_of_one_run(quick_run):
+    result, _ = quick_run
+    row = result["domains"]["cartpole"]
+    for key in ("raw_step", "dm_control", "rwrl_single", "hard_single", "rwrl_vector_4",
+                "raw_rollout_4", "rwrl_vector_64", "raw_rollout_64", "hard_vector_64",
+                "ratio_dm_control_over_raw_step", "ratio_single_over_raw_step",
+                "ratio_hard_single_over_raw_step", "ratio_single_over_dm_control",
+                "ratio_hard_single_over_dm_control", "ratio_vector_over_raw_4",
+                "ratio_hard_vector_over_raw_64"):
+        assert _finite_positive(row[key]), key
+    # ratios are of figures of the same run (each rounded to 3 decimals after division)
+    assert row["ratio_single_over_raw_step"] == pytest.approx(
+        row["rwrl_single"] / row["raw_step"], abs=1e-3)
+    assert row["ratio_hard_vector_over_raw_64"] == pytest.approx(
+        row["hard_vector_64"] / row["raw_rollout_64"], abs=1e-3)
+
+
+def test_throughput_benchmark_reports_the_cost_of_each_stage_of_hard(quick_run):
+    costs = quick_run[0]["domains"]["cartpole"]["stage_costs"]
+    assert tuple(costs) == STAGES
+    for name, cost in costs.items():
+        assert _finite_positive(cost["us_per_step"]), name
+        assert math.isfinite(cost["extra_us_over_plain"]), name
+    assert costs["plain"]["extra_us_over_plain"] == 0.0
+
+
+def test_throughput_benchmark_compares_with_envpool_or_says_why_not(quick_run):
+    result, stdout = quick_run
+    row = result["domains"]["cartpole"]
+    if "cartpole" in result["envpool"]["skipped"]:
+        assert "envpool" in result["envpool"]["skipped"]["cartpole"]
+        assert "envpool_64" not in row
+    else:
+        for key in ("envpool_64", "ratio_vector_over_envpool_64",
+                    "ratio_hard_vector_over_envpool_64"):
+            assert _finite_positive(row[key]), key
+    assert "Stage costs at N=1" in stdout and "Goals" in stdout
+
+
+def test_throughput_benchmark_states_each_goal_with_its_value_and_verdict(quick_run):
+    goals = quick_run[0]["domains"]["cartpole"]["goals"]
+    names = {g["goal"] for g in goals}
+    assert {"single / dm_control", "hard single / dm_control"} <= names
+    for g in goals:
+        assert math.isfinite(g["value"]) and g["op"] in ("<=", ">=")
+        assert g["met"] == (g["value"] <= g["bound"] if g["op"] == "<="
+                            else g["value"] >= g["bound"])
+
+
+def test_goals_compare_vector_figures_with_the_stored_run_normalised_by_raw_rollout():
+    # stored: vector/raw 0.8; now 0.76 (= 0.95 of it: met) and 0.7 (0.875: missed)
+    base = {"ratio_vector_over_raw_64": 0.8}
+    row = {"ratio_single_over_dm_control": 1.6, "ratio_vector_over_raw_64": 0.76}
+    (stored,) = [g for g in throughput.goals("cartpole", row, base) if "stored" in g["goal"]]
+    assert stored["value"] == pytest.approx(0.95) and stored["met"]
+    row["ratio_vector_over_raw_64"] = 0.7
+    (stored,) = [g for g in throughput.goals("cartpole", row, base) if "stored" in g["goal"]]
+    assert stored["value"] == pytest.approx(0.875) and not stored["met"]
+
+
+def test_walker_goal_is_the_single_env_time_over_the_raw_step_time():
+    row = {"ratio_single_over_raw_step": 0.8}  # 1.25x the raw step time: within 1.3x
+    (goal,) = throughput.goals("walker", row, None)
+    assert goal["value"] == pytest.approx(1.25) and goal["op"] == "<=" and goal["met"]
