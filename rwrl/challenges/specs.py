@@ -308,28 +308,28 @@ def _parse_constraints(value: Any, facts: TaskFacts) -> tuple[tuple[str, ...], d
     if value is None:
         return facts.constraint_names, {}
     if isinstance(value, str) or not isinstance(value, (Mapping, Sequence)):
-        raise ValueError(f"safety_spec['constraints'] = {value!r} is not allowed: give a list "
+        raise ValueError(f"safety_spec['constraints'] = {_show(value)} is not allowed: give a list "
                          "of names or a dict name -> None (built-in) or fn(safety_vars)")
     items = value.items() if isinstance(value, Mapping) else ((v, None) for v in value)
     names, user = [], {}
     for key, fn in items:
         if not isinstance(key, str):
-            raise ValueError(f"safety_spec['constraints']: {key!r} is not a constraint name")
+            raise ValueError(f"safety_spec['constraints']: {_show(key)} is not a constraint name")
         name = key[:-len(_SUFFIX)] if key.endswith(_SUFFIX) else key
         if fn is None:
-            _choice(f"safety_spec['constraints'] entry {key!r} (domain {facts.domain!r})",
+            _choice(f"safety_spec['constraints'] entry {_show(key)} (domain {facts.domain!r})",
                     name, builtin)
         elif name in builtin:
             raise ValueError(
-                f"safety_spec['constraints'][{key!r}] names a built-in constraint: give it the "
-                f"value None (or list the names) to select it, or rename your own constraint")
+                f"safety_spec['constraints'][{_show(key)}] names a built-in constraint: give it "
+                f"the value None (or list the names) to select it, or rename your own constraint")
         elif not callable(fn):
-            raise ValueError(f"safety_spec['constraints'][{key!r}] = {fn!r} is not callable: "
-                             "allowed None (built-in) or fn(safety_vars) -> (N,) bool")
+            raise ValueError(f"safety_spec['constraints'][{_show(key)}] = {_show(fn)} is not "
+                             "callable: allowed None (built-in) or fn(safety_vars) -> (N,) bool")
         else:
             user[name] = fn
         if name in names:
-            raise ValueError(f"safety_spec['constraints'] lists {name!r} twice")
+            raise ValueError(f"safety_spec['constraints'] lists {_show(name)} twice")
         names.append(name)
     return tuple(names), user
 
@@ -426,7 +426,7 @@ def parse_multiobj(spec: Mapping) -> MultiObjSpec | None:
     elif isinstance(objective, type) and issubclass(objective, Objective):
         objective = objective()
     if not isinstance(objective, Objective):
-        raise ValueError(f"{where}['objective'] = {objective!r} is not an objective: allowed "
+        raise ValueError(f"{where}['objective'] = {_show(objective)} is not an objective: allowed "
                          f"{sorted(OBJECTIVES)} or an rwrl.challenges.multiobj.Objective")
     return MultiObjSpec(objective=objective,
                         reward=_bool(f"{where}['reward']", spec.get("reward", False)),
