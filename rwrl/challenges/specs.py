@@ -7,7 +7,36 @@ The dictionaries are those of the published suite (Dulac-Arnold et al. 2020,
 * an unknown key raises a ValueError naming the key and the keys allowed;
 * a value out of range raises a ValueError naming the field, the value and
   the range (``noise_spec['dropped']['observations_prob'] = 1.5 is out of
-  range: allowed [0, 1]``).
+  range: allowed [0.0, 1.0]``);
+* a spec that is not None or a dict (``safety_spec=True``) raises a
+  ValueError naming the spec.
+
+ValueError is the only error parsing raises, whatever the input (a user's
+``Objective`` class or latency callable may raise its own when called).
+
+Every field has a bounded range, so that no spec can ask for unbounded memory
+or time, nor put non-finite numbers into the outputs:
+
+==========================================  =================================
+field                                       allowed
+==========================================  =================================
+delay_spec actions/observations/rewards     integers in [0, MAX_DELAY_STEPS]
+noise_spec ``*_steps`` (run lengths)        integers in [1, MAX_RUN_STEPS]
+noise_spec ``*_prob``                       [0, 1]
+noise_spec gaussian actions/observations    [0, MAX_STD]
+perturb_spec period                         integers in [1, MAX_PERIOD]
+perturb_spec min/max/start                  the parameter's range (domain)
+perturb_spec std                            [0, MAX_STD]
+num_random_state_observations               integers in [0, MAX_RANDOM_OBSERVATIONS]
+safety_coeff, multiobj coeff                [0, 1]
+realtime_spec budget, latency (seconds)     [0, MAX_SECONDS]
+realtime_spec max_missed                    integers in [0, MAX_MISSED]
+==========================================  =================================
+
+Integers may be given as integral floats (``3.0``); bools, NaN, infinities,
+strings and non-integral values are rejected. The largest buffer a spec can
+ask for is the observation delay's: (MAX_DELAY_STEPS + 1) x observation size
+x 8 bytes per env, about 0.6 MB per env for humanoid's observation.
 
 A spec given as a non-empty dict is on unless it says ``'enable': False``
 (the published suite needed ``'enable': True``; both spellings work). A
@@ -25,6 +54,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import reprlib
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -36,6 +66,23 @@ from rwrl.challenges.perturb import SCHEDULERS
 from rwrl.tasks.protocol import TaskFacts
 
 _SUFFIX = "_constraint"
+
+#: most control steps of a delay: one default episode (the FIFO holds d + 1 items per env).
+MAX_DELAY_STEPS = 1000
+#: most steps of one dropped, stuck or repeated run: one default episode.
+MAX_RUN_STEPS = 1000
+#: most resets between two perturbation scheduler steps.
+MAX_PERIOD = 10**6
+#: most extra N(0, 1) observation features (8 bytes each per env and step).
+MAX_RANDOM_OBSERVATIONS = 10_000
+#: most control periods one late action may miss (each runs one physics step).
+MAX_MISSED = 1000
+#: largest standard deviation of gaussian noise and of a perturbation step; noise
+#: of this size keeps every observation finite, in float32 too.
+MAX_STD = 1e6
+#: largest real-time budget and simulated latency, seconds (an hour: longer
+#: latencies miss max_missed periods all the same).
+MAX_SECONDS = 3600.0
 
 
 # -- typed specs --------------------------------------------------------------------
@@ -154,12 +201,23 @@ class ChallengeSpecs:
 
 
 # -- field checks -------------------------------------------------------------------
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60  # a message names the value, never pages of it
+_REPR.maxlong = 40
+
+
+def _show(value: Any) -> str:
+    """Return a short repr of ``value`` for a message."""
+    return _REPR.repr(value)
+
+
 def _check_keys(where: str, spec: Any, allowed: Sequence[str]) -> dict:
     if not isinstance(spec, Mapping):
-        raise ValueError(f"{where} must be a dict, got {type(spec).__name__}")
-    unknown = [k for k in spec if k not in allowed]
+        raise ValueError(f"{where} must be a dict, got {type(spec).__name__} {_show(spec)}")
+    unknown = [k for k in spec if not isinstance(k, str) or k not in allowed]
     if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {sorted(allowed)}")
+        raise ValueError(f"{where}: unknown key {_show(unknown[0])}; "
+                         f"allowed keys: {sorted(allowed)}")
     return dict(spec)
 
 
@@ -169,29 +227,43 @@ def _enabled(where: str, spec: Mapping) -> bool:
 
 def _bool(field: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_, numbers.Integral)) or value not in (0, 1):
-        raise ValueError(f"{field} = {value!r} is not a bool: allowed True or False")
+        raise ValueError(f"{field} = {_show(value)} is not a bool: allowed True or False")
     return bool(value)
 
 
-def _number(field: str, value: Any, lo: float = -math.inf, hi: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{field} = {value!r} is not a finite number")
+def _is_finite_real(value: Any) -> bool:
+    """Return whether ``value`` is a finite real number and not a bool."""
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True  # math.isfinite overflows on ints beyond the float range
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a Fraction beyond the float range
+        return False
+
+
+def _number(field: str, value: Any, lo: float, hi: float) -> float:
+    if not _is_finite_real(value):
+        raise ValueError(f"{field} = {_show(value)} is not a finite number: "
+                         f"allowed [{lo}, {hi}]")
     if not lo <= value <= hi:
-        raise ValueError(f"{field} = {value!r} is out of range: allowed [{lo}, {hi}]")
+        raise ValueError(f"{field} = {_show(value)} is out of range: allowed [{lo}, {hi}]")
     return float(value)
 
 
-def _integer(field: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value):
-        raise ValueError(f"{field} = {value!r} is not an integer: allowed integers >= {lo}")
-    if value < lo:
-        raise ValueError(f"{field} = {value!r} is out of range: allowed integers >= {lo}")
+def _integer(field: str, value: Any, lo: int, hi: int) -> int:
+    allowed = f"allowed integers in [{lo}, {hi}]"
+    if not _is_finite_real(value) or value != math.floor(value):
+        raise ValueError(f"{field} = {_show(value)} is not an integer: {allowed}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{field} = {_show(value)} is out of range: {allowed}")
     return int(value)
 
 
 def _choice(field: str, value: Any, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{field} = {value!r} is unknown: allowed {list(allowed)}")
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{field} = {_show(value)} is unknown: allowed {list(allowed)}")
     return value
 
 
@@ -199,7 +271,7 @@ def _choice(field: str, value: Any, allowed: Sequence[str]) -> str:
 def parse_safety(spec: Mapping, facts: TaskFacts) -> SafetySpec | None:
     """Parse ``safety_spec`` (keys enable, constraints, observations, safety_coeff)."""
     where = "safety_spec"
-    if "limits" in spec:
+    if isinstance(spec, Mapping) and "limits" in spec:
         raise ValueError(
             "safety_spec['limits'] is not supported: the limits are domain facts scaled by "
             "safety_spec['safety_coeff']; write a user constraint for other limits "
@@ -220,28 +292,28 @@ def _parse_constraints(value: Any, facts: TaskFacts) -> tuple[tuple[str, ...], d
     if value is None:
         return facts.constraint_names, {}
     if isinstance(value, str) or not isinstance(value, (Mapping, Sequence)):
-        raise ValueError(f"safety_spec['constraints'] = {value!r} is not allowed: give a list "
+        raise ValueError(f"safety_spec['constraints'] = {_show(value)} is not allowed: give a list "
                          "of names or a dict name -> None (built-in) or fn(safety_vars)")
     items = value.items() if isinstance(value, Mapping) else ((v, None) for v in value)
     names, user = [], {}
     for key, fn in items:
         if not isinstance(key, str):
-            raise ValueError(f"safety_spec['constraints']: {key!r} is not a constraint name")
+            raise ValueError(f"safety_spec['constraints']: {_show(key)} is not a constraint name")
         name = key[:-len(_SUFFIX)] if key.endswith(_SUFFIX) else key
         if fn is None:
-            _choice(f"safety_spec['constraints'] entry {key!r} (domain {facts.domain!r})",
+            _choice(f"safety_spec['constraints'] entry {_show(key)} (domain {facts.domain!r})",
                     name, builtin)
         elif name in builtin:
             raise ValueError(
-                f"safety_spec['constraints'][{key!r}] names a built-in constraint: give it the "
-                f"value None (or list the names) to select it, or rename your own constraint")
+                f"safety_spec['constraints'][{_show(key)}] names a built-in constraint: give it "
+                f"the value None (or list the names) to select it, or rename your own constraint")
         elif not callable(fn):
-            raise ValueError(f"safety_spec['constraints'][{key!r}] = {fn!r} is not callable: "
-                             "allowed None (built-in) or fn(safety_vars) -> (N,) bool")
+            raise ValueError(f"safety_spec['constraints'][{_show(key)}] = {_show(fn)} is not "
+                             "callable: allowed None (built-in) or fn(safety_vars) -> (N,) bool")
         else:
             user[name] = fn
         if name in names:
-            raise ValueError(f"safety_spec['constraints'] lists {name!r} twice")
+            raise ValueError(f"safety_spec['constraints'] lists {_show(name)} twice")
         names.append(name)
     return tuple(names), user
 
@@ -252,7 +324,7 @@ def parse_delay(spec: Mapping) -> DelaySpec | None:
     spec = _check_keys(where, spec, ("enable", "actions", "observations", "rewards"))
     if not spec or not _enabled(where, spec):
         return None
-    return DelaySpec(**{k: _integer(f"{where}[{k!r}]", spec.get(k, 0), 0)
+    return DelaySpec(**{k: _integer(f"{where}[{k!r}]", spec.get(k, 0), 0, MAX_DELAY_STEPS)
                         for k in ("actions", "observations", "rewards")})
 
 
@@ -278,11 +350,11 @@ def parse_noise(spec: Mapping) -> NoiseSpec | None:
         for key in _NOISE_KEYS[kind][1:]:
             field = f"{where}[{key!r}]"
             if key.endswith("_steps"):
-                fields[key] = _integer(field, sub.get(key, 1), 1)
+                fields[key] = _integer(field, sub.get(key, 1), 1, MAX_RUN_STEPS)
             elif key.endswith("_prob"):
                 fields[key] = _number(field, sub.get(key, 0.0), 0.0, 1.0)
             else:
-                fields[key] = _number(field, sub.get(key, 0.0), 0.0)
+                fields[key] = _number(field, sub.get(key, 0.0), 0.0, MAX_STD)
         cls = {"gaussian": GaussianSpec, "repetition": RepetitionSpec}.get(kind, RunSpec)
         parsed[kind] = cls(**fields)
     return NoiseSpec(**parsed) if parsed else None
@@ -309,10 +381,10 @@ def parse_perturb(spec: Mapping, facts: TaskFacts) -> PerturbSpec | None:
     return PerturbSpec(
         param=name,
         scheduler=_choice(f"{where}['scheduler']", spec.get("scheduler", "constant"), SCHEDULERS),
-        period=_integer(f"{where}['period']", spec.get("period", 1), 1),
+        period=_integer(f"{where}['period']", spec.get("period", 1), 1, MAX_PERIOD),
         start=_number(f"{where}['start'] ({name})", start, lo, hi),
         min=lo, max=hi,
-        std=_number(f"{where}['std'] ({name})", spec.get("std", p.std), 0.0))
+        std=_number(f"{where}['std'] ({name})", spec.get("std", p.std), 0.0, MAX_STD))
 
 
 def parse_dimensionality(spec: Mapping) -> DimensionalitySpec | None:
@@ -322,7 +394,7 @@ def parse_dimensionality(spec: Mapping) -> DimensionalitySpec | None:
     if not spec or not _enabled(where, spec):
         return None
     n = _integer(f"{where}['num_random_state_observations']",
-                 spec.get("num_random_state_observations", 0), 0)
+                 spec.get("num_random_state_observations", 0), 0, MAX_RANDOM_OBSERVATIONS)
     return DimensionalitySpec(n) if n else None
 
 
@@ -338,7 +410,7 @@ def parse_multiobj(spec: Mapping) -> MultiObjSpec | None:
     elif isinstance(objective, type) and issubclass(objective, Objective):
         objective = objective()
     if not isinstance(objective, Objective):
-        raise ValueError(f"{where}['objective'] = {objective!r} is not an objective: allowed "
+        raise ValueError(f"{where}['objective'] = {_show(objective)} is not an objective: allowed "
                          f"{sorted(OBJECTIVES)} or an rwrl.challenges.multiobj.Objective")
     return MultiObjSpec(objective=objective,
                         reward=_bool(f"{where}['reward']", spec.get("reward", False)),
@@ -354,26 +426,58 @@ def parse_realtime(spec: Mapping) -> RealtimeSpec | None:
     if not spec or not _enabled(where, spec):
         return None
     mode = _choice(f"{where}['mode']", spec.get("mode", "simulated"), ("wallclock", "simulated"))
-    latency = spec.get("latency", 0.0)
     if mode == "wallclock" and "latency" in spec:
         raise ValueError(f"{where}['latency'] is only allowed in 'simulated' mode "
                          "(wallclock mode measures the latency)")
-    if not callable(latency):
-        if isinstance(latency, numbers.Real):
-            _number(f"{where}['latency']", latency, 0.0)
-        else:
-            latency = tuple(_number(f"{where}['latency'][{i}]", v, 0.0)
-                            for i, v in enumerate(latency))
-            if not latency:
-                raise ValueError(f"{where}['latency'] is an empty sequence")
     if "budget" not in spec:
-        raise ValueError(f"{where}['budget'] is required: the deadline in seconds")
-    return RealtimeSpec(mode=mode, budget=_number(f"{where}['budget']", spec["budget"], 0.0),
+        raise ValueError(f"{where}['budget'] is required: the deadline in seconds, "
+                         f"allowed [0.0, {MAX_SECONDS}]")
+    return RealtimeSpec(mode=mode,
+                        budget=_number(f"{where}['budget']", spec["budget"], 0.0, MAX_SECONDS),
                         fallback=_choice(f"{where}['fallback']", spec.get("fallback", "hold"),
                                          ("hold", "zero")),
-                        latency=latency,
+                        latency=_parse_latency(spec.get("latency", 0.0)),
                         max_missed=_integer(f"{where}['max_missed']",
-                                            spec.get("max_missed", 100), 0))
+                                            spec.get("max_missed", 100), 0, MAX_MISSED))
+
+
+_LATENCY = "realtime_spec['latency']"
+
+
+def _parse_latency(value: Any) -> float | tuple[float, ...] | Callable:
+    """Return a latency as a float, a non-empty tuple of floats, or the callable given."""
+    if callable(value):
+        return value  # its values are checked as they come (``checked_latency``)
+    if _is_finite_real(value):
+        return _number(_LATENCY, value, 0.0, MAX_SECONDS)
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        if len(value) == 0:
+            raise ValueError(f"{_LATENCY} is an empty sequence: give at least one latency "
+                             f"in [0.0, {MAX_SECONDS}] seconds")
+        return tuple(_number(f"{_LATENCY}[{i}]", v, 0.0, MAX_SECONDS)
+                     for i, v in enumerate(value))
+    raise ValueError(f"{_LATENCY} = {_show(value)} is not allowed: give seconds in "
+                     f"[0.0, {MAX_SECONDS}], a list of them, or a callable(step) -> seconds")
+
+
+def checked_latency(value: Any, step: int) -> float:
+    """Return the latency a ``realtime_spec['latency']`` callable returned, as seconds.
+
+    Call it before any state moves, so a bad value leaves the env as it was.
+
+    Args:
+      value: what the callable returned for ``step``.
+      step: the step count passed to the callable.
+
+    Raises:
+      ValueError: naming the call and the value, when it is not a real number in
+        [0, MAX_SECONDS].
+
+    Example:
+      >>> checked_latency(0.02, 3)
+      0.02
+    """
+    return _number(f"{_LATENCY}({step})", value, 0.0, MAX_SECONDS)
 
 
 def parse_specs(facts: TaskFacts, *, safety_spec=None, delay_spec=None, noise_spec=None,
@@ -387,7 +491,18 @@ def parse_specs(facts: TaskFacts, *, safety_spec=None, delay_spec=None, noise_sp
       combined_challenge: None, 'easy', 'medium' or 'hard'; it supplies the
         delay, noise, perturbation and dimensionality specs, so passing any of
         those beside it raises.
+
+    Raises:
+      ValueError: naming the spec or field, the value and what is allowed;
+        the only error raised, whatever the arguments.
     """
+    given_specs = dict(safety_spec=safety_spec, delay_spec=delay_spec, noise_spec=noise_spec,
+                       perturb_spec=perturb_spec, dimensionality_spec=dimensionality_spec,
+                       multiobj_spec=multiobj_spec, realtime_spec=realtime_spec)
+    for name, value in given_specs.items():
+        if value is not None and not isinstance(value, Mapping):
+            raise ValueError(f"{name} must be a dict or None, got {type(value).__name__} "
+                             f"{_show(value)}")
     if combined_challenge is not None:
         _choice("combined_challenge", combined_challenge, tuple(combined_lib.LEVELS))
         given = [name for name, value in (("delay_spec", delay_spec), ("noise_spec", noise_spec),

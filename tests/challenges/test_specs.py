@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rwrl.challenges.combined import combined_specs
-from rwrl.challenges.specs import (DelaySpec, GaussianSpec, RunSpec, TaskFacts, parse_specs)
+from rwrl.challenges.specs import (DelaySpec, GaussianSpec, RunSpec, TaskFacts, checked_latency,
+                                   parse_specs)
 from rwrl.domains.base import PerturbParam
 
 FACTS = TaskFacts("cartpole", ("slider_pos", "slider_accel", "balance_velocity"),
@@ -34,7 +35,7 @@ def parse(**kwargs):
      r"realtime_spec: unknown key 'deadline'"),
     # out-of-range values name the field, the value and the range
     (dict(delay_spec={"enable": True, "actions": -1}),
-     r"delay_spec\['actions'\] = -1 is out of range: allowed integers >= 0"),
+     r"delay_spec\['actions'\] = -1 is out of range: allowed integers in \[0, 1000\]"),
     (dict(delay_spec={"enable": True, "rewards": 1.5}),
      r"delay_spec\['rewards'\] = 1.5 is not an integer"),
     (dict(noise_spec={"dropped": {"enable": True, "observations_prob": 1.5}}),
@@ -42,9 +43,10 @@ def parse(**kwargs):
     (dict(noise_spec={"stuck": {"enable": True, "actions_prob": -0.1}}),
      r"noise_spec\['stuck'\]\['actions_prob'\] = -0.1 is out of range"),
     (dict(noise_spec={"repetition": {"enable": True, "actions_steps": 0}}),
-     r"noise_spec\['repetition'\]\['actions_steps'\] = 0 is out of range: allowed integers >= 1"),
+     r"noise_spec\['repetition'\]\['actions_steps'\] = 0 is out of range: "
+     r"allowed integers in \[1, 1000\]"),
     (dict(noise_spec={"gaussian": {"enable": True, "actions": -0.1}}),
-     r"noise_spec\['gaussian'\]\['actions'\] = -0.1 is out of range: allowed \[0.0, inf\]"),
+     r"noise_spec\['gaussian'\]\['actions'\] = -0.1 is out of range: allowed \[0.0, 1000000.0\]"),
     (dict(safety_spec={"enable": True, "safety_coeff": 1.5}),
      r"safety_spec\['safety_coeff'\] = 1.5 is out of range: allowed \[0.0, 1.0\]"),
     (dict(safety_spec={"enable": True, "safety_coeff": -0.1}),
@@ -74,7 +76,7 @@ def parse(**kwargs):
     (dict(perturb_spec={"enable": True, "min": 1.0, "max": 2.0, "start": 0.5}),
      r"perturb_spec\['start'\] \(pole_length\) = 0.5 is out of range: allowed \[1.0, 2.0\]"),
     (dict(perturb_spec={"enable": True, "period": 0}),
-     r"perturb_spec\['period'\] = 0 is out of range: allowed integers >= 1"),
+     r"perturb_spec\['period'\] = 0 is out of range: allowed integers in \[1, 1000000\]"),
     (dict(perturb_spec={"enable": True, "std": -1}), r"perturb_spec\['std'\] \(pole_length\) = -1"),
     (dict(dimensionality_spec={"enable": True, "num_random_state_observations": -2}),
      r"dimensionality_spec\['num_random_state_observations'\] = -2 is out of range"),
@@ -99,7 +101,7 @@ def parse(**kwargs):
     (dict(combined_challenge="easy", delay_spec={"enable": True, "actions": 1}),
      r"combined_challenge='easy' sets the delay, noise, perturbation and dimensionality specs; "
      r"do not pass \['delay_spec'\] too"),
-    (dict(safety_spec=[1, 2]), r"safety_spec must be a dict, got list"),
+    (dict(safety_spec=[1, 2]), r"safety_spec must be a dict or None, got list \[1, 2\]"),
 ])
 def test_invalid_spec_raises_naming_field_value_and_range(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -159,3 +161,148 @@ def test_combined_specs_are_published_dictionaries():
     assert hard["delay_spec"] == {"enable": True, "actions": 9, "observations": 9, "rewards": 40}
     assert hard["noise_spec"]["repetition"] == {"enable": True, "actions_prob": 1.0,
                                                 "actions_steps": 3}
+
+
+# -- every integer field: NaN, inf, bools, strings, non-integers and huge numbers --------
+INTEGER_FIELDS = [
+    # (spec keyword, spec builder of one value, field name in the message, lo, hi)
+    ("delay_spec", lambda v: {"actions": v}, r"delay_spec\['actions'\]", 0, 1000),
+    ("delay_spec", lambda v: {"observations": v}, r"delay_spec\['observations'\]", 0, 1000),
+    ("delay_spec", lambda v: {"rewards": v}, r"delay_spec\['rewards'\]", 0, 1000),
+    ("noise_spec", lambda v: {"dropped": {"actions_steps": v}},
+     r"noise_spec\['dropped'\]\['actions_steps'\]", 1, 1000),
+    ("noise_spec", lambda v: {"dropped": {"observations_steps": v}},
+     r"noise_spec\['dropped'\]\['observations_steps'\]", 1, 1000),
+    ("noise_spec", lambda v: {"stuck": {"actions_steps": v}},
+     r"noise_spec\['stuck'\]\['actions_steps'\]", 1, 1000),
+    ("noise_spec", lambda v: {"stuck": {"observations_steps": v}},
+     r"noise_spec\['stuck'\]\['observations_steps'\]", 1, 1000),
+    ("noise_spec", lambda v: {"repetition": {"actions_steps": v}},
+     r"noise_spec\['repetition'\]\['actions_steps'\]", 1, 1000),
+    ("perturb_spec", lambda v: {"period": v}, r"perturb_spec\['period'\]", 1, 10**6),
+    ("dimensionality_spec", lambda v: {"num_random_state_observations": v},
+     r"dimensionality_spec\['num_random_state_observations'\]", 0, 10_000),
+    ("realtime_spec", lambda v: {"budget": 0.01, "max_missed": v},
+     r"realtime_spec\['max_missed'\]", 0, 1000),
+]
+BAD_INTEGERS = [float("nan"), float("inf"), -float("inf"), np.float64("nan"), True, False,
+                "3", None, [3], 2.5, 10**9, 10**400, -(10**400), 1e308, np.array(3)]
+
+
+@pytest.mark.parametrize("keyword, build, field, lo, hi", INTEGER_FIELDS)
+@pytest.mark.parametrize("value", BAD_INTEGERS, ids=repr)
+def test_bad_integer_raises_value_error_naming_field_and_range(keyword, build, field, lo, hi,
+                                                               value):
+    with pytest.raises(ValueError, match=field + rf" = .* allowed integers in \[{lo}, {hi}\]"):
+        parse(**{keyword: build(value)})
+
+
+@pytest.mark.parametrize("keyword, build, field, lo, hi", INTEGER_FIELDS)
+def test_integer_bounds_are_inclusive_and_integral_floats_count(keyword, build, field, lo, hi):
+    for value in (lo, hi, float(hi), np.int64(hi)):
+        parse(**{keyword: build(value)})
+    with pytest.raises(ValueError, match=field + " = " + str(hi + 1) + " is out of range"):
+        parse(**{keyword: build(hi + 1)})
+
+
+FLOAT_FIELDS = [
+    ("safety_spec", lambda v: {"safety_coeff": v}, r"safety_spec\['safety_coeff'\]"),
+    ("noise_spec", lambda v: {"gaussian": {"actions": v}},
+     r"noise_spec\['gaussian'\]\['actions'\]"),
+    ("noise_spec", lambda v: {"gaussian": {"observations": v}},
+     r"noise_spec\['gaussian'\]\['observations'\]"),
+    ("noise_spec", lambda v: {"dropped": {"actions_prob": v}},
+     r"noise_spec\['dropped'\]\['actions_prob'\]"),
+    ("noise_spec", lambda v: {"stuck": {"observations_prob": v}},
+     r"noise_spec\['stuck'\]\['observations_prob'\]"),
+    ("noise_spec", lambda v: {"repetition": {"actions_prob": v}},
+     r"noise_spec\['repetition'\]\['actions_prob'\]"),
+    ("perturb_spec", lambda v: {"min": v}, r"perturb_spec\['min'\]"),
+    ("perturb_spec", lambda v: {"max": v}, r"perturb_spec\['max'\]"),
+    ("perturb_spec", lambda v: {"start": v}, r"perturb_spec\['start'\]"),
+    ("perturb_spec", lambda v: {"std": v}, r"perturb_spec\['std'\]"),
+    ("multiobj_spec", lambda v: {"coeff": v}, r"multiobj_spec\['coeff'\]"),
+    ("realtime_spec", lambda v: {"budget": v}, r"realtime_spec\['budget'\]"),
+    ("realtime_spec", lambda v: {"budget": 0.01, "latency": v}, r"realtime_spec\['latency'\]"),
+    ("realtime_spec", lambda v: {"budget": 0.01, "latency": [0.0, v]},
+     r"realtime_spec\['latency'\]\[1\]"),
+]
+BAD_FLOATS = [float("nan"), float("inf"), -float("inf"), np.float32("nan"), True, "0.1",
+              None, 1e308, 10**400, -1e-300, [[0.1]], np.array([[0.1, 0.2]])]
+
+
+@pytest.mark.parametrize("keyword, build, field", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", BAD_FLOATS, ids=repr)
+def test_bad_float_raises_value_error_naming_field_and_range(keyword, build, field, value):
+    with pytest.raises(ValueError, match=field + r".* = .*allowed"):
+        parse(**{keyword: build(value)})
+
+
+@pytest.mark.parametrize("sigma", [1e308, 1e7, float("inf")])
+def test_gaussian_sigma_has_an_upper_bound(sigma):
+    # sigma 1e308 once put -inf into observations: the bound keeps x + noise finite.
+    with pytest.raises(ValueError, match=r"noise_spec\['gaussian'\]\['observations'\] = .* "
+                                         r"allowed \[0.0, 1000000.0\]"):
+        parse(noise_spec={"gaussian": {"observations": sigma}})
+    assert parse(noise_spec={"gaussian": {"observations": 1e6}}).noise.gaussian.observations == 1e6
+
+
+@pytest.mark.parametrize("keyword", ["safety_spec", "delay_spec", "noise_spec", "perturb_spec",
+                                     "dimensionality_spec", "multiobj_spec", "realtime_spec"])
+@pytest.mark.parametrize("value", [True, False, 0, 1.5, "enable", [1], ("a",), np.zeros(2), {1}],
+                         ids=repr)
+def test_non_dict_spec_raises_value_error_naming_the_spec(keyword, value):
+    # safety_spec=True once raised a TypeError from "limits" in spec.
+    with pytest.raises(ValueError, match=rf"^{keyword} must be a dict or None, got "):
+        parse(**{keyword: value})
+
+
+@pytest.mark.parametrize("sub", [True, None, 0.1, "on", [("enable", True)]], ids=repr)
+def test_non_dict_noise_sub_spec_raises_naming_it(sub):
+    with pytest.raises(ValueError, match=r"noise_spec\['stuck'\] must be a dict"):
+        parse(noise_spec={"stuck": sub})
+
+
+@pytest.mark.parametrize("value", [None, {}, {"a": 0.1}, "0.1", b"0.1", [], (), [0.1, "x"],
+                                   [0.1, None], [[0.1]], np.array(0.1), np.zeros((2, 2)),
+                                   {0.1, 0.2}, range(3)], ids=repr)
+def test_bad_latency_rejected_at_parse_time(value):
+    with pytest.raises(ValueError, match=r"realtime_spec\['latency'\]"):
+        parse(realtime_spec={"budget": 0.01, "latency": value})
+
+
+def test_good_latencies_parse_to_floats_tuples_or_the_callable():
+    def latency(step):
+        return 0.01 * step
+    assert parse(realtime_spec={"budget": 0.01, "latency": np.float32(0.5)}).realtime.latency == 0.5
+    assert parse(realtime_spec={"budget": 0.01,
+                                "latency": np.array([0.1, 0.2])}).realtime.latency == (0.1, 0.2)
+    assert parse(realtime_spec={"budget": 0.01, "latency": latency}).realtime.latency is latency
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.001, None, "0.1", True,
+                                   np.array([0.1]), 1e9, complex(0.1, 0)], ids=repr)
+def test_checked_latency_names_the_call_and_the_value(value):
+    with pytest.raises(ValueError, match=r"realtime_spec\['latency'\]\(7\) = .* allowed "
+                                         r"\[0.0, 3600.0\]"):
+        checked_latency(value, 7)
+
+
+def test_checked_latency_returns_float_seconds():
+    assert checked_latency(np.float32(0.25), 0) == 0.25
+    assert type(checked_latency(1, 0)) is float
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(combined_challenge=np.array(["hard"])), r"combined_challenge = .* is unknown"),
+    (dict(combined_challenge=["hard"]), r"combined_challenge = \['hard'\] is unknown"),
+    (dict(perturb_spec={"param": np.array("pole_length")}), r"perturb_spec\['param'\]"),
+    (dict(perturb_spec={"scheduler": 3}), r"perturb_spec\['scheduler'\] = 3 is unknown"),
+    (dict(delay_spec={1: 2}), r"delay_spec: unknown key 1; allowed keys"),
+    (dict(delay_spec={"actions": "x" * 10_000}), r"delay_spec\['actions'\] = 'x{20,}\.\.\."),
+    (dict(realtime_spec={"enable": True}), r"realtime_spec\['budget'\] is required"),
+])
+def test_odd_values_raise_value_error_with_a_short_message(kwargs, match):
+    with pytest.raises(ValueError, match=match) as err:
+        parse(**kwargs)
+    assert len(str(err.value)) < 300  # a message names the value, never pages of it
