@@ -36,24 +36,15 @@ Example:
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from typing import Any
 
 import numpy as np
 
+from rwrl.challenges.specs import checked_latency
 from rwrl.challenges.stage import Frame
 
 _EPS = 1e-9  # seconds: float slack so that L - budget = k * dt misses exactly k
-
-
-def _checked(value: Any, count: int) -> float:
-    """Return a latency a callable gave for step ``count``, or raise naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"realtime_spec['latency']({count}) returned {value!r}: allowed "
-                         "finite numbers of seconds >= 0")
-    return float(value)
 
 
 class Immediate:
@@ -124,7 +115,7 @@ class RealTime:
             return time.perf_counter() - self._observed_at
         count = self._count
         if callable(self.source):
-            value = _checked(self.source(count), count)
+            value = checked_latency(self.source(count), count)
         elif isinstance(self.source, (tuple, list, np.ndarray)):
             value = float(self.source[count % len(self.source)])
         else:

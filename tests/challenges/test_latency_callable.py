@@ -31,8 +31,6 @@ def _env(latency):
                           realtime_spec={"budget": 0.004, "latency": latency})
 
 
-@pytest.mark.xfail(strict=True, reason="the lead wires rwrl.challenges.specs.checked_latency "
-                                       "into the real-time stage (issue 7); drop this mark then")
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0, None, "0.1", 1e9], ids=repr)
 def test_bad_latency_value_raises_naming_the_call_and_leaves_the_env_unchanged(bad):
     seen, fresh = _env(_Latency(bad)), _env(_Latency())
