@@ -182,9 +182,9 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint, keep: int = 2) -> P
             shutil.rmtree(final)
         os.replace(tmp, final)
         _fsync_dir(directory)
-    except WriteError:
+    except WriteError as err:  # name the file where it would have landed, not the temporary one
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        raise WriteError(final / Path(err.filename).name, err.cause) from err.cause
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise WriteError(final, err) from err
