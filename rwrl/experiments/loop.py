@@ -148,8 +148,7 @@ class Trainer:
         self._action_low, self._action_high = np.asarray(space.low), np.asarray(space.high)
         self._scale_actions = not (np.all(self._action_low == -1) and np.all(self._action_high == 1))
         ac = agent.config
-        self.replay = NStepReplay(ac.replay_capacity, self.obs_size, self.action_size,
-                                  config.num_envs, ac.n_step, ac.discount)
+        self.replay = self._new_replay()
         self._updates_per_step = updates_per_vector_step(ac, config.num_envs)
         self._min_replay = max(ac.min_replay_size, 1)
         self.constraint_names = tuple(getattr(train_env, "constraint_names", ()))
@@ -176,6 +175,11 @@ class Trainer:
 
     # ------------------------------------------------------------ state
 
+    def _new_replay(self) -> NStepReplay:
+        ac = self.agent.config
+        return NStepReplay(ac.replay_capacity, self.obs_size, self.action_size,
+                           self.config.num_envs, ac.n_step, ac.discount)
+
     def init_fresh(self) -> None:
         """Initialise the agent and every random stream from the run seed."""
         init_key, loop_key = jax.random.split(jax.random.PRNGKey(self.config.seed))
@@ -192,6 +196,7 @@ class Trainer:
           CheckpointError: the checkpoint lacks a piece or a piece does not fit.
         """
         template = self.agent.init(jax.random.PRNGKey(0))
+        replay = None
         try:
             state = unflatten_like(template, checkpoint.groups["state"])
             loop = checkpoint.groups["loop"]
@@ -200,12 +205,14 @@ class Trainer:
             np_rng.bit_generator.state = checkpoint.meta["numpy_rng"]
             counters = Counters(**checkpoint.meta["counters"])
             stopwatch = Stopwatch(checkpoint.meta["timing"])
-            replay = checkpoint.groups.get("replay")
+            replay = checkpoint.groups.get("replay")  # loaded last: it alone changes self
             if replay is not None:
                 # The pending n-step windows belong to episodes that will not go on.
                 pending = {"pending_count": np.zeros(self.config.num_envs, np.int64)}
                 self.replay.load_state_dict({**replay, **pending})
         except (KeyError, TypeError, ValueError) as err:
+            if replay is not None:  # it may hold part of the bad checkpoint's buffer
+                self.replay = self._new_replay()
             where = checkpoint.path or f"step {checkpoint.step}"
             raise CheckpointError(f"{where}: cannot restore ({type(err).__name__}: {err})") from err
         counters.session += 1
