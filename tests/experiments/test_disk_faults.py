@@ -8,8 +8,6 @@ a small file system to fill.
 from __future__ import annotations
 
 import os
-import resource
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,15 +23,25 @@ RUN_ARGS = ["--agent", "d4pg", "--env", "cartpole-balance", "--steps", "80", "--
             "--agent-config", "min_replay_size=100000", "--no-progress"]
 
 
-def _rwrl(args, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
-    def limit_file_size():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, EFBIG
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+# The child sets the limit on itself, not through preexec_fn: forking this
+# process (JAX's threads are running) is unsafe before the exec.
+_LIMITED_CLI = """
+import resource, runpy, signal, sys
+limit = int(sys.argv.pop(1))
+if limit:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.argv[0] = "rwrl"
+runpy.run_module("rwrl.cli", run_name="__main__")
+"""
+
+
+def _rwrl(args, file_size_limit: int = 0) -> subprocess.CompletedProcess:
+    """Run ``rwrl run ARGS`` in a child process whose files may not exceed the limit (0: none)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
            "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "rwrl.cli", "run", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300,
-                          preexec_fn=limit_file_size if file_size_limit else None)
+    return subprocess.run([sys.executable, "-c", _LIMITED_CLI, str(file_size_limit), "run", *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _error_lines(result) -> list[str]:

@@ -243,8 +243,11 @@ def test_metrics_shorter_than_every_checkpoint_start_over(tmp_path, reference):
         start_run(tiny_config(), run_dir, fake_hooks(_kill_after(100)))
     # Every checkpoint counts the evaluation rows of step 0; keep fewer than those.
     _truncate_metrics(run_dir / "metrics.jsonl", 1)
-    with pytest.warns(UserWarning, match="no usable checkpoint, the run starts over"):
+    with pytest.warns(UserWarning) as caught:
         summary = resume_run(run_dir, hooks=fake_hooks())
+    messages = [str(w.message) for w in caught]
+    assert all("but the file holds 1 (damaged or truncated)" in m for m in messages[:-1])
+    assert len(messages) == 3 and "no usable checkpoint, the run starts over" in messages[-1]
     assert summary["counters"]["env_steps"] == 600
     assert _shape(read_rows(run_dir / "metrics.jsonl")) == _shape(ref_rows)
 
