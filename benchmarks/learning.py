@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rwrl.experiments import RunConfig, is_finished, resume_run, start_run
-from rwrl.experiments.metrics_log import read_rows
+from rwrl.metrics.episode_file import read_rows
 from rwrl.report.html import write_report
 
 

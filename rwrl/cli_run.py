@@ -17,12 +17,14 @@ from typing import Any, Optional
 
 import typer
 
+from rwrl.core.files import WriteError
 from rwrl.experiments.config import ConfigError, RunConfig
 
 _DEFAULTS = RunConfig()
 #: CLI options that define a new run; with --resume they come from config.json.
 _RUN_OPTIONS = ("agent", "env", "combined_challenge", "safety_coeff", "seed", "num_envs",
-                "eval_every", "eval_episodes", "checkpoint_every", "save_replay")
+                "eval_every", "eval_episodes", "checkpoint_every", "checkpoint_minutes",
+                "save_replay")
 
 
 def _parse_pairs(pairs: list[str], option: str) -> dict[str, Any]:
@@ -58,6 +60,7 @@ def run(
     eval_every: Optional[int] = typer.Option(None, help=f"env steps between evaluations (default {_DEFAULTS.eval_every})"),
     eval_episodes: Optional[int] = typer.Option(None, help=f"episodes per evaluation (default {_DEFAULTS.eval_episodes})"),
     checkpoint_every: Optional[int] = typer.Option(None, help=f"env steps between checkpoints (default {_DEFAULTS.checkpoint_every})"),
+    checkpoint_minutes: Optional[float] = typer.Option(None, help=f"wall-clock minutes between checkpoints, whichever of the two comes first (default {_DEFAULTS.checkpoint_minutes:g})"),
     save_replay: Optional[bool] = typer.Option(None, "--save-replay/--no-save-replay", help="checkpoint the replay buffer too"),
     agent_config: list[str] = typer.Option([], "--agent-config", help="agent field override KEY=VALUE (repeatable)"),
     env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="extra make_vec argument KEY=JSON (repeatable)"),
@@ -80,8 +83,12 @@ def run(
                                agent_config=_parse_pairs(agent_config, "--agent-config"),
                                env_kwargs=_parse_pairs(env_kwarg, "--env-kwarg"))
             summary, run_dir = _start_or_continue(config, out, hooks), out
+    except typer.Exit:  # a RuntimeError too: already reported by _fail
+        raise
     except (ConfigError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         _fail(str(err))
+    except OSError as err:  # disk full, read-only: one line naming the file and the cause
+        _fail(_describe_os_error(err))
     except KeyboardInterrupt:
         typer.echo(f"\ninterrupted; continue from the last checkpoint with "
                    f"`rwrl run --resume {resume or out}`", err=True)
@@ -91,6 +98,13 @@ def run(
                f"{100 * summary['outside_learner_share']:.0f}% of wall-clock outside the learner")
     if (Path(run_dir) / REPORT_FILE).exists():
         typer.echo(f"report: {Path(run_dir) / REPORT_FILE}")
+
+
+def _describe_os_error(err: OSError) -> str:
+    """One line: WriteError says "cannot write PATH: CAUSE"; others name their file too."""
+    if isinstance(err, WriteError) or err.filename is None:
+        return str(err)
+    return f"{err.filename}: {err.strerror or err}"
 
 
 def _start_or_continue(config: RunConfig, out: Path, hooks: Any) -> dict[str, Any]:
@@ -124,6 +138,8 @@ def report(
         path = write_report(runs, out, window=window)
     except FileNotFoundError as err:
         _fail(str(err))
+    except OSError as err:
+        _fail(_describe_os_error(err))
     typer.echo(f"report: {path}")
 
 

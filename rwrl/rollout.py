@@ -9,9 +9,9 @@ from pathlib import Path
 
 import gymnasium
 import numpy as np
-from tqdm import tqdm
 
 from rwrl.core.files import atomic_write_bytes
+from rwrl.core.progress import ProgressReporter
 from rwrl.domains import available_tasks
 from rwrl.envs.registration import env_id
 
@@ -65,10 +65,13 @@ def rollout_all(out: Path, num_envs: int = 16, seed: int = 0, tasks=None,
     """Roll out every task, print a table per task, write ``out/rollout.json``."""
     results = []
     tasks = tasks or available_tasks()
-    for domain, task in tqdm(tasks, desc="tasks", unit="task"):
+    progress = ProgressReporter(len(tasks), desc="tasks", unit="task")
+    for domain, task in tasks:
         result = rollout_task(domain, task, num_envs, seed, time_limit)
-        tqdm.write(format_table(result))
+        progress.write(format_table(result))
         results.append(result)
+        progress.update(len(results))
+    progress.close()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     payload = json.dumps([dataclasses.asdict(r) for r in results], indent=2)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from pathlib import Path
 from typing import Any
+
+from rwrl.core.files import atomic_write_bytes
 
 AGENT_NAMES = ("d4pg", "dmpo")
 COMBINED_CHALLENGES = ("easy", "medium", "hard")
@@ -53,6 +56,10 @@ class RunConfig:
     #: env steps between checkpoints, each taken at the next episode boundary (see
     #: rwrl.experiments.loop); one is also written at step 0 and at the end.
     checkpoint_every: int = 20_000
+    #: minutes of wall-clock between checkpoints, beside ``checkpoint_every``
+    #: (whichever comes first): a kill loses at most about this much training,
+    #: however slow the steps and however short the run.
+    checkpoint_minutes: float = 5.0
     #: checkpoints kept on disk; older ones are deleted after a new one is written.
     keep_checkpoints: int = 2
     #: include the replay buffer in checkpoints (large; without it a resume refills it).
@@ -139,12 +146,14 @@ def _check_values(c: RunConfig) -> None:
                  "checkpoint_every", "keep_checkpoints"):
         _require(getattr(c, name) >= 1, name, getattr(c, name), "a positive integer")
     _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
+    _require(math.isfinite(c.checkpoint_minutes) and c.checkpoint_minutes > 0,
+             "checkpoint_minutes", c.checkpoint_minutes, "a finite number of minutes > 0")
 
 
 def write_config(path: Path, run: RunConfig, agent_config: dict[str, Any]) -> None:
     """Write ``config.json``: the resolved run and agent configs."""
     text = json.dumps({"run": run.to_dict(), "agent": agent_config}, indent=2, sort_keys=True)
-    path.write_text(text + "\n")
+    atomic_write_bytes(path, (text + "\n").encode())
 
 
 def read_config(path: Path) -> tuple[RunConfig, dict[str, Any]]:

@@ -12,7 +12,7 @@ autoreset spends one vector step per finished episode on the reset (reward 0,
 action ignored); that step is masked out of the replay and the episode
 statistics and is not counted.
 
-Resume semantics (see also ``rwrl.experiments.metrics_log``):
+Resume semantics (see also ``rwrl.metrics.episode_file``):
 
 * A checkpoint holds the agent's training state, the loop's JAX key stream,
   the numpy RNG of replay sampling, the counters (env steps, updates,
@@ -32,6 +32,11 @@ Resume semantics (see also ``rwrl.experiments.metrics_log``):
   stored) but they get no metrics row.
 * Without ``save_replay`` the resumed replay starts empty and learning waits
   until it holds ``min_replay_size`` transitions again.
+* Cadence: a checkpoint is due every ``checkpoint_every`` env steps and
+  every ``checkpoint_minutes`` of wall-clock, whichever comes first, so a
+  kill loses at most a few minutes of training however long the run (the
+  step cadence alone left a 20k-step run with none between step 0 and the
+  end). A checkpoint is also written at step 0 and at the end.
 * The run ends at the first vector step reaching ``steps``: the same total
   however often it was killed.
 """
@@ -49,11 +54,13 @@ import numpy as np
 from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import updates_per_vector_step
 from rwrl.core.seeding import stream_id
-from rwrl.experiments.checkpoint import Checkpoint, flatten_pytree, save_checkpoint, unflatten_like
+from rwrl.envs.autoreset import EpisodeMarks
+from rwrl.experiments.checkpoint import (Checkpoint, CheckpointError, flatten_pytree,
+                                         save_checkpoint, unflatten_like)
 from rwrl.experiments.config import RunConfig
-from rwrl.experiments.metrics_log import MetricsLog
 from rwrl.experiments.progress import Progress, Stopwatch
 from rwrl.metrics.accumulator import EpisodeAccumulator
+from rwrl.metrics.episode_file import EpisodeFile
 
 
 @dataclasses.dataclass
@@ -126,7 +133,7 @@ class Trainer:
         ``constraints`` and ``cost``.
       run_dir: where ``metrics.jsonl`` and ``checkpoints/`` live.
       hook: called after every vector step with the trainer (tests kill runs from it).
-      progress: draw the tqdm bar.
+      progress: report progress (a bar on a terminal, plain lines otherwise).
     """
 
     def __init__(self, config: RunConfig, agent: Any, train_env: Any, eval_env: Any,
@@ -141,16 +148,37 @@ class Trainer:
         self._action_low, self._action_high = np.asarray(space.low), np.asarray(space.high)
         self._scale_actions = not (np.all(self._action_low == -1) and np.all(self._action_high == 1))
         ac = agent.config
-        self.replay = NStepReplay(ac.replay_capacity, self.obs_size, self.action_size,
-                                  config.num_envs, ac.n_step, ac.discount)
+        self.replay = self._new_replay()
         self._updates_per_step = updates_per_vector_step(ac, config.num_envs)
         self._min_replay = max(ac.min_replay_size, 1)
         self.constraint_names = tuple(getattr(train_env, "constraint_names", ()))
+        n = config.num_envs
+        # ---- the whole training state, each piece set here once.
+        # Checkpointed (init_fresh or restore replace them together):
         self.counters = Counters()
         self.stopwatch = Stopwatch()
-        self.last_metrics: dict[str, Any] = {}
+        self.state: Any = None  #: the agent's training state (a pytree)
+        self.keys: KeyStream | None = None  #: JAX keys of act and update
+        self.np_rng: np.random.Generator | None = None  #: replay sampling
+        self.last_metrics: dict[str, Any] = {}  #: the learner's last update metrics
+        # Per session (set again by each ``run``): the envs' open episodes and the outputs.
+        self.obs = np.zeros((n, self.obs_size), np.float32)  #: current observations, flat
+        self.marks = EpisodeMarks(n)  #: which envs' next step is an autoreset
+        self.in_episode = np.zeros(n, bool)  #: envs with steps taken in an unfinished episode
+        self.accumulator = EpisodeAccumulator(n, self.constraint_names)
+        self.log: EpisodeFile | None = None  #: metrics.jsonl, open while running
+        self.progress: Progress | None = None
+        self._session_start = 0.0  #: perf_counter at this session's start
+        self._prior_total = 0.0  #: loop wall-clock of the earlier sessions, seconds
+        self._compiled = False  #: the update has been compiled in this process
+        self._last_checkpoint_time = 0.0  #: perf_counter of this session's last checkpoint
 
     # ------------------------------------------------------------ state
+
+    def _new_replay(self) -> NStepReplay:
+        ac = self.agent.config
+        return NStepReplay(ac.replay_capacity, self.obs_size, self.action_size,
+                           self.config.num_envs, ac.n_step, ac.discount)
 
     def init_fresh(self) -> None:
         """Initialise the agent and every random stream from the run seed."""
@@ -160,30 +188,50 @@ class Trainer:
         self.np_rng = np.random.default_rng(derived_seed(self.config.seed, "replay", 0))
 
     def restore(self, checkpoint: Checkpoint) -> None:
-        """Continue from ``checkpoint`` (a new session: fresh episodes)."""
+        """Continue from ``checkpoint`` (a new session: fresh episodes).
+
+        Nothing changes unless every piece restores.
+
+        Raises:
+          CheckpointError: the checkpoint lacks a piece or a piece does not fit.
+        """
         template = self.agent.init(jax.random.PRNGKey(0))
-        self.state = unflatten_like(template, checkpoint.groups["state"])
-        loop = checkpoint.groups["loop"]
-        self.keys = KeyStream(loop["key_parent"], int(loop["key_position"]))
-        self.np_rng = np.random.default_rng()
-        self.np_rng.bit_generator.state = checkpoint.meta["numpy_rng"]
-        self.counters = Counters(**checkpoint.meta["counters"])
-        self.counters.session += 1
-        self.stopwatch = Stopwatch(checkpoint.meta["timing"])
-        if "replay" in checkpoint.groups:
-            # The pending n-step windows belong to episodes that will not go on.
-            pending = {"pending_count": np.zeros(self.config.num_envs, np.int64)}
-            self.replay.load_state_dict({**checkpoint.groups["replay"], **pending})
+        replay = None
+        try:
+            state = unflatten_like(template, checkpoint.groups["state"])
+            loop = checkpoint.groups["loop"]
+            keys = KeyStream(loop["key_parent"], int(loop["key_position"]))
+            np_rng = np.random.default_rng()
+            np_rng.bit_generator.state = checkpoint.meta["numpy_rng"]
+            counters = Counters(**checkpoint.meta["counters"])
+            stopwatch = Stopwatch(checkpoint.meta["timing"])
+            replay = checkpoint.groups.get("replay")  # loaded last: it alone changes self
+            if replay is not None:
+                # The pending n-step windows belong to episodes that will not go on.
+                pending = {"pending_count": np.zeros(self.config.num_envs, np.int64)}
+                self.replay.load_state_dict({**replay, **pending})
+        except (KeyError, TypeError, ValueError) as err:
+            if replay is not None:  # it may hold part of the bad checkpoint's buffer
+                self.replay = self._new_replay()
+            where = checkpoint.path or f"step {checkpoint.step}"
+            raise CheckpointError(f"{where}: cannot restore ({type(err).__name__}: {err})") from err
+        counters.session += 1
+        self.state, self.keys, self.np_rng = state, keys, np_rng
+        self.counters, self.stopwatch = counters, stopwatch
 
     # ------------------------------------------------------------- loop
 
     def run(self) -> dict[str, Any]:
         """Train until ``config.steps`` env steps; return the summary of the run."""
         c = self.counters
-        self._session_start = time.perf_counter()
+        self._session_start = self._last_checkpoint_time = time.perf_counter()
         self._prior_total = self.stopwatch.totals["total"]
         self._compiled = False
-        self.log = MetricsLog(self.run_dir / "metrics.jsonl", rows=c.rows)
+        self.log = EpisodeFile(self.run_dir / "metrics.jsonl", sync=False)
+        if self.log.rows != c.rows:
+            self.log.close()
+            raise RuntimeError(f"{self.log.path} holds {self.log.rows} rows, the counters "
+                               f"{c.rows}: truncate it to the checkpoint's count first")
         self.progress = Progress(self.config.steps, c.env_steps, self._show_progress)
         self.progress.set_eval_return(c.last_eval_return)
         try:
@@ -211,9 +259,9 @@ class Trainer:
         seed = derived_seed(self.config.seed, "train", self.counters.session)
         obs, info = self.train_env.reset(seed=seed)
         self.obs = _flat_obs(obs)
-        self._autoreset = np.zeros(self.config.num_envs, bool)
-        self._in_episode = np.zeros(self.config.num_envs, bool)  # steps taken, not ended
-        self.accumulator = EpisodeAccumulator(self.config.num_envs, self.constraint_names)
+        self.marks.reset()
+        self.in_episode[:] = False
+        self.accumulator.clear(slice(None))
         self.accumulator.observe_reset(np.arange(self.config.num_envs), info)
 
     def _env_actions(self, actions: np.ndarray) -> np.ndarray:
@@ -230,19 +278,17 @@ class Trainer:
             obs, reward, terminated, truncated, info = self.train_env.step(self._env_actions(actions))
         with sw.time("replay"):
             next_obs = _flat_obs(obs)
-            active = ~self._autoreset
+            active, done = self.marks.step(terminated, truncated)
             if active.any():
                 self.replay.add(self.obs, actions, reward, next_obs, terminated, truncated,
                                 mask=None if active.all() else active)
             self.accumulator.add_step(active, reward, info)
             if not active.all():
                 self.accumulator.observe_reset(np.flatnonzero(~active), info)
-            done = active & (np.asarray(terminated) | np.asarray(truncated))
             c.env_steps += int(active.sum())
             if done.any():
                 self._finish_episodes(np.flatnonzero(done))
-        self._autoreset = done
-        self._in_episode = (self._in_episode | active) & ~done
+        self.in_episode = (self.in_episode | active) & ~done
         self.obs = next_obs
 
     def _row_context(self, phase: str) -> dict[str, Any]:
@@ -294,14 +340,18 @@ class Trainer:
                 self.checkpoint()
 
     def _checkpoint_due(self, final: bool) -> bool:
-        """Due and no episode open (or overdue), or the run's last step."""
-        c = self.counters
+        """Due (by steps or by wall-clock) and no episode open, or overdue, or the last step.
+
+        Overdue: half an interval past due, by steps or by wall-clock.
+        """
+        c, cfg = self.counters, self.config
         if final:
             return c.last_checkpoint != c.env_steps
-        if c.env_steps < c.next_checkpoint:
+        waited = (time.perf_counter() - self._last_checkpoint_time) / (60.0 * cfg.checkpoint_minutes)
+        if c.env_steps < c.next_checkpoint and waited < 1.0:
             return False
-        overdue = c.env_steps >= c.next_checkpoint + self.config.checkpoint_every // 2
-        return overdue or not self._in_episode.any()
+        overdue = c.env_steps >= c.next_checkpoint + cfg.checkpoint_every // 2 or waited >= 1.5
+        return overdue or not self.in_episode.any()
 
     def evaluate(self) -> list[dict[str, Any]]:
         """Run one episode per eval env with the deterministic policy; write their rows."""
@@ -335,6 +385,7 @@ class Trainer:
         while c.next_checkpoint <= c.env_steps:
             c.next_checkpoint += self.config.checkpoint_every
         c.last_checkpoint = c.env_steps
+        self._last_checkpoint_time = time.perf_counter()
         self.log.sync()
         groups = {"state": flatten_pytree(self.state), "loop": self.keys.state()}
         if self.config.save_replay:

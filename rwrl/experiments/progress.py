@@ -1,4 +1,4 @@
-"""The run's progress bar and its wall-clock accounting."""
+"""The run's progress report and its wall-clock accounting."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from tqdm.auto import tqdm
+from rwrl.core.progress import ProgressReporter
 
 #: wall-clock categories of the loop; "learner" is time inside agent.update, except
 #: each session's first update, which compiles it ("compile").
@@ -36,40 +36,41 @@ class Stopwatch:
 
 
 class Progress:
-    """A tqdm bar over env steps: steps/s (tqdm's rate), updates/s, ETA, last eval return.
+    """The run's progress over env steps: rate, ETA, updates/s and the last eval return.
+
+    A tqdm bar on a terminal, a plain line every 5 % otherwise (see
+    :class:`rwrl.core.progress.ProgressReporter`).
 
     Args:
       total: env steps of the whole run.
       initial: env steps already done (a resume).
-      enabled: False draws nothing (tests, non-interactive use).
-      file: where to draw (default stderr).
+      enabled: False reports nothing (tests, ``--no-progress``).
+      file: where to report (default stderr).
+      terminal: force the bar (True) or plain lines (False); None: ask ``file``.
     """
 
-    def __init__(self, total: int, initial: int, enabled: bool = True, file: Any = None):
-        self._bar = tqdm(total=total, initial=initial, unit="step", unit_scale=True, file=file,
-                         dynamic_ncols=True, disable=not enabled, smoothing=0.05)
-        self._steps = initial
+    def __init__(self, total: int, initial: int, enabled: bool = True, file: Any = None,
+                 terminal: bool | None = None):
+        self._reporter = ProgressReporter(total, initial, desc="train", file=file,
+                                          enabled=enabled, terminal=terminal)
         self._updates_start: int | None = None
         self._time_start = time.perf_counter()
         self._eval_return = float("nan")
-        self._last_draw = 0.0
+        self._last_postfix = 0.0
 
     def set_eval_return(self, value: float) -> None:
         self._eval_return = value
 
     def update(self, env_steps: int, updates: int) -> None:
-        """Advance the bar; the postfix is refreshed at most twice a second (it costs ~50 us)."""
-        self._bar.update(env_steps - self._steps)
-        self._steps = env_steps
+        """Advance; the postfix is refreshed at most twice a second (it costs ~50 us)."""
         if self._updates_start is None:
             self._updates_start = updates
         now = time.perf_counter()
-        if now - self._last_draw < 0.5:
-            return
-        self._last_draw = now
-        rate = (updates - self._updates_start) / max(now - self._time_start, 1e-9)
-        self._bar.set_postfix({"upd/s": f"{rate:.0f}", "eval": f"{self._eval_return:.1f}"},
-                              refresh=False)
+        if now - self._last_postfix >= 0.5:
+            self._last_postfix = now
+            rate = (updates - self._updates_start) / max(now - self._time_start, 1e-9)
+            self._reporter.set_postfix({"upd/s": f"{rate:.0f}", "eval": f"{self._eval_return:.1f}"})
+        self._reporter.update(env_steps)
 
     def close(self) -> None:
-        self._bar.close()
+        self._reporter.close()

@@ -23,6 +23,13 @@ variable statistics, ...) plus::
 
 ``summary.json`` marks a finished run; a run without it is in progress (or
 was killed) and ``resume_run`` continues it.
+
+Resume takes the newest checkpoint that verifies, restores and is consistent
+with ``metrics.jsonl`` (it counted no more rows than the file holds); each
+one passed over is named in a ``CheckpointWarning``. With none, the run
+starts over (with a warning). Failed writes (disk full, read-only) raise
+``rwrl.core.files.WriteError`` naming the file; the run resumes once the
+cause is gone.
 """
 
 from __future__ import annotations
@@ -30,16 +37,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from rwrl.core.files import atomic_write_bytes
-from rwrl.experiments.checkpoint import load_latest
+from rwrl.core.files import WriteError, atomic_write_bytes
+from rwrl.experiments.checkpoint import Checkpoint, CheckpointError, load_latest
 from rwrl.experiments.config import ConfigError, RunConfig, read_config, write_config
+from rwrl.experiments.lock import RunLock, RunLockedError
 from rwrl.experiments.loop import Trainer
-from rwrl.experiments.metrics_log import truncate_rows
+from rwrl.metrics.episode_file import count_rows, truncate_rows
 
 AgentFactory = Callable[[RunConfig, int, int], Any]
 EnvFactory = Callable[[RunConfig, int], Any]
@@ -116,11 +123,14 @@ def start_run(config: RunConfig, run_dir: Path, hooks: RunHooks | None = None) -
     if (run_dir / CONFIG_FILE).exists():
         raise FileExistsError(f"{run_dir} already holds a run; continue it with "
                               f"`rwrl run --resume {run_dir}` or pick another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise WriteError(run_dir, err) from err
     with RunLock(run_dir):
         trainer = _build_trainer(config, run_dir, hooks)
         write_config(run_dir / CONFIG_FILE, config, _agent_config_dict(trainer.agent))
-        (run_dir / METRICS_FILE).write_bytes(b"")
+        truncate_rows(run_dir / METRICS_FILE, 0)
         trainer.init_fresh()
         return _train_and_finish(trainer, run_dir)
 
@@ -149,16 +159,36 @@ def resume_run(run_dir: Path, steps: int | None = None,
 
 
 def _resume_trainer(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
-    checkpoint = load_latest(run_dir / "checkpoints")
+    metrics = run_dir / METRICS_FILE
+    rows_present = count_rows(metrics)
+
+    def accept(checkpoint: Checkpoint) -> None:
+        counted = _counted_rows(checkpoint)
+        if counted > rows_present:
+            raise CheckpointError(
+                f"it counted {counted} rows of {METRICS_FILE} but the file holds "
+                f"{rows_present} (damaged or truncated)")
+        trainer.restore(checkpoint)
+
+    checkpoint = load_latest(run_dir / "checkpoints", accept=accept)
     if checkpoint is None:
         warnings.warn(f"{run_dir}: no usable checkpoint, the run starts over", stacklevel=2)
-        truncate_rows(run_dir / METRICS_FILE, 0)
+        truncate_rows(metrics, 0)
         trainer.init_fresh()
     else:
-        truncate_rows(run_dir / METRICS_FILE, checkpoint.meta["counters"]["rows"])
-        trainer.restore(checkpoint)
+        truncate_rows(metrics, trainer.counters.rows)
     (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # in progress again
     return _train_and_finish(trainer, run_dir)
+
+
+def _counted_rows(checkpoint: Checkpoint) -> int:
+    try:
+        rows = checkpoint.meta["counters"]["rows"]
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(f"its counters lack the metrics row count ({err})") from err
+    if not isinstance(rows, int) or rows < 0:
+        raise CheckpointError(f"its metrics row count {rows!r} is not a count")
+    return rows
 
 
 def _train_and_finish(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
@@ -167,7 +197,7 @@ def _train_and_finish(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
     text = json.dumps(summary, indent=2, sort_keys=True, default=float, allow_nan=True)
     atomic_write_bytes(run_dir / SUMMARY_FILE, (text + "\n").encode())
     if trainer.config.report:
-        from rwrl.report.html import write_report
+        from rwrl.report.html import write_report  # matplotlib: only when a report is due
         write_report([run_dir], run_dir / REPORT_FILE)
     return summary
 
@@ -179,42 +209,11 @@ def _agent_config_dict(agent: Any) -> dict[str, Any]:
     return {}
 
 
-class RunLock:
-    """Refuses a second live process on one run directory; a killed holder's lock is stale.
-
-    The lock file holds the holder's process id; a lock whose process is gone
-    (a SIGKILL leaves it behind) is taken over.
-    """
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / ".lock"
-
-    def __enter__(self) -> "RunLock":
-        if self.path.exists():
-            try:
-                pid = int(self.path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
-                raise RuntimeError(f"{self.path.parent} is being trained by process {pid}; "
-                                   f"if it is not, delete {self.path}")
-        atomic_write_bytes(self.path, str(os.getpid()).encode())
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only checks that the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def is_finished(run_dir: Path) -> bool:
     """Return whether ``run_dir`` completed (it has a summary)."""
     return (Path(run_dir) / SUMMARY_FILE).exists()
+
+
+__all__ = ["CONFIG_FILE", "METRICS_FILE", "REPORT_FILE", "SUMMARY_FILE", "RunHooks", "RunLock",
+           "RunLockedError", "is_finished", "make_agent_for", "make_env_for", "resume_run",
+           "start_run"]

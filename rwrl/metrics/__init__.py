@@ -4,11 +4,15 @@ Record: wrap an env in :class:`EpisodeRecorder` (or a vector env in
 :class:`VectorEpisodeRecorder`); each finished episode becomes one row of a
 JSON-lines file (schema: :mod:`rwrl.metrics.schema`). Evaluate: the pure
 functions of :mod:`rwrl.metrics.evaluators`, or :func:`evaluate_run` for
-every evaluator of a run's file(s) at once.
+every evaluator of a run's file(s) at once. Read rows back with
+:func:`read_rows` (dicts) or :func:`read_episodes` (a DataFrame).
+
+Importing this package does not import pandas or scipy: the functions that
+need them import them.
 """
 
 from rwrl.metrics.accumulator import EpisodeAccumulator
-from rwrl.metrics.episode_file import EpisodeFile, export_parquet, read_episodes
+from rwrl.metrics.episode_file import EpisodeFile, export_parquet, read_episodes, read_rows
 from rwrl.metrics.evaluators import (
     DEFAULT_CONFIDENCE,
     DEFAULT_WINDOW,
@@ -17,6 +21,7 @@ from rwrl.metrics.evaluators import (
     across_seeds,
     convergence_episode,
     deadline_miss_rate,
+    divergence_count,
     episode_violations,
     final_return,
     mean_violation_rate,
@@ -47,6 +52,7 @@ __all__ = [
     "across_seeds",
     "convergence_episode",
     "deadline_miss_rate",
+    "divergence_count",
     "episode_violations",
     "evaluate_episodes",
     "evaluate_run",
@@ -60,6 +66,7 @@ __all__ = [
     "normalized_regret",
     "per_step_violation_rate",
     "read_episodes",
+    "read_rows",
     "return_evaluators",
     "rolling_returns",
     "safety_evaluator",

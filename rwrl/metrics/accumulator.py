@@ -8,8 +8,9 @@ rather than 64 Python appends; a single env is a batch of one.
 ``constraints`` (N, K) bool, True = satisfied; ``cost`` (N,);
 ``safety_vars`` name -> (N, ...); optional ``multiobj`` (N, 2),
 ``perturbation`` param -> (N,), ``realtime`` {``missed``: (N,), ``latency``:
-(N,) seconds}. Keys beginning with ``_`` (Gymnasium's vector-info masks) are
-ignored.
+(N,) seconds}, ``diverged`` (N,) bool (True on the step where that env's
+simulation diverged; envs that do not report it never diverge). Keys
+beginning with ``_`` (Gymnasium's vector-info masks) are ignored.
 
 Per-step statistics cover the agent's steps only: the state returned by
 ``reset`` is not a step (the published suite also counts it, so its
@@ -103,11 +104,12 @@ class EpisodeAccumulator:
         self._misses: np.ndarray | None = None
         self._latency: _RunningStats | None = None
         self._perturb: dict[str, np.ndarray] = {}
+        self._diverged: np.ndarray | None = None  # (N,) bool, once the env reports it
 
     def clear(self, ids) -> None:
         """Forget the partial episodes of envs ``ids`` (bool mask (N,), indices or slice)."""
         for total in (self._return, self._length, self._cost, self._violations,
-                      self._multiobj, self._misses):
+                      self._multiobj, self._misses, self._diverged):
             if total is not None:
                 total[ids] = 0
         for values in self._perturb.values():
@@ -168,6 +170,10 @@ class EpisodeAccumulator:
         return np.concatenate(columns, axis=1) if columns else np.zeros((self.num_envs, 0))
 
     def _add_optional(self, sel, info: Info) -> None:
+        if "diverged" in info:
+            if self._diverged is None:
+                self._diverged = np.zeros(self.num_envs, dtype=bool)
+            self._diverged[sel] |= np.asarray(info["diverged"], dtype=bool).reshape(-1)[sel]
         if "multiobj" in info:
             if self._multiobj is None:
                 self._multiobj = np.zeros((self.num_envs, 2))
@@ -220,6 +226,8 @@ class EpisodeAccumulator:
             latency = self._latency.stats(i, int(self._length[i]))
             row[schema.LATENCY + "mean"] = float(latency["mean"][0])
             row[schema.LATENCY + "max"] = float(latency["max"][0])
+        if self._diverged is not None:
+            row[schema.DIVERGED] = int(self._diverged[i])
         return row
 
 

@@ -1,10 +1,21 @@
 """Episode files: append-only JSON lines, one row per finished episode.
 
-A row, once ``write`` returns, is flushed and fsync'ed, so killing the
-process at any moment loses at most the episodes still running. A kill in
-the middle of a write can leave a partial last line; reopening the file for
-appending drops it, so the file stays readable by
-``pd.read_json(path, lines=True)``.
+The one writer and reader of the project's JSON-lines rows: the episode
+recorders write through :class:`EpisodeFile`, so does the run loop
+(``metrics.jsonl``), and the report reads them back with :func:`read_rows`.
+
+Durability: a recorder's file is fsync'ed on every ``write`` (``sync=True``),
+so killing the process at any moment loses at most the episodes still
+running. The run loop writes with ``sync=False`` and calls :meth:`EpisodeFile.sync`
+before a checkpoint counts the rows. A kill in the middle of a write can leave
+a partial last line; opening the file drops it, and :func:`read_rows` ignores
+it, so the file stays readable by ``pd.read_json(path, lines=True)``.
+
+Resume: :func:`truncate_rows` keeps exactly the first ``count`` complete rows
+(those a checkpoint counted), so every row appears once.
+
+No pandas at import time: only :func:`read_episodes` and
+:func:`export_parquet` need it, and ``import rwrl`` stays light.
 """
 
 from __future__ import annotations
@@ -13,14 +24,20 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
-from rwrl.metrics import schema
+from rwrl.core.files import WriteError, atomic_write_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PathLike = str | os.PathLike
+
+
+class EpisodeFileError(ValueError):
+    """An episode file holds fewer complete rows than asked for."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -34,45 +51,115 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _last_complete_line(path: Path) -> bytes | None:
-    """Drop a partial last line (a write killed midway); return the last complete line."""
+def encode_rows(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """Return ``rows`` as strict JSON lines (UTF-8), each ending in a newline."""
+    lines = [json.dumps({k: _jsonable(v) for k, v in row.items()}, allow_nan=False) + "\n"
+             for row in rows]
+    return "".join(lines).encode("utf-8")
+
+
+def _complete_part(data: bytes) -> bytes:
+    """The bytes up to and including the last newline (a torn last line dropped)."""
+    return data[:data.rfind(b"\n") + 1]
+
+
+def count_rows(path: PathLike) -> int:
+    """Return the number of complete rows (newline-terminated lines) of ``path``; 0 if absent."""
+    path = Path(path)
     if not path.exists():
-        return None
-    with open(path, "rb+") as f:
-        data = f.read()
-        end = data.rfind(b"\n") + 1  # 0 when no newline at all
-        if end < len(data):
-            f.truncate(end)
-    lines = data[:end].splitlines()
-    return lines[-1] if lines else None
+        return 0
+    count = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            count += block.count(b"\n")
+    return count
+
+
+def read_rows(path: PathLike) -> list[dict[str, Any]]:
+    """Return the complete rows of a JSON-lines file as dicts (a torn last line is ignored)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in _complete_part(path.read_bytes()).splitlines() if line]
+
+
+def truncate_rows(path: PathLike, count: int) -> None:
+    """Keep the first ``count`` complete rows of ``path`` (atomically; created empty if absent).
+
+    Raises:
+      EpisodeFileError: the file holds fewer than ``count`` complete rows.
+    """
+    path = Path(path)
+    data = path.read_bytes() if path.exists() else b""
+    lines = _complete_part(data).splitlines(keepends=True)
+    if len(lines) < count:
+        raise EpisodeFileError(f"{path} holds {len(lines)} complete rows, fewer than the "
+                               f"{count} asked for")
+    kept = b"".join(lines[:count])
+    if kept != data or not path.exists():
+        atomic_write_bytes(path, kept)
 
 
 class EpisodeFile:
-    """Appends rows to a JSON-lines file, durable row by row.
+    """Appends rows to a JSON-lines file and counts them.
+
+    Opening drops a torn last line (a writer killed mid-line).
 
     Args:
       path: the ``.jsonl`` file; created with its parent folders if missing.
+      sync: fsync after every ``write`` (recorders); False leaves it to :meth:`sync`
+        (the run loop, which syncs before each checkpoint).
 
     Attributes:
-      next_episode: the episode index after the last row already in the file
-        (0 for a new file), so a resumed run continues the numbering.
+      rows: complete rows in the file, counting those written since opening.
+      next_episode: the ``episode`` index after the last row already in the
+        file (0 for a new file), so a reopened recorder continues the numbering.
     """
 
-    def __init__(self, path: PathLike):
+    def __init__(self, path: PathLike, sync: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        last = _last_complete_line(self.path)
-        self.next_episode = int(json.loads(last).get(schema.EPISODE, -1)) + 1 if last else 0
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._sync_each_write = sync
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            data = self.path.read_bytes() if self.path.exists() else b""
+            complete = _complete_part(data)
+            # Unbuffered: a failed write leaves nothing queued for close() to retry.
+            self._file = open(self.path, "ab", buffering=0)
+            if len(complete) < len(data):
+                self._file.truncate(len(complete))
+        except OSError as err:
+            raise WriteError(self.path, err) from err
+        lines = complete.splitlines()
+        self.rows = len(lines)
+        last = json.loads(lines[-1]) if lines else {}
+        self.next_episode = int(last.get("episode", -1)) + 1 if isinstance(last, dict) else 0
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append ``rows`` and make them durable (one fsync for the batch)."""
-        lines = [json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n" for row in rows]
-        if not lines:
+        """Append ``rows`` in one write call (fsync'ed when the file was opened with sync=True).
+
+        Raises:
+          WriteError: the disk is full or the file not writable (names the file and the cause).
+        """
+        rows = list(rows)
+        if not rows:
             return
-        self._file.write("".join(lines))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        data = encode_rows(rows)
+        try:
+            view = memoryview(data)
+            while view:  # a raw write may be partial
+                view = view[self._file.write(view):]
+            if self._sync_each_write:
+                os.fsync(self._file.fileno())
+        except OSError as err:
+            raise WriteError(self.path, err) from err
+        self.rows += len(rows)
+
+    def sync(self) -> None:
+        """Make the rows written so far durable (before a checkpoint counts them)."""
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as err:
+            raise WriteError(self.path, err) from err
 
     def close(self) -> None:
         if not self._file.closed:
@@ -85,22 +172,22 @@ def _paths(path_or_paths: PathLike | Sequence[PathLike]) -> list[Path]:
     return [Path(p) for p in path_or_paths]
 
 
-def _read_one(path: Path) -> pd.DataFrame:
+def _read_one(path: Path) -> "pd.DataFrame":
+    import pandas as pd
     if not path.exists():
         raise ValueError(f"path: no episode file at {str(path)!r}")
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    if path.stat().st_size == 0:
-        return pd.DataFrame()
-    return pd.read_json(path, lines=True, convert_dates=False)
+    return pd.DataFrame(read_rows(path))
 
 
-def read_episodes(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
+def read_episodes(path_or_paths: PathLike | Sequence[PathLike]) -> "pd.DataFrame":
     """Read episode rows from JSON-lines (or ``.parquet``) files, concatenated in the order given.
 
     Returns:
       one row per episode; columns missing from some files are NaN there.
     """
+    import pandas as pd
     paths = _paths(path_or_paths)
     if not paths:
         raise ValueError("path_or_paths: no file given")

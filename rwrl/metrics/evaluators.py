@@ -7,7 +7,8 @@ evaluators.py``; summarised in RWRL_REFERENCE.md, "Evaluators".
 
 Shape convention: E episodes, T time steps, K constraints. Per-step inputs are
 numpy arrays with time on axis 0 (or episodes, then time); per-episode inputs
-are DataFrames with one row per finished episode in the schema of
+are pandas DataFrames (pandas and scipy are imported by the functions that
+need them, so importing this module stays light) with one row per finished episode in the schema of
 :mod:`rwrl.metrics.schema` (what :class:`rwrl.metrics.EpisodeRecorder`
 writes), or 1-D arrays of per-episode returns ordered by episode.
 
@@ -29,13 +30,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
-import scipy.stats
 
 from rwrl.metrics import schema
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_WINDOW = 101  # episodes per rolling window, as published
 DEFAULT_CONFIDENCE = 0.95  # two-sided confidence of the window interval
@@ -166,6 +168,7 @@ def safety_var_table(episodes: pd.DataFrame) -> pd.DataFrame:
     ``variable`` is ``<var>`` or ``<var>/<j>`` for component j of a vector.
     """
     table = _prefixed(episodes, schema.SAFETY)
+    import pandas as pd
     table.columns = pd.MultiIndex.from_tuples([tuple(c.rsplit("/", 1)) for c in table.columns])
     return table
 
@@ -182,7 +185,23 @@ def multiobjective_table(episodes: pd.DataFrame) -> pd.DataFrame:
     """Return the (E, 2) per-episode sums with columns ``reward`` and ``safety``."""
     reward = require_column(episodes, schema.MULTIOBJ_REWARD)
     safety = require_column(episodes, schema.MULTIOBJ_SAFETY)
+    import pandas as pd
     return pd.DataFrame({"reward": reward, "safety": safety})
+
+
+# ---------------------------------------------------------------- divergence
+
+
+def divergence_count(episodes: "pd.DataFrame") -> int:
+    """Return the number of episodes that a diverged simulation ended.
+
+    Rows without the ``diverged`` column (envs that do not report
+    divergence, older files) count as not diverged.
+    """
+    _require_episodes(episodes, schema.DIVERGED)
+    if schema.DIVERGED not in episodes.columns:
+        return 0
+    return int(episodes[schema.DIVERGED].fillna(0).astype(bool).sum())
 
 
 # ---------------------------------------------------------------- real time
@@ -241,6 +260,7 @@ def rolling_returns(
     if size == 1:
         half = np.zeros_like(mean)  # one episode: no spread to estimate
     else:
+        import scipy.stats
         sem = windows.std(axis=1, ddof=1) / math.sqrt(size)
         half = scipy.stats.t.ppf(0.5 + confidence / 2.0, size - 1) * sem
     start = np.arange(mean.size)

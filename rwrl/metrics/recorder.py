@@ -21,6 +21,7 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from rwrl.envs.autoreset import EpisodeMarks
 from rwrl.metrics import schema
 from rwrl.metrics.accumulator import EpisodeAccumulator
 from rwrl.metrics.episode_file import EpisodeFile, PathLike
@@ -150,7 +151,7 @@ class VectorEpisodeRecorder(gymnasium.vector.VectorWrapper):
             raise ValueError(f"autoreset_mode must be NEXT_STEP, got {mode!r}")
         self._rows = _Rows(path, fields)
         self._accumulator: EpisodeAccumulator | None = None
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)  # next step is a reset
+        self._marks = EpisodeMarks(self.num_envs)
 
     @property
     def episode_count(self) -> int:
@@ -170,20 +171,19 @@ class VectorEpisodeRecorder(gymnasium.vector.VectorWrapper):
         ids = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
         self._accumulator.clear(ids)
         self._accumulator.observe_reset(ids, info)
-        self._autoreset[ids] = False
+        self._marks.reset(ids)
         return obs, info
 
     def step(self, actions):
         obs, rewards, terminations, truncations, info = self.env.step(actions)
         if self._accumulator is None:
             raise gymnasium.error.ResetNeeded("VectorEpisodeRecorder: call reset before step")
-        if self._autoreset.any():  # these envs just reset: a new episode, not a step
-            self._accumulator.clear(self._autoreset)
-            self._accumulator.observe_reset(self._autoreset, info)
-        self._accumulator.add_step(~self._autoreset, rewards, info)
-        finished = (np.asarray(terminations) | np.asarray(truncations)) & ~self._autoreset
+        stepped, finished = self._marks.step(terminations, truncations)
+        if not stepped.all():  # these envs just reset: a new episode, not a step
+            self._accumulator.clear(~stepped)
+            self._accumulator.observe_reset(~stepped, info)
+        self._accumulator.add_step(stepped, rewards, info)
         self._rows.write(self._accumulator, np.flatnonzero(finished))
-        self._autoreset = np.asarray(terminations) | np.asarray(truncations)
         return obs, rewards, terminations, truncations, info
 
     def close(self, **kwargs):
@@ -195,13 +195,14 @@ class DmEnvEpisodeRecorder:
     """Writes one row per finished episode of an rwrl dm_env environment.
 
     What ``rwrl.load(..., log_output=path)`` returns: it forwards the dm_env
-    interface and reads the batched ``info`` the adapter keeps in ``env.info``.
+    interface and reads what the adapter exposes: ``env.constraint_names``
+    and the batched ``info`` of the last step or reset in ``env.info``.
     """
 
     def __init__(self, env, path: PathLike, fields: Mapping[str, Any] | None = None):
         self.env = env
         self._rows = _Rows(path, fields)
-        self._accumulator = EpisodeAccumulator(1, env.batched.constraint_names)
+        self._accumulator = EpisodeAccumulator(1, tuple(env.constraint_names))
 
     def reset(self):
         timestep = self.env.reset()

@@ -18,6 +18,8 @@ it without flattening (``pd.read_json(path, lines=True)``)::
     deadline_misses              int, steps whose action missed its deadline (missed > 0)
     missed_periods               int, sum of info["realtime"]["missed"] (control periods run on the fallback)
     latency/mean, latency/max    float seconds, of info["realtime"]["latency"]
+    diverged                     int 0/1, 1 when the simulation diverged (info["diverged"]),
+                                 which ended the episode (truncated) on that step
     <extra>                      user fields given to the recorder (e.g. phase)
 
 Optional groups appear only when the env reports them.
@@ -32,6 +34,7 @@ LENGTH = "length"
 COST = "cost"
 DEADLINE_MISSES = "deadline_misses"
 MISSED_PERIODS = "missed_periods"
+DIVERGED = "diverged"
 
 VIOLATIONS = "violations/"
 VIOLATION_RATE = "violation_rate/"
@@ -45,7 +48,8 @@ MULTIOBJ_SAFETY = MULTIOBJ + "safety"
 SAFETY_STATS = ("mean", "std", "min", "max")
 
 #: names a user's extra field may not take: they would overwrite recorded data.
-RESERVED_NAMES = (EPISODE, ENV_INDEX, RETURN, LENGTH, COST, DEADLINE_MISSES)
+RESERVED_NAMES = (EPISODE, ENV_INDEX, RETURN, LENGTH, COST, DEADLINE_MISSES, MISSED_PERIODS,
+                  DIVERGED)
 RESERVED_PREFIXES = (VIOLATIONS, VIOLATION_RATE, SAFETY, MULTIOBJ, PERTURB, LATENCY)
 
 

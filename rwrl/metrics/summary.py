@@ -9,21 +9,24 @@ Keys (present when the rows carry the data)::
     violation_rate/<constraint>          mean over episodes of violations / step
     multiobj/reward, multiobj/safety     mean over episodes of the per-episode sums
     deadline_miss_rate                   fraction of agent steps that missed their deadline
+    divergences                          episodes ended by a diverged simulation (always
+                                         present: 0 when the rows do not report it)
 
 Flat keys make :func:`evaluate_seeds` a per-key mean and std.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
 
 from rwrl.metrics import evaluators, schema
 from rwrl.metrics.episode_file import PathLike, read_episodes
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def evaluate_episodes(episodes: pd.DataFrame, window: int = evaluators.DEFAULT_WINDOW) -> dict[str, float]:
+
+def evaluate_episodes(episodes: "pd.DataFrame", window: int = evaluators.DEFAULT_WINDOW) -> dict[str, float]:
     """Summarise per-episode rows (ordered by episode) with every evaluator that applies."""
     returns = evaluators.require_column(episodes, schema.RETURN).to_numpy()
     summary: dict[str, float] = {
@@ -42,6 +45,7 @@ def evaluate_episodes(episodes: pd.DataFrame, window: int = evaluators.DEFAULT_W
             summary[schema.MULTIOBJ + name] = float(mean)
     if schema.DEADLINE_MISSES in episodes.columns:
         summary["deadline_miss_rate"] = evaluators.deadline_miss_rate(episodes)
+    summary["divergences"] = evaluators.divergence_count(episodes)
     return summary
 
 

@@ -1,5 +1,9 @@
 """The HTML report of one or more runs: figures (PNG, base64-embedded), tables, configs.
 
+Everything read from a run's files (config and summary values, run names,
+column names, metric values) is escaped before it enters the page, so a
+crafted or odd config (``"steps": "<script>..."``) shows as text.
+
 One self-contained file, readable offline and attachable to an email: the
 learning curves of training and evaluation return, the per-constraint
 violation rates over training, the evaluators of :mod:`rwrl.metrics` per run
@@ -52,6 +56,7 @@ def run_evaluators(run: RunData, window: int) -> dict[str, float]:
 
 
 def _fmt(value: Any) -> str:
+    """Return ``value`` as escaped HTML text (floats to 4 significant digits, NaN as n/a)."""
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return "n/a"
@@ -59,8 +64,8 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f'<table class="evaluators"><tr>{head}</tr>{body}</table>'
 
@@ -102,11 +107,14 @@ def eval_returns_section(runs: Sequence[RunData]) -> str:
 
 
 def _status(run: RunData) -> str:
-    total = run.config.get("run", {}).get("steps", "?")
-    done = int(run.rows["env_steps"].max()) if "env_steps" in run.rows and len(run.rows) else 0
+    run_config = run.config.get("run", {}) if isinstance(run.config, dict) else {}
+    total = _fmt(run_config.get("steps", "?") if isinstance(run_config, dict) else "?")
     if run.summary is not None:
-        return f"finished, {run.summary['counters']['env_steps']} env steps"
-    return f'<span class="progress">in progress, {done} of {total} env steps</span>'
+        counters = run.summary.get("counters", {}) if isinstance(run.summary, dict) else {}
+        done = counters.get("env_steps", "?") if isinstance(counters, dict) else "?"
+        return f"finished, {_fmt(done)} env steps"
+    done = int(run.rows["env_steps"].max()) if "env_steps" in run.rows and len(run.rows) else 0
+    return f'<span class="progress">in progress, {_fmt(done)} of {total} env steps</span>'
 
 
 def runs_section(runs: Sequence[RunData]) -> str:

@@ -24,8 +24,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rwrl.experiments.metrics_log import read_rows
 from rwrl.metrics import schema
+from rwrl.metrics.episode_file import read_rows
 
 _GRID_POINTS = 200  # points of the common env-step grid of a group's mean
 

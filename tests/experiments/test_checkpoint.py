@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 
 import jax
@@ -106,7 +108,7 @@ def test_load_latest_is_none_without_a_good_checkpoint(tmp_path):
         assert load_latest(tmp_path) is None
 
 
-def test_a_writer_killed_before_the_rename_leaves_no_checkpoint(tmp_path, monkeypatch):
+def test_a_writer_interrupted_before_the_rename_leaves_no_checkpoint(tmp_path, monkeypatch):
     save_checkpoint(tmp_path, _checkpoint(10))
 
     def killed(*args):
@@ -115,10 +117,10 @@ def test_a_writer_killed_before_the_rename_leaves_no_checkpoint(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path, _checkpoint(20))
     monkeypatch.undo()
-    # The partial write sits in a .tmp- directory that is neither listed nor loaded.
+    # The partial write is removed; the older checkpoint stays the newest.
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-000000000010"]
     assert load_latest(tmp_path).step == 10
-    assert any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
 
 
 def test_leftovers_of_a_killed_writer_are_swept(tmp_path):
@@ -146,3 +148,115 @@ def test_checkpoint_files_load_without_pickle(tmp_path):
     path = save_checkpoint(tmp_path, _checkpoint(5))
     with np.load(path / "state.npz", allow_pickle=False) as data:
         assert all(data[k].dtype != object for k in data.files)
+
+
+# ------------------------------------------------- pruning keeps verified ones
+
+
+def test_a_corrupt_newer_checkpoint_does_not_cost_a_good_one(tmp_path):
+    for step in (10, 20):
+        save_checkpoint(tmp_path, _checkpoint(step), keep=2)
+    _flip_byte(tmp_path / "ckpt-000000000020" / "state.npz")
+    save_checkpoint(tmp_path, _checkpoint(30), keep=2)
+    # Pruning by name would keep 30 and the corrupt 20 and delete the good 10.
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-000000000030", "ckpt-000000000010"]
+    _truncate(tmp_path / "ckpt-000000000030" / "state.npz")
+    with pytest.warns(CheckpointWarning, match="ckpt-000000000030"):
+        assert load_latest(tmp_path).step == 10
+
+
+# ------------------------------------------------ crafted or damaged manifests
+
+
+def _rewrite_body(path, edit):
+    """Apply ``edit`` to the manifest body and re-seal it with a valid checksum."""
+    manifest_path = path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    edit(manifest["body"])
+    manifest["sha256"] = ckpt._body_checksum(manifest["body"])
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def _rename_file(new_name):
+    def edit(body):
+        body["files"][new_name] = body["files"].pop("state.npz")
+    return edit
+
+
+@pytest.mark.parametrize("name", ["../state.npz", "/etc/passwd.npz", "sub/state.npz",
+                                  "..\\state.npz", "state.npy", ".npz", "a b.npz"])
+def test_manifest_file_names_are_confined_to_the_checkpoint(tmp_path, name):
+    save_checkpoint(tmp_path, _checkpoint(10))
+    newest = save_checkpoint(tmp_path, _checkpoint(20))
+    # A file the crafted name would reach, with the right content: it must not be read.
+    (tmp_path / "state.npz").write_bytes((newest / "state.npz").read_bytes())
+    _rewrite_body(newest, _rename_file(name))
+    with pytest.raises(CheckpointError, match=r"manifest\.json: file name .* is not <stem>\.npz"):
+        load_checkpoint(newest)
+    with pytest.warns(CheckpointWarning, match="ckpt-000000000020"):
+        assert load_latest(tmp_path).step == 10
+
+
+def _write_raw(path, data: bytes, body):
+    """Replace a file's bytes and record its size and hash, as a crafted manifest would."""
+    path.write_bytes(data)
+    body["files"][path.name].update(bytes=len(data), sha256=ckpt._sha256(path))
+
+
+def _npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p, b: _write_raw(p / "state.npz", _npz_bytes(a0=np.zeros(100))[:300], b),
+     r"state\.npz: unreadable arrays \(BadZipFile"),
+    (lambda p, b: _write_raw(p / "state.npz", b"not a zip at all", b), r"state\.npz: unreadable arrays \(ValueError"),
+    (lambda p, b: _write_raw(p / "state.npz", b"", b), r"state\.npz: unreadable arrays \(EOFError"),
+    (lambda p, b: _write_raw(p / "state.npz", _npz_bytes(a0=np.array([{"x": 1}], dtype=object)), b),
+     r"state\.npz: unreadable arrays \(ValueError"),
+    (lambda p, b: _write_raw(p / "state.npz", _npz_bytes(other=np.zeros(2)), b),
+     r"state\.npz: unreadable arrays \(KeyError"),
+    (lambda p, b: b["files"]["state.npz"].pop("sha256"), r"entry of state\.npz must hold"),
+    (lambda p, b: b["files"]["state.npz"].update(bytes="12"), r"entry of state\.npz must hold"),
+    (lambda p, b: b.update(files=["state.npz"]), r"files must be an object, got list"),
+    (lambda p, b: b.pop("step"), r"step must be an integer, got None"),
+    (lambda p, b: b.update(meta=[1]), r"meta must be an object"),
+])
+def test_every_load_failure_is_a_checkpoint_error_and_falls_back(tmp_path, edit, message):
+    save_checkpoint(tmp_path, _checkpoint(10))
+    newest = save_checkpoint(tmp_path, _checkpoint(20))
+    _rewrite_body(newest, lambda body: edit(newest, body))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(newest)
+    with pytest.warns(CheckpointWarning, match=r"skipping checkpoint ckpt-000000000020: .*" + message):
+        assert load_latest(tmp_path).step == 10
+
+
+def test_a_symlinked_file_is_not_followed(tmp_path):
+    save_checkpoint(tmp_path, _checkpoint(10))
+    newest = save_checkpoint(tmp_path, _checkpoint(20))
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.npz"
+    (newest / "state.npz").rename(outside)
+    (newest / "state.npz").symlink_to(outside)
+    with pytest.raises(CheckpointError, match=r"state\.npz: missing file \(a symbolic link\)"):
+        load_checkpoint(newest)
+
+
+def test_an_accept_check_refuses_a_checkpoint_with_its_reason(tmp_path):
+    save_checkpoint(tmp_path, _checkpoint(10))
+    save_checkpoint(tmp_path, _checkpoint(20))
+
+    def accept(checkpoint):
+        if checkpoint.step > 15:
+            raise CheckpointError("too new for the metrics file")
+    with pytest.warns(CheckpointWarning, match="ckpt-000000000020: too new for the metrics file"):
+        assert load_latest(tmp_path, accept=accept).step == 10
+
+
+@pytest.mark.parametrize("stem", ["../x", "a/b", "", "x.npz"])
+def test_group_names_must_be_file_stems(tmp_path, stem):
+    with pytest.raises(ValueError, match="checkpoint group name"):
+        save_checkpoint(tmp_path, Checkpoint(1, {stem: {"a": np.zeros(1)}}, {}))
+    assert not list(tmp_path.iterdir())

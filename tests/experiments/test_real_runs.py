@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rwrl.cli_run import register
 from rwrl.experiments import RunConfig, RunHooks, start_run
-from rwrl.experiments.metrics_log import read_rows
+from rwrl.metrics.episode_file import read_rows
 
 SMALL_D4PG = {"policy_hidden_sizes": (64, 64), "critic_hidden_sizes": (64, 64), "batch_size": 128,
               "policy_learning_rate": 3e-4, "critic_learning_rate": 3e-4}

@@ -14,9 +14,12 @@ import pytest
 
 from rwrl.experiments import checkpoint as ckpt
 from rwrl.experiments.checkpoint import CheckpointWarning
-from rwrl.experiments.metrics_log import read_rows
+from rwrl.experiments.config import ConfigError
+from rwrl.experiments.lock import RunLockedError
 from rwrl.experiments.run import is_finished, resume_run, start_run
+from rwrl.metrics.episode_file import read_rows
 from tests.experiments.fakes import fake_hooks, tiny_config
+from tests.experiments.lock_holder import start_lock_holder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -199,10 +202,94 @@ def test_a_live_process_holds_the_run_and_a_dead_ones_lock_is_stale(tmp_path):
     run_dir = tmp_path / "run"
     start_run(tiny_config(steps=40), run_dir, fake_hooks())
     assert not (run_dir / ".lock").exists()  # released on completion
-    (run_dir / ".lock").write_text(str(os.getppid()))  # a live process that is not us
-    with pytest.raises(RuntimeError, match=rf"being trained by process {os.getppid()}"):
-        resume_run(run_dir, steps=80, hooks=fake_hooks())
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (run_dir / ".lock").write_text(str(dead.pid))
+    holder = start_lock_holder(run_dir)  # a live process holding the lock
+    try:
+        with pytest.raises(RunLockedError, match=rf"being trained by process {holder.pid}"):
+            resume_run(run_dir, steps=80, hooks=fake_hooks())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (run_dir / ".lock").exists()  # left behind by the SIGKILL: stale
     assert resume_run(run_dir, steps=80, hooks=fake_hooks())["counters"]["env_steps"] == 80
+
+
+def _truncate_metrics(path: Path, rows: int) -> None:
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:rows]))
+
+
+def test_metrics_shorter_than_the_newest_checkpoint_resume_from_an_older_one(tmp_path, reference):
+    _, ref_rows = reference
+    run_dir = tmp_path / "run"
+    with pytest.raises(Killed):
+        start_run(tiny_config(keep_checkpoints=3), run_dir, fake_hooks(_kill_after(100)))
+    counted = [ckpt.load_checkpoint(p).meta["counters"]["rows"]
+               for p in ckpt.list_checkpoints(run_dir / "checkpoints")]
+    assert counted[0] > counted[1]  # newest first
+    _truncate_metrics(run_dir / "metrics.jsonl", counted[1] + 1)  # rows lost after checkpoint 2
+    newest = ckpt.list_checkpoints(run_dir / "checkpoints")[0].name
+    with pytest.warns(CheckpointWarning, match=rf"{newest}: it counted {counted[0]} rows of "
+                      rf"metrics\.jsonl but the file holds {counted[1] + 1}"):
+        summary = resume_run(run_dir, hooks=fake_hooks())
+    rows = read_rows(run_dir / "metrics.jsonl")
+    assert summary["counters"]["env_steps"] == 600
+    assert _shape(rows) == _shape(ref_rows)  # nothing lost, nothing twice
+
+
+def test_metrics_shorter_than_every_checkpoint_start_over(tmp_path, reference):
+    _, ref_rows = reference
+    run_dir = tmp_path / "run"
+    with pytest.raises(Killed):
+        start_run(tiny_config(), run_dir, fake_hooks(_kill_after(100)))
+    # Every checkpoint counts the evaluation rows of step 0; keep fewer than those.
+    _truncate_metrics(run_dir / "metrics.jsonl", 1)
+    with pytest.warns(UserWarning) as caught:
+        summary = resume_run(run_dir, hooks=fake_hooks())
+    messages = [str(w.message) for w in caught]
+    assert all("but the file holds 1 (damaged or truncated)" in m for m in messages[:-1])
+    assert len(messages) == 3 and "no usable checkpoint, the run starts over" in messages[-1]
+    assert summary["counters"]["env_steps"] == 600
+    assert _shape(read_rows(run_dir / "metrics.jsonl")) == _shape(ref_rows)
+
+
+def test_a_checkpoint_that_does_not_restore_falls_back_to_the_previous(tmp_path, reference):
+    _, ref_rows = reference
+    run_dir = tmp_path / "run"
+    with pytest.raises(Killed):
+        start_run(tiny_config(), run_dir, fake_hooks(_kill_after(100)))
+    newest = ckpt.list_checkpoints(run_dir / "checkpoints")[0]
+    loaded = ckpt.load_checkpoint(newest)
+    del loaded.groups["loop"]  # a verified checkpoint that lacks a piece
+    ckpt.save_checkpoint(run_dir / "checkpoints", loaded, keep=5)
+    with pytest.warns(CheckpointWarning, match=rf"{newest.name}: .*cannot restore \(KeyError: 'loop'\)"):
+        resume_run(run_dir, hooks=fake_hooks())
+    assert _shape(read_rows(run_dir / "metrics.jsonl")) == _shape(ref_rows)
+
+
+def test_wall_clock_cadence_checkpoints_a_run_whose_step_cadence_never_comes(tmp_path):
+    # checkpoint_every is beyond the run: only step 0 and the end would be written.
+    # 100 vector steps of at least 5 ms (0.5 s) with a 60 ms wall-clock cadence:
+    # at least 3 checkpoints in between, even on a loaded machine.
+    config = tiny_config(steps=400, checkpoint_every=10**6, keep_checkpoints=100,
+                         checkpoint_minutes=0.001)
+    start_run(config, tmp_path / "run", fake_hooks(lambda trainer: time.sleep(0.005)))
+    steps = sorted(int(p.name[len("ckpt-"):])
+                   for p in ckpt.list_checkpoints(tmp_path / "run" / "checkpoints"))
+    assert steps[0] == 0 and steps[-1] == 400 and len(steps) >= 5, steps
+
+
+def test_default_cadence_loses_at_most_five_minutes():
+    assert tiny_config().checkpoint_minutes == 5.0
+    with pytest.raises(ConfigError, match="checkpoint_minutes must be a finite number"):
+        tiny_config(checkpoint_minutes=float("inf"))
+
+
+def test_the_trainer_sets_all_its_state_in_init(tmp_path):
+    from rwrl.experiments.run import _build_trainer
+    config = tiny_config(steps=120)
+    trainer = _build_trainer(config, tmp_path, fake_hooks())
+    declared = set(vars(trainer))
+    (tmp_path / "metrics.jsonl").write_bytes(b"")
+    trainer.init_fresh()
+    trainer.run()
+    assert set(vars(trainer)) == declared  # no attribute first set outside __init__

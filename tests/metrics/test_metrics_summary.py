@@ -36,6 +36,7 @@ def test_evaluate_run_gives_every_evaluator(tmp_path):
         "violations/a": 0 + 1 + 2 + 3 + 4, "violation_rate/a": 0.2,
         "multiobj/reward": 3.0, "multiobj/safety": 1.0,
         "deadline_miss_rate": 0.1,
+        "divergences": 0,  # the rows do not report divergence: none
     })
     assert 13 / 3 - T975_DOF2 * math.sqrt(7) / 3 < 2.0  # the convergence claim above
 

@@ -102,3 +102,35 @@ def test_the_report_command(runs, tmp_path):
     assert len(_figures(out.read_text())) == 2
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "nothing"), "--out", str(out)])
     assert missing.exit_code == 2 and "config.json is missing" in missing.output
+
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+def test_everything_read_from_files_is_escaped(runs, tmp_path):
+    # A run whose files carry markup: config values, summary values, its name, column names.
+    import json
+    import shutil
+    crafted = tmp_path / "<b>run</b>"
+    shutil.copytree(runs / "seed0", crafted)
+    config = json.loads((crafted / "config.json").read_text())
+    config["run"]["steps"] = SCRIPT
+    config["run"]["env"] = SCRIPT
+    (crafted / "config.json").write_text(json.dumps(config))
+    summary = json.loads((crafted / "summary.json").read_text())
+    summary["counters"]["env_steps"] = SCRIPT
+    summary["update_ms"] = SCRIPT
+    (crafted / "summary.json").write_text(json.dumps(summary))
+    with open(crafted / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"phase": "train", "env_steps": 600, "return": 1.0, "length": 10,
+                            f"violations/{SCRIPT}": 1, f"violation_rate/{SCRIPT}": 0.1}) + "\n")
+    text = write_report([crafted], tmp_path / "crafted.html").read_text()
+    assert "<script" not in text and "<b>run" not in text
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"finished, {escaped} env steps" in text  # summary value
+    assert f"<td>violations/{escaped}</td>" in text  # column name
+    assert f"<td>update_ms</td><td>{escaped}</td>" in text  # summary value in the table
+    assert "&lt;b&gt;run&lt;/b&gt;" in text  # run name
+    (crafted / "summary.json").unlink()  # in progress: the config's steps are shown
+    text = write_report([crafted], tmp_path / "crafted.html").read_text()
+    assert "<script" not in text and f"of {escaped} env steps" in text
