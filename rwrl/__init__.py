@@ -33,5 +33,5 @@ def load(domain_name: str, task_name: str, *, log_output: str | None = None, **k
     env = dm_env_adapter.load(domain_name, task_name, **kwargs)
     if log_output is None:
         return env
-    from rwrl.metrics.recorder import DmEnvEpisodeRecorder  # the metrics layer sits above envs
+    from rwrl.metrics.recorder import DmEnvEpisodeRecorder  # metrics sits above envs
     return DmEnvEpisodeRecorder(env, log_output)

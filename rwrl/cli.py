@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from rwrl.cli_run import register as register_run_commands
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="rwrl: the real-world RL challenge suite.")
 
@@ -50,15 +52,8 @@ def rollout(out: Path = typer.Option(Path("runs/rollout"), help="output folder")
     typer.echo(f"report: {out / 'rollout.json'}")
 
 
-def _mount_optional_commands() -> None:
-    try:
-        from rwrl.cli_run import register
-    except ImportError:
-        return
-    register(app)
-
-
-_mount_optional_commands()
+# run and report: their modules import the learning stack only when they run
+register_run_commands(app)
 
 
 def main() -> None:

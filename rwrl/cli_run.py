@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import typer
 
+from rwrl.agents import AGENTS
 from rwrl.core.files import WriteError
 from rwrl.experiments.config import ConfigError, RunConfig
 
@@ -49,7 +50,7 @@ def _fail(message: str) -> None:
 
 
 def run(
-    agent: Optional[str] = typer.Option(None, help=f"'d4pg' or 'dmpo' (default {_DEFAULTS.agent})"),
+    agent: Optional[str] = typer.Option(None, help=f"one of {', '.join(sorted(AGENTS))} (default {_DEFAULTS.agent})"),
     env: Optional[str] = typer.Option(None, help=f"<domain>-<task> (default {_DEFAULTS.env})"),
     combined_challenge: Optional[str] = typer.Option(None, help="easy, medium or hard"),
     safety_coeff: Optional[float] = typer.Option(None, help="enable the constraints with this coefficient"),

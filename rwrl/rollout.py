@@ -38,7 +38,7 @@ def rollout_task(domain: str, task: str, num_envs: int = 16, seed: int = 0,
     names = env.unwrapped.constraint_names
     returns = np.zeros(num_envs)
     violations = np.zeros((num_envs, len(names)))
-    steps = env.unwrapped.batched.time_limit
+    steps = env.unwrapped.time_limit
     start = time.perf_counter()
     for _ in range(steps):
         _, reward, _, _, info = env.step(env.action_space.sample())

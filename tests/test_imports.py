@@ -33,3 +33,14 @@ def test_the_env_side_loads_no_learning_stack(code):
 
 def test_making_an_agent_loads_jax():
     assert "jax" in _loaded_after("from rwrl.agents import make_agent\nmake_agent('d4pg', 3, 1)")
+
+
+def test_an_import_error_in_a_subcommand_is_raised_not_swallowed(tmp_path):
+    code = ("import sys\nsys.modules['rwrl.experiments.run'] = None  # as if it failed to import\n"
+            "from typer.testing import CliRunner\nfrom rwrl.cli import app\n"
+            f"result = CliRunner().invoke(app, ['run', '--steps', '10', '--out', {str(tmp_path)!r}])\n"
+            "print(type(result.exception).__name__, result.exit_code)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=300)
+    name, exit_code = out.stdout.split()
+    assert name in ("ImportError", "ModuleNotFoundError") and exit_code != "0"

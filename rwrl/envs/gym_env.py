@@ -49,6 +49,11 @@ class BatchedAccess:
         return self.batched.constraint_names
 
     @property
+    def time_limit(self) -> int:
+        """Episode length in control steps (a truncation)."""
+        return self.batched.time_limit
+
+    @property
     def observation_slices(self) -> dict[str, slice]:
         """Name -> slice of each entry in the flat observation."""
         return dict(self.layout.slices)

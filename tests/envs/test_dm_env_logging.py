@@ -20,5 +20,5 @@ def test_log_output_writes_one_row_per_episode(tmp_path):
     assert len(rows) == 1
     assert rows["length"][0] == 20 and abs(rows["return"][0] - total) < 1e-9
     assert violations.sum() > 0
-    for name, count in zip(env.batched.constraint_names, violations):
+    for name, count in zip(env.constraint_names, violations):
         assert rows[f"violations/{name}"][0] == count
