@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
 
 from rwrl.challenges.delay import Delay
 from rwrl.challenges.pipeline import ChallengeEnv
+from tests.challenges.challenge_probe import ProbeTask
 
 
 @pytest.mark.parametrize("steps, inputs, expected", [

@@ -1,9 +1,9 @@
 """Extra observation dims: n fresh N(0, 1) features per env and step, in the entry 'dummy'."""
 
 import numpy as np
-from challenge_probe import ProbeTask
 
 from rwrl.challenges.pipeline import ChallengeEnv
+from tests.challenges.challenge_probe import ProbeTask
 
 
 def test_random_features_are_fresh_standard_normal_draws():

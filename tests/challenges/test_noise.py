@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
 
 from rwrl.challenges.noise import advance_runs
 from rwrl.challenges.pipeline import ChallengeEnv
+from tests.challenges.challenge_probe import ProbeTask
 
 N, T = 64, 200
 

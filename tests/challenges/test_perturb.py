@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
 
 from rwrl.challenges.perturb import SCHEDULERS, step_scheduler
 from rwrl.challenges.pipeline import ChallengeEnv
+from tests.challenges.challenge_probe import ProbeTask
 
 START, LO, HI, STD = 1.0, 0.5, 2.0, 0.1
 

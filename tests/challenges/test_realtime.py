@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
 
 from rwrl.challenges.pipeline import ChallengeEnv
 from rwrl.challenges.realtime import RealTime
+from tests.challenges.challenge_probe import ProbeTask
 
 
 @pytest.mark.parametrize("budget, latency, expected", [

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask
 
 from rwrl.challenges.multiobj import MultiObjective, Objective, SafetyObjective
 from rwrl.challenges.pipeline import ChallengeEnv
+from tests.challenges.challenge_probe import ProbeTask
 
 
 def step_once(env, action):
