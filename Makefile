@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(BIN)/rwrl run --agent d4pg --env cartpole-swingup --combined-challenge easy --steps 400000 --seed 0 --out runs/make-run
 
 ## make test: the default test suite (slow checks excluded; `make test-all` runs them too).
+## pytest exits 5 when it collects no test; make fails on that as on any non-zero status.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rwrl.challenges.pipeline import ChallengeEnv
 from rwrl.domains.base import Constraint, PerturbParam
 from rwrl.tasks.constraints import ConstraintSet
 from rwrl.tasks.layout import FlatLayout
@@ -116,5 +117,4 @@ class Named:
 
 def challenge_env(task, **specs) -> Named:
     """Return ``ChallengeEnv(task, **specs)`` with named observations."""
-    from rwrl.challenges.pipeline import ChallengeEnv
     return Named(ChallengeEnv(task, **specs))

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.delay import Delay
 from rwrl.challenges.stage import Frame
+from tests.challenges.challenge_probe import ProbeTask, challenge_env
 
 STEP = Frame()  # a step of the whole batch
 

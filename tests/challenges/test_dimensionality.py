@@ -1,7 +1,8 @@
 """Extra observation dims: n fresh N(0, 1) features per env and step, in the entry 'dummy'."""
 
 import numpy as np
-from challenge_probe import ProbeTask, challenge_env
+
+from tests.challenges.challenge_probe import ProbeTask, challenge_env
 
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.noise import advance_runs
+from tests.challenges.challenge_probe import ProbeTask, challenge_env
 
 N, T = 64, 200
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.perturb import SCHEDULERS, step_scheduler
+from tests.challenges.challenge_probe import ProbeTask, challenge_env
 
 START, LO, HI, STD = 1.0, 0.5, 2.0, 0.1
 

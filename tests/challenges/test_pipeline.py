@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.pipeline import ACTION_PATH, OBSERVATION_PATH
 from rwrl.tasks.task import BatchedTask
+from tests.challenges.challenge_probe import ProbeTask, challenge_env
 
 EVERYTHING = dict(
     combined_challenge="medium",

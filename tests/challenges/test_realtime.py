@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.realtime import RealTime
 from rwrl.tasks.constraints import ConstraintSet
+from tests.challenges.challenge_probe import ProbeTask, challenge_env
 
 
 @pytest.mark.parametrize("budget, latency, expected", [

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from challenge_probe import ProbeTask, challenge_env
 
 from rwrl.challenges.stage import Frame
 from rwrl.challenges.multiobj import MultiObjective, Objective, SafetyObjective
+from tests.challenges.challenge_probe import ProbeTask, challenge_env
 
 
 def step_once(env, action):

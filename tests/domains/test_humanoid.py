@@ -8,7 +8,7 @@ from dm_control.suite import humanoid as dm_humanoid
 from lxml import etree
 
 from rwrl.tasks.task import BatchedTask
-from tests.helpers import assert_follows_reference, parity_errors, perturbed_pair
+from tests.domains.parity import assert_follows_reference, parity_errors, perturbed_pair
 
 IDS = np.array([0])
 TASKS = ["stand", "walk", "run"]

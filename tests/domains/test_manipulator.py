@@ -9,7 +9,7 @@ from lxml import etree
 from scipy import stats
 
 from rwrl.tasks.task import BatchedTask
-from tests.helpers import assert_follows_reference, flat_dm_observation, perturbed_pair
+from tests.domains.parity import assert_follows_reference, flat_dm_observation, perturbed_pair
 
 IDS = np.array([0])
 TASKS = ["bring_ball", "bring_peg", "insert_ball", "insert_peg"]

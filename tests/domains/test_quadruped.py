@@ -9,7 +9,7 @@ from dm_control.suite import quadruped as dm_quadruped
 from lxml import etree
 
 from rwrl.tasks.task import BatchedTask
-from tests.helpers import assert_follows_reference, parity_errors, perturbed_pair
+from tests.domains.parity import assert_follows_reference, parity_errors, perturbed_pair
 
 IDS = np.array([0])
 TASKS = ["walk", "run"]

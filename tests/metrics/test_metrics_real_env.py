@@ -6,22 +6,15 @@ import gymnasium
 import numpy as np
 import pytest
 
+import rwrl  # noqa: F401  (registers the rwrl/... Gymnasium ids)
 from rwrl.metrics import EpisodeRecorder, VectorEpisodeRecorder, episode_violations, safety_var_stats
 
 ENV_ID = "rwrl/cartpole-balance-v0"
 
 
-def make_env(**kwargs):
-    try:
-        import rwrl  # noqa: F401  (registers the ids)
-        return gymnasium.make(ENV_ID, time_limit=4, **kwargs)
-    except Exception as error:  # the domain envs are built in parallel with this package
-        pytest.skip(f"{ENV_ID} with time_limit= is not available yet: {error!r}")
-
-
 def test_single_cartpole_row_matches_its_step_infos(tmp_path):
     # The test keeps its own record of the 4 steps and derives the row from it.
-    env = EpisodeRecorder(make_env(), tmp_path / "ep.jsonl")
+    env = EpisodeRecorder(gymnasium.make(ENV_ID, time_limit=4), tmp_path / "ep.jsonl")
     env.reset(seed=3)
     rewards, flags, slider_pos, actions = [], [], [], []
     for _ in range(4):
@@ -42,7 +35,6 @@ def test_single_cartpole_row_matches_its_step_infos(tmp_path):
 
 
 def test_vector_cartpole_skips_autoreset_steps(tmp_path):
-    make_env()  # skips when the env is not there yet
     venv = gymnasium.make_vec(ENV_ID, num_envs=2, time_limit=4)
     env = VectorEpisodeRecorder(venv, tmp_path / "vec.jsonl")
     env.reset(seed=0)

@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from rwrl.metrics import EpisodeRecorder, VectorEpisodeRecorder, export_parquet, read_episodes
 
-from metrics_probe_env import ProbeEnv
+from tests.metrics.metrics_probe_env import ProbeEnv
 
 # One probe episode of length 6 (t = 1..6), derived from the rules in metrics_probe_env.py:
 #   return 1+..+6 = 21; slider_pos violated at t = 2, 4, 6 (3), accel at 3, 6 (2);

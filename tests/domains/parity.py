@@ -1,4 +1,4 @@
-"""Shared test helpers: dm_control as the parity oracle."""
+"""Parity helpers for the domain tests: dm_control as the oracle."""
 
 from __future__ import annotations
 
