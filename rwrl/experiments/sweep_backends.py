@@ -158,7 +158,7 @@ def ray_results(tasks: Sequence[dict[str, Any]], workers: int, threads: int,
 
 def _passed_env() -> dict[str, str]:
     """The driver's variables a local Ray worker needs too (where rwrl is imported from)."""
-    return {k: os.environ[k] for k in ("PYTHONPATH", "RWRL_SWEEP_FAIL") if k in os.environ}
+    return {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
 
 
 __all__ = ["RAY_MAX_RETRIES", "core_groups", "local_results", "ray_results", "threads_per_worker"]

@@ -10,10 +10,6 @@ every backend (``XLA_FLAGS``, set before JAX loads), so results do not depend
 on the worker's share of cores; the engine steps the envs on ``threads``
 threads. ``OMP_NUM_THREADS`` and friends keep the numeric libraries in their
 share.
-
-Test hook: the env variable ``RWRL_SWEEP_FAIL`` (a run id) makes that run
-raise ``RuntimeError`` before it starts (documented for the fault-isolation
-tests; any other value does nothing).
 """
 
 from __future__ import annotations
@@ -28,8 +24,6 @@ from typing import Any
 from rwrl.core.files import atomic_write_bytes
 from rwrl.metrics.sweep_results import ERROR_FILE
 
-#: the test hook's env variable (see the module docstring).
-FAIL_HOOK = "RWRL_SWEEP_FAIL"
 #: seconds a worker waits for a run's lock (the workers of a killed sweep take
 #: about a second to notice and exit).
 LOCK_WAIT_S = 20.0
@@ -89,8 +83,6 @@ def _train(task: dict[str, Any], run_dir: Path) -> dict[str, Any]:
                                       is_finished, resume_run, start_run)
     if is_finished(run_dir):  # a retried task whose run had finished before its worker died
         return json.loads((run_dir / SUMMARY_FILE).read_text())
-    if os.environ.get(FAIL_HOOK) == task["run_id"]:
-        raise RuntimeError(f"injected failure ({FAIL_HOOK}={task['run_id']})")
     hooks = RunHooks(env_factory=functools.partial(make_env_with_threads,
                                                    threads=int(task["threads"])),
                      progress=False)
@@ -107,4 +99,4 @@ def _train(task: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             time.sleep(0.5)
 
 
-__all__ = ["FAIL_HOOK", "make_env_with_threads", "run_one", "worker_environment"]
+__all__ = ["make_env_with_threads", "run_one", "worker_environment"]
