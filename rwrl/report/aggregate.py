@@ -22,6 +22,7 @@ resample); identical values give a zero-width interval.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 from pathlib import Path
@@ -79,9 +80,11 @@ def bootstrap_ci(values: Sequence[float], statistic: Callable = np.mean,
         return math.nan, math.nan
     if np.all(x == x[0]):  # every resample is x[0]: skip the rounding of a mean of copies
         return float(x[0]), float(x[0])
+    # scipy renamed random_state to rng in 1.15; the project allows scipy >= 1.11.
+    name = "rng" if "rng" in inspect.signature(scipy.stats.bootstrap).parameters else "random_state"
     result = scipy.stats.bootstrap((x,), statistic, confidence_level=confidence,
                                    n_resamples=resamples, method="percentile",
-                                   rng=np.random.default_rng(seed))
+                                   **{name: np.random.default_rng(seed)})
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 

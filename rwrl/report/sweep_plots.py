@@ -165,7 +165,8 @@ def bars_figure(table: "pd.DataFrame", dim: Dimension, keys: Sequence[str]) -> "
 
 
 def curves_figure(data: SweepData) -> "Figure | None":
-    """Evaluation return against env steps: rows = settings, columns = tasks; mean, min-max band."""
+    """Evaluation return against env steps: rows = settings, columns = tasks (one y scale per
+    task, so that the settings compare); mean over seeds, min-max band."""
     episodes = data.episodes
     if not len(episodes) or "phase" not in episodes:
         return None
@@ -173,7 +174,7 @@ def curves_figure(data: SweepData) -> "Figure | None":
     settings = list(dict.fromkeys(data.runs["setting"]))
     envs = list(dict.fromkeys(data.runs["env"]))
     fig = _figure(max(6.0, _PANEL[0] * len(envs)), 0.8 * _PANEL[1] * len(settings) + 0.6)
-    axes = fig.subplots(len(settings), len(envs), squeeze=False, sharex="col")
+    axes = fig.subplots(len(settings), len(envs), squeeze=False, sharex="col", sharey="col")
     colors = _colors(data.runs["agent"])
     for (setting, env, agent), members in data.runs.groupby(["setting", "env", "agent"],
                                                            sort=False):
