@@ -157,7 +157,9 @@ class Dimension:
 
     @property
     def is_safety(self) -> bool:
-        return self.name == "safety_coeff"
+        """Whether it varies safety_coeff (violations per constraint are drawn against it)."""
+        return self.name == "safety_coeff" or any(
+            "safety_coeff" in s for s in self.settings.values())
 
 
 def label(value: Any, domain: str | None = None) -> str:

@@ -122,7 +122,7 @@ def dimension_section(data: agg.SweepData, dim: agg.Dimension) -> str:
         parts.append("<h3>Combined challenges: bars per agent and task</h3>")
         parts.append(_image(sweep_plots.bars_figure(table, dim, keys), f"bars: {title}"))
     if dim.is_safety:
-        parts.append("<h3>Violations per constraint against safety_coeff</h3>"
+        parts.append(f"<h3>Violations per constraint against {html.escape(title)}</h3>"
                      '<p class="note">Violations per episode at each run\'s last evaluation, '
                      "mean over finished seeds with its 95% bootstrap interval.</p>")
         figure = sweep_plots.violations_figure(data, dim)
@@ -149,7 +149,7 @@ def evaluators_section(data: agg.SweepData) -> str:
         "<h2>Evaluators</h2>",
         '<p class="note">Per setting, mean ± std (population, as published) over the finished '
         "seeds, from the evaluation episodes: final return (last evaluation), convergence "
-        "(evaluation index), regret, instability, divergences, and violations per episode of "
+        "(counted in evaluation episodes), regret, instability, divergences, and violations per episode of "
         "each constraint at the last evaluation.</p>",
         _table(header, rows, "evaluators")])
 
