@@ -1,4 +1,4 @@
-"""The ``rwrl`` command: list tasks, roll out, train, report."""
+"""The ``rwrl`` command: list tasks, roll out, train, sweep, report."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from rwrl.cli_run import register as register_run_commands
+from rwrl.cli_sweep import register as register_sweep_commands
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="rwrl: the real-world RL challenge suite.")
@@ -54,6 +55,7 @@ def rollout(out: Path = typer.Option(Path("runs/rollout"), help="output folder")
 
 # run and report: their modules import the learning stack only when they run
 register_run_commands(app)
+register_sweep_commands(app)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ Examples::
     rwrl run --resume runs/swingup-easy            # after a kill, or --steps N to extend
     # the first command again also continues the run (so `make run` is re-runnable)
     rwrl report runs/swingup-s0 runs/swingup-s1 --out swingup.html
+    rwrl report sweeps-out/combined                  # a sweep: SWEEP_DIR/report.html
 """
 
 from __future__ import annotations
@@ -125,12 +126,19 @@ def _start_or_continue(config: RunConfig, out: Path, hooks: Any) -> dict[str, An
 
 
 def report(
-    runs: list[Path] = typer.Argument(..., help="run directories (finished or in progress)"),
-    out: Optional[Path] = typer.Option(None, help="HTML file (default RUN/report.html for one run)"),
-    window: int = typer.Option(101, help="episodes per rolling window of the evaluators"),
+    runs: list[Path] = typer.Argument(..., help="run directories (finished or in progress), "
+                                                 "or one sweep directory (it holds sweep.json)"),
+    out: Optional[Path] = typer.Option(None, help="HTML file (default RUN/report.html for one "
+                                                  "run, SWEEP_DIR/report.html for a sweep)"),
+    window: int = typer.Option(101, help="episodes per rolling window of the evaluators (runs)"),
 ) -> None:
-    """Write the HTML report of one or more runs; seeds of one configuration are overlaid."""
+    """Write the HTML report of one or more runs (seeds overlaid), or of a sweep directory."""
     from rwrl.report.html import write_report
+    from rwrl.report.sweep_report import is_sweep_dir
+    if len(runs) == 1 and is_sweep_dir(runs[0]):
+        return _sweep_report(runs[0], out)
+    if any(is_sweep_dir(p) for p in runs):
+        _fail("give one sweep directory alone (its report covers every run of the sweep)")
     if out is None:
         if len(runs) != 1:
             _fail("--out is required with several runs")
@@ -142,6 +150,19 @@ def report(
     except OSError as err:
         _fail(_describe_os_error(err))
     typer.echo(f"report: {path}")
+
+
+def _sweep_report(sweep_dir: Path, out: Optional[Path]) -> None:
+    """Write the sweep's page and its aggregate CSV; print both paths."""
+    from rwrl.report.sweep_report import write_sweep_report
+    try:
+        page, csv = write_sweep_report(sweep_dir, out)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    except OSError as err:
+        _fail(_describe_os_error(err))
+    typer.echo(f"report: {page}")
+    typer.echo(f"final returns: {csv}")
 
 
 def register(app: typer.Typer) -> None:

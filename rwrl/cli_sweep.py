@@ -1,0 +1,148 @@
+"""The ``rwrl sweep`` command group; mount it with ``register(app)``.
+
+Examples::
+
+    rwrl sweep sweeps/paper/delay-actions.toml --out sweeps-out/delay-actions \\
+        --scale 0.05 --seeds 2 --envs cartpole-swingup --workers 2
+    rwrl sweep status sweeps-out/delay-actions
+    rwrl sweep plan sweeps/paper/combined.toml          # validate and list the runs
+    rwrl sweep SPEC --out DIR --backend ray --address auto   # on a Ray cluster
+
+``rwrl sweep SPEC ...`` is ``rwrl sweep run SPEC ...``. Re-running the same
+command continues the sweep: finished runs are skipped, the others resume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from rwrl.cli_run import _describe_os_error, _fail
+
+
+class _RunByDefault(TyperGroup):
+    """``rwrl sweep SPEC`` means ``rwrl sweep run SPEC``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(cls=_RunByDefault, no_args_is_help=True, add_completion=False,
+                  help="Run a grid of runs from a TOML sweep file, locally or on Ray.")
+
+
+def _names(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else None
+
+
+def _load(spec: Path, scale: float, seeds: Optional[int], steps: Optional[int],
+          envs: Optional[str], agents: Optional[str]) -> Any:
+    from rwrl.experiments.sweep import Overrides, SweepSpecError, load_plan
+    try:
+        return load_plan(spec, Overrides(scale=scale, seeds=seeds, steps=steps,
+                                         envs=_names(envs), agents=_names(agents)))
+    except SweepSpecError as err:
+        _fail(str(err))
+
+
+_SCALE = typer.Option(1.0, help="multiply steps, eval_every and checkpoint_every (rounded)")
+_SEEDS = typer.Option(None, min=1, help="N seeds (0 .. N-1) instead of the file's")
+_STEPS = typer.Option(None, min=1, help="env steps per run instead of the file's")
+_ENVS = typer.Option(None, help="comma-separated envs instead of the file's")
+_AGENTS = typer.Option(None, help="comma-separated agents instead of the file's")
+
+
+@app.command("run")
+def run(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
+        out: Path = typer.Option(..., help="sweep directory (created, or continued)"),
+        backend: str = typer.Option("local", help="local (process pool) or ray"),
+        workers: int = typer.Option(1, min=1, help="runs at once (each gets cores / workers)"),
+        address: Optional[str] = typer.Option(None, help="Ray cluster address (--backend ray)"),
+        scale: float = _SCALE, seeds: Optional[int] = _SEEDS, steps: Optional[int] = _STEPS,
+        envs: Optional[str] = _ENVS, agents: Optional[str] = _AGENTS,
+        retry_failed: bool = typer.Option(True, help="run failed runs again (resuming them)"),
+        progress: bool = typer.Option(True, help="draw the sweep's progress")) -> None:
+    """Run (or continue) a sweep: every unfinished run of SPEC under OUT/runs/."""
+    from rwrl.experiments.run import RunLockedError
+    from rwrl.experiments.sweep_run import SweepPlanError, run_sweep
+    plan = _load(spec, scale, seeds, steps, envs, agents)
+    if address is not None and backend != "ray":
+        _fail("--address is for --backend ray")
+    typer.echo(f"sweep {plan.name}: {len(plan.runs)} runs -> {out}")
+    try:
+        counts = run_sweep(plan, out, backend=backend, workers=workers, address=address,
+                           progress=progress, retry_failed=retry_failed)
+    except (SweepPlanError, ValueError, ImportError) as err:
+        _fail(str(err))
+    except RunLockedError as err:
+        _fail(f"another sweep process is running {out} ({err})")
+    except OSError as err:
+        _fail(_describe_os_error(err))
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted; run the same command again to continue {out}", err=True)
+        raise typer.Exit(code=130)
+    _print_counts(counts)
+    typer.echo(f"results: {out / 'results'}")
+    if counts["failed"]:
+        status(out)
+        raise typer.Exit(code=1)
+
+
+def _print_counts(counts: dict[str, int]) -> None:
+    typer.echo("  ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@app.command("status")
+def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory")) -> None:
+    """Print done / running / failed / partial / pending counts and each failure's first line."""
+    from rwrl.metrics import sweep_results as results
+    try:
+        plan = results.read_plan(sweep_dir)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    found = results.statuses(sweep_dir, plan)
+    counts = {s: 0 for s in results.STATUSES}
+    for value in found.values():
+        counts[value] += 1
+    typer.echo(f"sweep {plan['name']}: {len(found)} runs")
+    _print_counts(counts)
+    for run_id, value in found.items():
+        if value == "failed":
+            line = results.first_error_line(results.run_dir(sweep_dir, run_id))
+            typer.echo(f"failed {run_id}: {line}")
+
+
+@app.command("plan")
+def plan(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
+         scale: float = _SCALE, seeds: Optional[int] = _SEEDS, steps: Optional[int] = _STEPS,
+         envs: Optional[str] = _ENVS, agents: Optional[str] = _AGENTS) -> None:
+    """Validate a sweep file and list its runs (nothing runs)."""
+    loaded = _load(spec, scale, seeds, steps, envs, agents)
+    total = sum(r.config.steps for r in loaded.runs)
+    typer.echo(f"sweep {loaded.name}: {len(loaded.runs)} runs, {total} env steps in all")
+    for r in loaded.runs:
+        typer.echo(f"  {r.run_id}  steps {r.config.steps}")
+
+
+@app.command("results")
+def results_command(sweep_dir: Path = typer.Argument(..., help="a sweep directory")) -> None:
+    """Rewrite SWEEP_DIR/results/ from the run directories (e.g. after a kill)."""
+    from rwrl.metrics import sweep_results as results
+    try:
+        folder = results.write_results(sweep_dir)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"results: {folder}")
+
+
+def register(root: typer.Typer) -> None:
+    """Mount the group as ``rwrl sweep``."""
+    root.add_typer(app, name="sweep")
+
+
+__all__ = ["app", "register"]

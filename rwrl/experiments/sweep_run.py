@@ -1,0 +1,239 @@
+"""Run a sweep: claim its directory, record the plan, run what is left, write the results.
+
+``run_sweep(plan, DIR)``:
+
+1. locks ``DIR`` (``DIR/.lock``: one sweep process per directory);
+2. writes the plan to ``DIR/sweep.json`` (atomically), or, when ``DIR``
+   already holds one, refuses a different plan, naming the differences;
+3. runs every run that has not finished: pending ones start, partial ones
+   (killed, Ctrl-C) resume from their checkpoints, failed ones run again
+   (resuming) unless ``retry_failed=False``;
+4. rewrites ``DIR/results/`` as runs end (at most every ``RESULTS_EVERY_S``
+   seconds, and once at the end, also after Ctrl-C).
+
+Progress: one line or bar for the whole sweep: env steps of all runs (read
+from each run's last metrics row), runs done and failed, steps/s summed over
+the workers and the ETA.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from rwrl.core.files import WriteError, atomic_write_bytes
+from rwrl.core.progress import ProgressReporter
+from rwrl.experiments.lock import RunLock
+from rwrl.experiments.sweep import SweepPlan
+from rwrl.metrics import sweep_results as results
+
+BACKENDS = ("local", "ray")
+#: least seconds between two rewrites of DIR/results while runs end.
+RESULTS_EVERY_S = 10.0
+_PROGRESS_EVERY_S = 2.0
+
+
+class SweepPlanError(ValueError):
+    """``DIR`` holds a sweep with another plan; the message names the differences."""
+
+
+def _normalized(data: Any) -> Any:
+    return json.loads(json.dumps(data))
+
+
+def _plan_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Return what differs between two recorded plans (runs added, removed, changed)."""
+    old_runs = {r["run_id"]: r for r in old["runs"]}
+    new_runs = {r["run_id"]: r for r in new["runs"]}
+    added = sorted(set(new_runs) - set(old_runs))
+    removed = sorted(set(old_runs) - set(new_runs))
+    out = []
+    if old.get("name") != new.get("name"):
+        out.append(f"name {old.get('name')!r} -> {new.get('name')!r}")
+    for label, ids in (("runs added", added), ("runs removed", removed)):
+        if ids:
+            out.append(f"{len(ids)} {label} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})")
+    for run_id in sorted(set(old_runs) & set(new_runs)):
+        a, b = old_runs[run_id]["config"], new_runs[run_id]["config"]
+        changed = [k for k in sorted(set(a) | set(b))
+                   if json.dumps(a.get(k), sort_keys=True) != json.dumps(b.get(k), sort_keys=True)]
+        if changed:
+            shown = ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in changed[:3])
+            out.append(f"run {run_id}: {shown}")
+            break  # one example is enough to see why
+    return out
+
+
+def record_plan(sweep_dir: Path, plan: SweepPlan) -> dict[str, Any]:
+    """Write ``DIR/sweep.json``, or check that the one there is this plan; return it.
+
+    Raises:
+      SweepPlanError: ``DIR`` holds another plan (the message names the differences).
+    """
+    new = _normalized(plan.to_dict())
+    path = Path(sweep_dir) / results.PLAN_FILE
+    if path.exists():
+        old = results.read_plan(sweep_dir)
+        differences = _plan_differences(old, new)
+        if differences:
+            raise SweepPlanError(
+                f"{sweep_dir} holds the sweep {old.get('name')!r} with another plan: "
+                f"{'; '.join(differences)}. Re-run it with its own settings, or pick another --out")
+        return old
+    text = json.dumps(new, indent=1, sort_keys=True)
+    atomic_write_bytes(path, (text + "\n").encode())
+    return new
+
+
+# ---------------------------------------------------------------- progress
+def _last_env_steps(metrics: Path) -> int:
+    """Return ``env_steps`` of the last complete row of a metrics file (0 if none)."""
+    try:
+        with open(metrics, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 65536))
+            tail = f.read()
+    except OSError:
+        return 0
+    lines = tail[:tail.rfind(b"\n") + 1].splitlines()
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line).get("env_steps", 0))
+        except (ValueError, AttributeError):
+            continue  # the first line of the tail may be cut
+    return 0
+
+
+class SweepProgress:
+    """The sweep's one progress line or bar (see the module docstring)."""
+
+    def __init__(self, sweep_dir: Path, plan: Mapping[str, Any], enabled: bool = True,
+                 file: Any = None, terminal: bool | None = None):
+        self.sweep_dir, self.plan = Path(sweep_dir), plan
+        self.done, self.failed = set(), set()
+        for run in plan["runs"]:
+            status = results.run_status(self._dir(run))
+            if status == "done":
+                self.done.add(run["run_id"])
+        total = sum(r["config"]["steps"] for r in plan["runs"])
+        self._reporter = ProgressReporter(total, self._position(), desc="sweep", unit="step",
+                                          file=file, enabled=enabled, terminal=terminal)
+        self._last = 0.0
+        self._postfix()
+
+    def _dir(self, run: Mapping[str, Any]) -> Path:
+        return results.run_dir(self.sweep_dir, run["run_id"])
+
+    def _position(self) -> int:
+        total = 0
+        for run in self.plan["runs"]:
+            steps = run["config"]["steps"]
+            done = run["run_id"] in self.done
+            total += steps if done else min(steps, _last_env_steps(self._dir(run) / results.RUN_METRICS))
+        return total
+
+    def _postfix(self) -> None:
+        self._reporter.set_postfix({"runs": f"{len(self.done)}/{len(self.plan['runs'])}",
+                                    "failed": len(self.failed)})
+
+    def ended(self, result: Mapping[str, Any]) -> None:
+        """Count a run that ended (done or failed)."""
+        (self.done if result["status"] == "done" else self.failed).add(result["run_id"])
+        self._postfix()
+        self.tick(force=True)
+
+    def tick(self, force: bool = False) -> None:
+        """Re-read the runs' positions (at most every couple of seconds)."""
+        now = time.monotonic()
+        if force or now - self._last >= _PROGRESS_EVERY_S:
+            self._last = now
+            self._reporter.update(self._position())
+
+    def close(self) -> None:
+        self._reporter.close()
+
+
+# ---------------------------------------------------------------- running
+def _tasks(sweep_dir: Path, plan: Mapping[str, Any], threads: int, retry_failed: bool
+           ) -> list[dict[str, Any]]:
+    tasks = []
+    for run in plan["runs"]:
+        path = results.run_dir(sweep_dir, run["run_id"])
+        status = results.run_status(path)
+        if status == "done" or (status == "failed" and not retry_failed):
+            continue
+        tasks.append({"run_id": run["run_id"], "run_dir": str(path.resolve()),
+                      "config": run["config"], "threads": threads})
+    return tasks
+
+
+def _results_stream(backend: str, tasks: list, workers: int, threads: int,
+                    address: str | None) -> Iterator[dict | None]:
+    from rwrl.experiments import sweep_backends
+    if backend == "local":
+        return sweep_backends.local_results(tasks, workers)
+    return sweep_backends.ray_results(tasks, workers, threads, address)
+
+
+def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", workers: int = 1,
+              address: str | None = None, progress: bool = True, retry_failed: bool = True,
+              progress_file: Any = None) -> dict[str, int]:
+    """Run every unfinished run of ``plan`` under ``sweep_dir``; return the status counts.
+
+    Args:
+      backend: "local" (a process pool) or "ray".
+      workers: runs at once (local pool size; Ray: local ``num_cpus`` / threads).
+      address: Ray cluster address (backend "ray" only).
+      retry_failed: run failed runs again (they resume from their checkpoints).
+
+    Raises:
+      ValueError: an unknown backend or workers < 1.
+      SweepPlanError: ``sweep_dir`` holds another plan.
+      RunLockedError: another process is running this sweep.
+    """
+    from rwrl.experiments.sweep_backends import threads_per_worker
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}: allowed {list(BACKENDS)}")
+    if workers < 1:
+        raise ValueError(f"workers = {workers!r}: give an integer >= 1")
+    sweep_dir = Path(sweep_dir)
+    try:
+        (sweep_dir / results.RUNS_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise WriteError(sweep_dir, err) from err
+    with RunLock(sweep_dir):
+        recorded = record_plan(sweep_dir, plan)
+        threads = threads_per_worker(workers) if backend == "local" or address is None else 1
+        tasks = _tasks(sweep_dir, recorded, threads, retry_failed)
+        bar = SweepProgress(sweep_dir, recorded, enabled=progress, file=progress_file)
+        last_write = time.monotonic()
+        try:
+            if tasks:
+                for result in _results_stream(backend, tasks, workers, threads, address):
+                    if result is None:
+                        bar.tick()
+                        continue
+                    bar.ended(result)
+                    if time.monotonic() - last_write >= RESULTS_EVERY_S:
+                        results.write_results(sweep_dir, recorded)
+                        last_write = time.monotonic()
+        finally:
+            bar.close()
+            results.write_results(sweep_dir, recorded)
+    return count_statuses(sweep_dir, recorded)
+
+
+def count_statuses(sweep_dir: Path, plan: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Return the number of runs per status (every status of ``results.STATUSES``)."""
+    counts = {s: 0 for s in results.STATUSES}
+    for status in results.statuses(sweep_dir, plan).values():
+        counts[status] += 1
+    return counts
+
+
+__all__ = ["BACKENDS", "SweepPlanError", "SweepProgress", "count_statuses", "record_plan",
+           "run_sweep"]
