@@ -154,3 +154,29 @@ def test_a_killed_sweep_continues_with_every_row_exactly_once(tmp_path):
     assert max(sessions) >= 1  # a killed run resumed from its checkpoint, not from step 0
     _, runs, episodes = read_sweep(out)
     assert len(episodes) == sum(len(rows_of(out / "runs" / r.run_id)) for r in plan.runs)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_sweep_and_its_workers_and_the_next_run_continues(tmp_path):
+    spec, plan = tiny_plan(tmp_path, steps=400)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "rwrl.cli", "sweep", str(spec), "--out", str(out),
+               "--workers", "2", "--no-progress"]
+    sweep = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(REPO)},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not _checkpoint_mid_run(out):
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    workers = {int((p).read_text()) for p in out.glob("runs/*/.lock") if p.read_text().strip()}
+    sweep.send_signal(signal.SIGINT)
+    output = sweep.communicate(timeout=60)[0].decode()
+    assert sweep.returncode == 130, output[-2000:]
+    assert "run the same command again to continue" in output
+    for pid in workers:  # the workers stopped with the sweep
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert "running" not in sweep_results.statuses(out).values()
+    assert run_sweep(plan, out, workers=2, progress=False)["done"] == 4
+    for run in plan.runs:
+        assert_every_row_once(out / "runs" / run.run_id, steps=400)
