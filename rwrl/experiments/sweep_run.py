@@ -83,7 +83,7 @@ def record_plan(sweep_dir: Path, plan: SweepPlan) -> dict[str, Any]:
                 f"{sweep_dir} holds the sweep {old.get('name')!r} with another plan: "
                 f"{'; '.join(differences)}. Re-run it with its own settings, or pick another --out")
         return old
-    text = json.dumps(new, indent=1, sort_keys=True)
+    text = json.dumps(new, indent=1)  # file order kept: the tables list columns in it
     atomic_write_bytes(path, (text + "\n").encode())
     return new
 

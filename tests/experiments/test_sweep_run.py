@@ -20,7 +20,8 @@ from rwrl.cli_sweep import register
 from rwrl.experiments.sweep_run import SweepPlanError, run_sweep
 from rwrl.metrics import sweep_results
 from rwrl.metrics.sweep_results import read_sweep
-from tests.experiments.sweep_fixtures import assert_every_row_once, rows_of, tiny_plan
+from tests.experiments.sweep_fixtures import (assert_every_row_once, rows_of, tiny_plan,
+                                              without_wall_clock)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,9 +84,13 @@ def test_status_prints_the_counts(local_sweep):
 def test_running_the_same_sweep_again_skips_finished_runs(local_sweep):
     out, plan = local_sweep["dir"], local_sweep["plan"]
     before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/metrics.jsonl")}
+    _, runs_before, episodes_before = read_sweep(out)
     started = time.perf_counter()
     counts = run_sweep(plan, out, workers=2, progress=False)
     assert counts["done"] == 4
+    _, runs_after, episodes_after = read_sweep(out)  # the results are rewritten alike
+    pd.testing.assert_frame_equal(without_wall_clock(runs_before), without_wall_clock(runs_after))
+    pd.testing.assert_frame_equal(episodes_before, episodes_after)
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/metrics.jsonl")} == before
     assert time.perf_counter() - started < local_sweep["seconds"] / 2
 
