@@ -77,10 +77,17 @@ def _failed(task: dict[str, Any], why: str) -> dict[str, Any]:
     return {"run_id": task["run_id"], "status": "failed", "error": why}
 
 
-def local_results(tasks: Sequence[dict[str, Any]], workers: int) -> Iterator[dict | None]:
-    """Run ``tasks`` on a pool of ``workers`` processes; yield results as they end."""
+def local_results(tasks: Sequence[dict[str, Any]], workers: int,
+                  threads: int | None = None) -> Iterator[dict | None]:
+    """Run ``tasks`` on a pool of ``workers`` processes; yield results as they end.
+
+    Args:
+      threads: cores per worker (default: this process's cores / workers).
+    """
     context = multiprocessing.get_context("spawn")
     groups = core_groups(workers)
+    if threads is not None:
+        groups = [group[:threads] for group in groups]
     slots = context.Queue()
     for group in groups:
         slots.put(group)

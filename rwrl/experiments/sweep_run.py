@@ -83,7 +83,7 @@ def record_plan(sweep_dir: Path, plan: SweepPlan) -> dict[str, Any]:
                 f"{sweep_dir} holds the sweep {old.get('name')!r} with another plan: "
                 f"{'; '.join(differences)}. Re-run it with its own settings, or pick another --out")
         return old
-    text = json.dumps(new, indent=1, sort_keys=True)
+    text = json.dumps(new, indent=1)  # file order kept: the tables list columns in it
     atomic_write_bytes(path, (text + "\n").encode())
     return new
 
@@ -174,8 +174,8 @@ def _tasks(sweep_dir: Path, plan: Mapping[str, Any], threads: int, retry_failed:
 def _results_stream(backend: str, tasks: list, workers: int, threads: int,
                     address: str | None) -> Iterator[dict | None]:
     from rwrl.experiments import sweep_backends
-    if backend == "local":
-        return sweep_backends.local_results(tasks, workers)
+    if backend == "local":  # no idle processes when fewer runs are left than workers
+        return sweep_backends.local_results(tasks, min(workers, len(tasks)), threads)
     return sweep_backends.ray_results(tasks, workers, threads, address)
 
 

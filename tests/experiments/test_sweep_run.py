@@ -20,7 +20,8 @@ from rwrl.cli_sweep import register
 from rwrl.experiments.sweep_run import SweepPlanError, run_sweep
 from rwrl.metrics import sweep_results
 from rwrl.metrics.sweep_results import read_sweep
-from tests.experiments.sweep_fixtures import assert_every_row_once, rows_of, tiny_plan
+from tests.experiments.sweep_fixtures import (assert_every_row_once, rows_of, tiny_plan,
+                                              without_wall_clock)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,9 +84,13 @@ def test_status_prints_the_counts(local_sweep):
 def test_running_the_same_sweep_again_skips_finished_runs(local_sweep):
     out, plan = local_sweep["dir"], local_sweep["plan"]
     before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/metrics.jsonl")}
+    _, runs_before, episodes_before = read_sweep(out)
     started = time.perf_counter()
     counts = run_sweep(plan, out, workers=2, progress=False)
     assert counts["done"] == 4
+    _, runs_after, episodes_after = read_sweep(out)  # the results are rewritten alike
+    pd.testing.assert_frame_equal(without_wall_clock(runs_before), without_wall_clock(runs_after))
+    pd.testing.assert_frame_equal(episodes_before, episodes_after)
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/metrics.jsonl")} == before
     assert time.perf_counter() - started < local_sweep["seconds"] / 2
 
@@ -154,3 +159,29 @@ def test_a_killed_sweep_continues_with_every_row_exactly_once(tmp_path):
     assert max(sessions) >= 1  # a killed run resumed from its checkpoint, not from step 0
     _, runs, episodes = read_sweep(out)
     assert len(episodes) == sum(len(rows_of(out / "runs" / r.run_id)) for r in plan.runs)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_sweep_and_its_workers_and_the_next_run_continues(tmp_path):
+    spec, plan = tiny_plan(tmp_path, steps=400)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "rwrl.cli", "sweep", str(spec), "--out", str(out),
+               "--workers", "2", "--no-progress"]
+    sweep = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(REPO)},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not _checkpoint_mid_run(out):
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    workers = {int((p).read_text()) for p in out.glob("runs/*/.lock") if p.read_text().strip()}
+    sweep.send_signal(signal.SIGINT)
+    output = sweep.communicate(timeout=60)[0].decode()
+    assert sweep.returncode == 130, output[-2000:]
+    assert "run the same command again to continue" in output
+    for pid in workers:  # the workers stopped with the sweep
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert "running" not in sweep_results.statuses(out).values()
+    assert run_sweep(plan, out, workers=2, progress=False)["done"] == 4
+    for run in plan.runs:
+        assert_every_row_once(out / "runs" / run.run_id, steps=400)
