@@ -16,10 +16,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make run: trains D4PG on cartpole-swingup under the easy combined challenge
-## (about ten minutes on 2 cores; re-running continues the run); prints the report path.
+## make run: the suite's point in one page: D4PG on cartpole-swingup without challenges and
+## under the easy combined challenge, as a two-run sweep (sweeps/main.toml, two workers), then
+## the sweep report; prints its path and the final returns. About ten minutes on 2 cores;
+## re-running continues the sweep where it stopped.
 run: $(STAMP)
-	$(BIN)/rwrl run --agent d4pg --env cartpole-swingup --combined-challenge easy --steps 400000 --seed 0 --out runs/make-run
+	$(BIN)/rwrl sweep run sweeps/main.toml --out runs/make-run --workers 2
+	$(BIN)/rwrl report runs/make-run
 
 ## make test: the default test suite (slow checks excluded; `make test-all` runs them too).
 ## pytest exits 5 when it collects no test; make fails on that as on any non-zero status.

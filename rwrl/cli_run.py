@@ -163,6 +163,23 @@ def _sweep_report(sweep_dir: Path, out: Optional[Path]) -> None:
         _fail(_describe_os_error(err))
     typer.echo(f"report: {page}")
     typer.echo(f"final returns: {csv}")
+    _echo_final_returns(csv)
+
+
+def _echo_final_returns(csv_path: Path) -> None:
+    """Print the aggregate CSV as a short table: one line per setting, agent and task."""
+    import csv
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    typer.echo(f"{'setting':<28} {'agent':<6} {'env':<18} {'seeds':>5} {'final return':>12}  95% CI")
+    for row in rows:
+        setting = f"{row['dimension']}={row['magnitude']}"
+        mean = float(row["mean"]) if row["mean"] else float("nan")
+        ci = f"[{float(row['ci_low']):.1f}, {float(row['ci_high']):.1f}]" if row["ci_low"] else ""
+        typer.echo(f"{setting:<28} {row['agent']:<6} {row['env']:<18} {row['n_seeds']:>5} "
+                   f"{mean:>12.1f}  {ci}")
 
 
 def register(app: typer.Typer) -> None:
