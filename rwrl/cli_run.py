@@ -26,7 +26,7 @@ _DEFAULTS = RunConfig()
 #: CLI options that define a new run; with --resume they come from config.json.
 _RUN_OPTIONS = ("agent", "env", "combined_challenge", "safety_coeff", "seed", "num_envs",
                 "eval_every", "eval_episodes", "checkpoint_every", "checkpoint_minutes",
-                "save_replay")
+                "save_replay", "observation_history")
 
 
 def _parse_pairs(pairs: list[str], option: str) -> dict[str, Any]:
@@ -64,6 +64,7 @@ def run(
     checkpoint_every: Optional[int] = typer.Option(None, help=f"env steps between checkpoints (default {_DEFAULTS.checkpoint_every})"),
     checkpoint_minutes: Optional[float] = typer.Option(None, help=f"wall-clock minutes between checkpoints, whichever of the two comes first (default {_DEFAULTS.checkpoint_minutes:g})"),
     save_replay: Optional[bool] = typer.Option(None, "--save-replay/--no-save-replay", help="checkpoint the replay buffer too"),
+    observation_history: Optional[int] = typer.Option(None, help="k > 0: the agent sees its last k observations and actions (against delays; default 0, off)"),
     agent_config: list[str] = typer.Option([], "--agent-config", help="agent field override KEY=VALUE (repeatable)"),
     env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="extra make_vec argument KEY=JSON (repeatable)"),
     resume: Optional[Path] = typer.Option(None, help="continue this run directory"),

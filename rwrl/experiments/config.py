@@ -14,9 +14,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from rwrl.agents import AGENTS
 from rwrl.core.files import atomic_write_bytes
 
-AGENT_NAMES = ("d4pg", "dmpo")
+AGENT_NAMES = tuple(AGENTS)
 COMBINED_CHALLENGES = ("easy", "medium", "hard")
 
 
@@ -66,6 +67,9 @@ class RunConfig:
     save_replay: bool = False
     #: overrides of the agent's config fields (see ``rwrl.agents.AGENTS``).
     agent_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: k > 0: either agent sees its last k observations and actions
+    #: (``rwrl.agents.history.ObservationHistory``, the remedy for delays); 0: off.
+    observation_history: int = 0
     #: write ``report.html`` when the run completes.
     report: bool = True
 
@@ -146,6 +150,8 @@ def _check_values(c: RunConfig) -> None:
                  "checkpoint_every", "keep_checkpoints"):
         _require(getattr(c, name) >= 1, name, getattr(c, name), "a positive integer")
     _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
+    _require(0 <= c.observation_history <= 100, "observation_history", c.observation_history,
+             "an integer in [0, 100] (0: off)")
     _require(math.isfinite(c.checkpoint_minutes) and c.checkpoint_minutes > 0,
              "checkpoint_minutes", c.checkpoint_minutes, "a finite number of minutes > 0")
 

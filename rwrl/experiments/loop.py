@@ -151,7 +151,7 @@ class Trainer:
         self.replay = self._new_replay()
         self._updates_per_step = updates_per_vector_step(ac, config.num_envs)
         self._min_replay = max(ac.min_replay_size, 1)
-        self.constraint_names = tuple(getattr(train_env, "constraint_names", ()))
+        self.constraint_names = tuple(getattr(train_env.unwrapped, "constraint_names", ()))
         n = config.num_envs
         # ---- the whole training state, each piece set here once.
         # Checkpointed (init_fresh or restore replace them together):

@@ -41,6 +41,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from rwrl.agents.history import ObservationHistory
 from rwrl.core.files import WriteError, atomic_write_bytes
 from rwrl.experiments.checkpoint import Checkpoint, CheckpointError, load_latest
 from rwrl.experiments.config import ConfigError, RunConfig, read_config, write_config
@@ -105,6 +106,9 @@ class RunHooks:
 def _build_trainer(config: RunConfig, run_dir: Path, hooks: RunHooks) -> Trainer:
     train_env = hooks.env_factory(config, config.num_envs)
     eval_env = hooks.env_factory(config, config.eval_episodes)
+    if config.observation_history:
+        train_env = ObservationHistory(train_env, config.observation_history)
+        eval_env = ObservationHistory(eval_env, config.observation_history)
     obs_size = int(train_env.single_observation_space.shape[0])
     action_size = int(train_env.single_action_space.shape[0])
     agent = hooks.agent_factory(config, obs_size, action_size)

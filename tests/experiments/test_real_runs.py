@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from rwrl.cli_run import register
 from rwrl.experiments import RunConfig, RunHooks, start_run
+from rwrl.experiments.run import make_agent_for
 from rwrl.metrics.episode_file import read_rows
 
 SMALL_D4PG = {"policy_hidden_sizes": (64, 64), "critic_hidden_sizes": (64, 64), "batch_size": 128,
@@ -107,3 +108,23 @@ def test_the_run_command_names_the_bad_option(tmp_path, args, message):
 def test_resume_refuses_new_run_options(tmp_path):
     result = CliRunner().invoke(_app(), ["run", "--resume", str(tmp_path), "--seed", "3"])
     assert result.exit_code == 2 and "only --steps may change" in result.output
+
+
+def test_a_run_with_observation_history_feeds_the_agent_the_stack(tmp_path):
+    seen = []
+
+    def agent_factory(config, obs_size, action_size):
+        seen.append(obs_size)
+        return make_agent_for(config, obs_size, action_size)
+
+    config = RunConfig(agent="d4pg", env="cartpole-balance", steps=160, num_envs=2, eval_every=80,
+                       eval_episodes=1, env_kwargs={"time_limit": 40}, observation_history=3,
+                       agent_config={"batch_size": 16, "min_replay_size": 32,
+                                     "policy_hidden_sizes": (16,), "critic_hidden_sizes": (16,)},
+                       report=False)
+    summary = start_run(config, tmp_path / "run", RunHooks(agent_factory=agent_factory,
+                                                           progress=False))
+    assert seen == [3 * (5 + 1)]  # three observations of 5 and three actions of 1
+    assert summary["counters"]["env_steps"] == 160
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert recorded["run"]["observation_history"] == 3
