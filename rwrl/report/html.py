@@ -26,7 +26,8 @@ from rwrl.metrics import across_seeds, evaluate_episodes
 from rwrl.report.plots import (RunData, group_runs, load_run, png_base64, returns_figure,
                                violations_figure)
 
-_STYLE = """
+#: the pages' common style sheet (the sweep page adds to it).
+PAGE_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
@@ -151,7 +152,7 @@ def render_report(runs: Sequence[RunData], window: int = 101) -> str:
     body = "\n".join([runs_section(runs), figures_section(runs), evaluators_section(runs, window),
                       eval_returns_section(runs), config_section(runs)])
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>rwrl report</title>"
-            f"<style>{_STYLE}</style></head><body><h1>rwrl report</h1>"
+            f"<style>{PAGE_STYLE}</style></head><body><h1>rwrl report</h1>"
             f"<p>Generated {now}.</p>{body}</body></html>\n")
 
 

@@ -30,17 +30,15 @@ from rwrl.core.files import atomic_write_bytes
 from rwrl.metrics.sweep_results import PLAN_FILE
 from rwrl.report import aggregate as agg
 from rwrl.report import sweep_plots
+from rwrl.report.html import PAGE_STYLE
 from rwrl.report.plots import png_base64
 
 REPORT_FILE = "report.html"
 CSV_SUFFIX = "-final-returns.csv"
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-img { max-width: 100%; }
+_STYLE = PAGE_STYLE + """
+body { max-width: 1400px; }
+table { font-size: 0.85em; }
 .status { font-size: 1.05em; }
 .failed { color: #b00; }
 .note { color: #555; font-size: 0.9em; }
