@@ -58,22 +58,14 @@ _MIN_LOG_DUAL = -18.0
 
 @dataclasses.dataclass(frozen=True)
 class DMPOConfig:
-    """Distributional MPO hyperparameters: acme's DMPO on the control suite, except where a field says.
-
-    Changed from acme, measured on walker-walk (benchmarks/results/README.md,
-    "DMPO"): policy_init_scale, epsilon_mean and samples_per_insert.
-    """
+    """Distributional MPO hyperparameters; the defaults are acme's DMPO on the control suite."""
 
     #: hidden layer sizes of the policy network.
     policy_hidden_sizes: tuple[int, ...] = (256, 256, 256)
     #: hidden layer sizes of the critic network.
     critic_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    #: initial policy stddev, in action units. acme's 0.7 is too wide here: the
-    #: stddev bound below kept it within 1 % of its start over the first 50k
-    #: steps of walker-walk, so 0.7 per dimension stays the behaviour's noise
-    #: (and that of the stochastic policy the critic evaluates); 0.3 matches
-    #: D4PG's exploration sigma.
-    policy_init_scale: float = 0.3
+    #: initial policy stddev, in action units.
+    policy_init_scale: float = 0.7
     #: K, atoms of the categorical value distribution.
     num_atoms: int = 51
     #: lowest atom: returns of [0, 1] rewards at discount 0.99 lie in [0, 100].
@@ -90,11 +82,8 @@ class DMPOConfig:
     num_samples: int = 20
     #: epsilon, the E-step bound on KL(q || pi_target), nats per state.
     epsilon: float = 0.1
-    #: M-step bound on the KL of the mean part, nats per state and action
-    #: dimension. acme's 1e-3 bound is active throughout at this replay ratio
-    #: (the mean moves <= sqrt(2e-3) = 4.5 % of a stddev per target period);
-    #: 1e-2 leaves room for the weighted likelihood to lead.
-    epsilon_mean: float = 1e-2
+    #: M-step bound on the KL of the mean part, nats per state and action dimension.
+    epsilon_mean: float = 1e-3
     #: M-step bound on the KL of the stddev part, nats per state and action dimension.
     epsilon_stddev: float = 1e-6
     #: whether to add the MO-MPO action penalisation E-step.
@@ -121,10 +110,8 @@ class DMPOConfig:
     replay_capacity: int = 1_000_000
     #: transitions in replay before the first learner step.
     min_replay_size: int = 1_000
-    #: replay ratio: transitions sampled per transition inserted. Twice acme's
-    #: 32, as for D4PG: few learner steps per env step are what this single
-    #: process has, and MPO's trust regions limit the change per learner step.
-    samples_per_insert: float = 64.0
+    #: replay ratio: transitions sampled per transition inserted.
+    samples_per_insert: float = 32.0
 
     def __post_init__(self):
         validate_common_config(self)

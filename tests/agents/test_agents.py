@@ -69,9 +69,9 @@ def test_configs_frozen_with_documented_shared_fields(name):
     assert config.v_min <= 0.0 and config.v_max >= 1.0 / (1.0 - config.discount)
     with pytest.raises(AttributeError):
         config.batch_size = 1
-    # 8 envs insert 8 transitions per step; each update samples 256: at 64 samples
-    # per insert (D4PG and DMPO) that is 2 updates per vector step.
-    expected = {"d4pg": 2.0, "dmpo": 2.0}[name]
+    # 8 envs insert 8 transitions per step; each update samples 256: at 32 samples
+    # per insert (DMPO) that is 1 update per vector step, at 64 (D4PG) 2.
+    expected = {"d4pg": 2.0, "dmpo": 1.0}[name]
     assert config.samples_per_insert * 8 / 256 == expected
     assert updates_per_vector_step(config, 8) == pytest.approx(expected)
 
@@ -120,7 +120,7 @@ def test_act_shapes_range_and_exploration(name):
     assert greedy[0].shape == (64, ACT) and greedy[0].dtype == np.float32
     np.testing.assert_array_equal(greedy[0], greedy[1])  # evaluation ignores the key
     assert np.all(np.abs(explored) <= 1.0)
-    assert np.std(explored - greedy[0]) > 0.1  # sigma 0.3 (D4PG) or initial stddev 0.3 (MPO)
+    assert np.std(explored - greedy[0]) > 0.1  # sigma 0.3 (D4PG) or stddev 0.7 (MPO)
 
 
 # --- Learning on a toy task ---------------------------------------------------
