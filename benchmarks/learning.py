@@ -40,26 +40,36 @@ class Benchmark:
     config: RunConfig
     goal_return: float  #: evaluation return to reach ...
     goal_steps: int  #: ... within this many env steps
+    variant: str = ""  #: names agent-config overrides (a key of VARIANTS); empty for the defaults
 
     @property
     def group(self) -> str:
-        name = f"{self.config.agent}-{self.config.env}"
+        name = f"{self.config.agent}{'-' + self.variant if self.variant else ''}-{self.config.env}"
         return name + (f"-{self.config.combined_challenge}" if self.config.combined_challenge else "")
+
+
+#: agent-config overrides of the non-default variants. "trial": the DMPO settings
+#: tried in issue 8 (results/README.md, "DMPO"); not adopted as defaults.
+VARIANTS = {
+    "trial": dict(policy_init_scale=0.3, epsilon_mean=1e-2, samples_per_insert=64.0),
+}
 
 
 def _benchmarks() -> dict[str, Benchmark]:
     table = {}
-    plans = [  # (agent, env, challenge, seeds, steps, goal return)
-        *[(agent, "cartpole-swingup", None, (0, 1, 2), 150_000, 750.0) for agent in ("d4pg", "dmpo")],
-        *[(agent, "walker-walk", None, (0,), 300_000, 600.0) for agent in ("d4pg", "dmpo")],
-        *[(agent, "cartpole-swingup", "easy", (0,), 150_000, 750.0) for agent in ("d4pg", "dmpo")],
+    plans = [  # (agent, variant, env, challenge, seeds, steps, goal return)
+        *[(agent, "", "cartpole-swingup", None, (0, 1, 2), 150_000, 750.0) for agent in ("d4pg", "dmpo")],
+        *[(agent, "", "walker-walk", None, (0,), 300_000, 600.0) for agent in ("d4pg", "dmpo")],
+        *[(agent, "", "cartpole-swingup", "easy", (0,), 150_000, 750.0) for agent in ("d4pg", "dmpo")],
+        ("dmpo", "trial", "cartpole-swingup", None, (0, 1, 2), 150_000, 750.0),
+        ("dmpo", "trial", "walker-walk", None, (0,), 300_000, 600.0),
     ]
-    for agent, env, challenge, seeds, steps, goal in plans:
+    for agent, variant, env, challenge, seeds, steps, goal in plans:
         for seed in seeds:
             config = RunConfig(agent=agent, env=env, combined_challenge=challenge, steps=steps,
                                seed=seed, eval_every=10_000, checkpoint_every=40_000,
-                               report=False)
-            benchmark = Benchmark(config, goal, steps)
+                               agent_config=VARIANTS.get(variant, {}), report=False)
+            benchmark = Benchmark(config, goal, steps, variant)
             table[f"{benchmark.group}-seed{seed}"] = benchmark
     return table
 
@@ -92,7 +102,8 @@ def summarise(name: str, benchmark: Benchmark, run_dir: Path) -> dict[str, Any]:
     goal_hit = reach[f"{benchmark.goal_return:g}"]
     timing = summary["timing"]
     return {
-        "config": name, "agent": benchmark.config.agent, "env": benchmark.config.env,
+        "config": name, "agent": benchmark.config.agent, "variant": benchmark.variant or None,
+        "env": benchmark.config.env,
         "combined_challenge": benchmark.config.combined_challenge, "seed": benchmark.config.seed,
         "env_steps": summary["counters"]["env_steps"], "updates": summary["counters"]["updates"],
         "eval_return_final": float(returns[-1]) if returns.size else None,
@@ -135,7 +146,8 @@ def _write_overview(root: Path) -> None:
     results = [json.loads(p.read_text()) for p in sorted(root.glob("*/benchmark.json"))]
     groups: dict[str, list[dict[str, Any]]] = {}
     for result in results:
-        key = "-".join(filter(None, [result["agent"], result["env"], result["combined_challenge"]]))
+        key = "-".join(filter(None, [result["agent"], result.get("variant"), result["env"],
+                                     result["combined_challenge"]]))
         groups.setdefault(key, []).append(result)
     def median(rs: list[dict[str, Any]], key: str) -> float | None:
         values = [r[key] for r in rs if r[key] is not None]
