@@ -66,6 +66,8 @@ class DMPOConfig:
     critic_hidden_sizes: tuple[int, ...] = (256, 256, 256)
     #: initial policy stddev, in action units.
     policy_init_scale: float = 0.7
+    #: bound the policy mean to (-1, 1) with tanh (acme's option; off in acme's DMPO).
+    policy_tanh_mean: bool = False
     #: K, atoms of the categorical value distribution.
     num_atoms: int = 51
     #: lowest atom: returns of [0, 1] rewards at discount 0.99 lie in [0, 100].
@@ -272,7 +274,9 @@ def make_networks(obs_size: int, action_size: int, config: DMPOConfig) -> DMPONe
     """Build the Gaussian policy, the critic and the atoms."""
     del obs_size  # flax infers input sizes at init.
     return DMPONetworks(
-        policy=GaussianPolicy(action_size, config.policy_hidden_sizes, init_scale=config.policy_init_scale),
+        policy=GaussianPolicy(action_size, config.policy_hidden_sizes,
+                              init_scale=config.policy_init_scale,
+                              tanh_mean=config.policy_tanh_mean),
         critic=DistributionalCritic(config.critic_hidden_sizes, config.num_atoms),
         q_atoms=distributional.categorical_support(config.v_min, config.v_max, config.num_atoms),
     )

@@ -54,21 +54,25 @@ class DeterministicPolicy(nn.Module):
 class GaussianPolicy(nn.Module):
     """The MPO policy: observation -> (mean, stddev) of a diagonal Gaussian.
 
-    The mean is unbounded (MPO's action penalisation keeps it in range, and
-    the environment clips); the stddev is ``softplus(x) * init_scale /
-    softplus(0) + min_scale``, so it starts at about ``init_scale`` and never
-    reaches zero (acme's MultivariateNormalDiagHead).
+    The mean is unbounded by default (MPO's action penalisation keeps it in
+    range, and the environment clips); ``tanh_mean`` bounds it to (-1, 1)
+    instead (acme's ``tanh_mean`` option). The stddev is ``softplus(x) *
+    init_scale / softplus(0) + min_scale``, so it starts at about
+    ``init_scale`` and never reaches zero (acme's MultivariateNormalDiagHead).
     """
 
     action_size: int
     hidden_sizes: Sequence[int]
     init_scale: float = 0.7
     min_scale: float = 1e-6
+    tanh_mean: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = LayerNormMLP(self.hidden_sizes)(obs)
         mean = nn.Dense(self.action_size, kernel_init=_OUTPUT_INIT)(h)
+        if self.tanh_mean:
+            mean = jnp.tanh(mean)
         raw_scale = nn.Dense(self.action_size, kernel_init=_OUTPUT_INIT)(h)
         stddev = jax.nn.softplus(raw_scale) * self.init_scale / jax.nn.softplus(0.0)
         return mean, stddev + self.min_scale

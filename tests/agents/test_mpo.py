@@ -157,3 +157,15 @@ def test_policy_loss_vmap_equals_loop():
     single = jax.jit(loss_fn)
     looped = [single(*(x[i] for x in args), duals)[0] for i in range(5)]
     np.testing.assert_allclose(batched, looped, rtol=1e-5)
+
+
+def test_the_tanh_mean_option_bounds_the_policy_mean_and_leaves_the_stddev():
+    from rwrl.agents.networks import GaussianPolicy
+    obs = 100.0 * jax.random.normal(jax.random.PRNGKey(1), (64, 7))  # large inputs, large means
+    plain = GaussianPolicy(2, (16,))
+    params = plain.init(jax.random.PRNGKey(0), obs)
+    mean, stddev = plain.apply(params, obs)
+    bounded_mean, bounded_stddev = GaussianPolicy(2, (16,), tanh_mean=True).apply(params, obs)
+    np.testing.assert_allclose(bounded_mean, np.tanh(mean), rtol=1e-6)
+    assert np.abs(bounded_mean).max() < 1.0
+    np.testing.assert_array_equal(bounded_stddev, stddev)
