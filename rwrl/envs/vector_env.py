@@ -25,7 +25,6 @@ from rwrl.envs.gym_env import BatchedAccess
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
-from rwrl.tasks.task import MAX_NUM_ENVS, check_count
 
 
 def _merge(full: dict, part: dict, ids: np.ndarray) -> dict:
@@ -56,11 +55,11 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
                  max_episode_steps: int | None = None, **challenges: Any):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
-        self.num_envs = check_count("num_envs", num_envs, MAX_NUM_ENVS)
         time_limit = time_limit if time_limit is not None else max_episode_steps
-        self.batched = make_batched_env(domain_name, task_name, self.num_envs,
+        self.batched = make_batched_env(domain_name, task_name, num_envs,
                                         num_threads=num_threads, time_limit=time_limit,
-                                        **challenges)
+                                        **challenges)  # checks num_envs, naming it
+        self.num_envs = self.batched.num_envs
         self.layout = ObservationLayout(self.batched.layout, observation_mode)
         self.single_observation_space = self.layout.space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -108,7 +107,9 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         self._marks.reset(mask)
         if len(ids) < self.num_envs:  # keep the other envs' entries as they were
             last_obs, last_info = self._last
-            obs, info = _merge({"o": last_obs}, {"o": obs}, ids)["o"], _merge(last_info, info, ids)
+            merged = last_obs.copy()
+            merged[ids] = obs
+            obs, info = merged, _merge(last_info, info, ids)
         self._last = obs, info
         return self.layout.batch(obs), info
 
