@@ -235,6 +235,8 @@ def _is_finite_real(value: Any) -> bool:
     """Return whether ``value`` is a finite real number and not a bool."""
     if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
         return False
+    if isinstance(value, (np.timedelta64, np.datetime64)):
+        return False  # numpy registers timedelta64 as a signed integer
     if isinstance(value, numbers.Integral):
         return True  # math.isfinite overflows on ints beyond the float range
     try:

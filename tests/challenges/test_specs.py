@@ -186,7 +186,8 @@ INTEGER_FIELDS = [
      r"realtime_spec\['max_missed'\]", 0, 1000),
 ]
 BAD_INTEGERS = [float("nan"), float("inf"), -float("inf"), np.float64("nan"), True, False,
-                "3", None, [3], 2.5, 10**9, 10**400, -(10**400), 1e308, np.array(3)]
+                "3", None, [3], 2.5, 10**9, 10**400, -(10**400), 1e308, np.array(3),
+                np.timedelta64(3, "s"), np.timedelta64("NaT"), np.datetime64("2020-01-01")]
 
 
 @pytest.mark.parametrize("keyword, build, field, lo, hi", INTEGER_FIELDS)
@@ -228,7 +229,9 @@ FLOAT_FIELDS = [
      r"realtime_spec\['latency'\]\[1\]"),
 ]
 BAD_FLOATS = [float("nan"), float("inf"), -float("inf"), np.float32("nan"), True, "0.1",
-              None, 1e308, 10**400, -1e-300, [[0.1]], np.array([[0.1, 0.2]])]
+              None, 1e308, 10**400, -1e-300, [[0.1]], np.array([[0.1, 0.2]]),
+              np.timedelta64(1, "s"), np.timedelta64("NaT"), np.datetime64("NaT"),
+              np.array(["NaT"], dtype="timedelta64[Y]")]
 
 
 @pytest.mark.parametrize("keyword, build, field", FLOAT_FIELDS)
