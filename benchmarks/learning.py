@@ -52,6 +52,15 @@ class Benchmark:
 #: tried in issue 8 (results/README.md, "DMPO"); not adopted as defaults.
 VARIANTS = {
     "trial": dict(policy_init_scale=0.3, epsilon_mean=1e-2, samples_per_insert=64.0),
+    # acme's own DMPO control baseline (examples/baselines/rl_continuous/run_dmpo.py with
+    # its MPOConfig and GaussianPolicyLossConfig defaults), where it differs from the
+    # DMPO defaults here: learning rate 3e-4 for both networks, replay ratio 64,
+    # 4-step returns, initial stddev 0.5, mean KL bound 1e-2, duals starting at
+    # softplus(10) (temperature, alpha_mean) and softplus(1000) (alpha_stddev).
+    "acme-baseline": dict(policy_learning_rate=3e-4, critic_learning_rate=3e-4,
+                          samples_per_insert=64.0, n_step=4, policy_init_scale=0.5,
+                          epsilon_mean=1e-2, init_log_temperature=10.0,
+                          init_log_alpha_mean=10.0, init_log_alpha_stddev=1000.0),
 }
 
 
@@ -63,6 +72,8 @@ def _benchmarks() -> dict[str, Benchmark]:
         *[(agent, "", "cartpole-swingup", "easy", (0,), 150_000, 750.0) for agent in ("d4pg", "dmpo")],
         ("dmpo", "trial", "cartpole-swingup", None, (0, 1, 2), 150_000, 750.0),
         ("dmpo", "trial", "walker-walk", None, (0,), 300_000, 600.0),
+        ("dmpo", "acme-baseline", "cartpole-swingup", None, (0, 1, 2), 150_000, 750.0),
+        ("dmpo", "acme-baseline", "walker-walk", None, (0,), 300_000, 600.0),
     ]
     for agent, variant, env, challenge, seeds, steps, goal in plans:
         for seed in seeds:

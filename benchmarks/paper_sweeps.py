@@ -1,0 +1,192 @@
+"""The paper sweeps at a reduced scale on one task: figures and a table of final returns.
+
+Issue 8, "Reproduced here": every file of ``sweeps/paper/`` (one challenge
+dimension each, levels none / easy / medium / hard; safety coefficients;
+the combined challenges) run for one task and agent at a scale this machine
+can hold, then, per dimension, the final evaluation return against the level
+with a 95 % bootstrap interval over seeds, and the published finding checked:
+the return falls as the magnitude grows (and easy > medium > hard for the
+combined challenges). Nothing is tuned to make it hold.
+
+Each file is an ordinary ``rwrl sweep`` into ``ROOT/<file name>``; the runs
+are resumable (run the same command again after a kill or in a later
+sitting). Every file's ``none`` level is the same run (same resolved config,
+same seed): it is trained once and copied into the other sweep directories
+(``reuse_finished``), since training it again would repeat identical work.
+
+Usage::
+
+    python benchmarks/paper_sweeps.py                      # run what is missing, then summarise
+    python benchmarks/paper_sweeps.py --summarize-only     # tables and figures from what finished
+    python benchmarks/paper_sweeps.py --files combined,delay-actions --seeds 3
+
+Writes ``OUT/paper-<env>.md`` (the table, the checks, the scale) and
+``OUT/paper-<env>-<file>.png`` per finished dimension; ``ROOT/<file>/report.html``
+is each sweep's full report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+#: the order the files run in: the combined challenges first (the headline
+#: finding), then the dimensions, safety last (its runs train like `none`).
+ORDER = ("combined", "delay-actions", "delay-observations", "delay-rewards",
+         "noise-gaussian-actions", "noise-gaussian-observations", "noise-dropped", "noise-stuck",
+         "action-repetition", "dimensionality", "perturbation", "multiobj", "safety")
+LEVEL_ORDER = ("none", "easy", "medium", "hard")
+
+
+def reuse_finished(sweep_dir: Path, others: list[Path]) -> list[str]:
+    """Copy into ``sweep_dir`` every finished run of ``others`` whose config equals a planned run's.
+
+    ``sweep_dir`` must hold its recorded plan (``sweep.json``). Returns the
+    run ids copied.
+    """
+    from rwrl.metrics import sweep_results as results
+    plan = results.read_plan(sweep_dir)
+    done: dict[str, Path] = {}
+    for other in others:
+        if not (other / results.PLAN_FILE).exists():
+            continue
+        status = results.statuses(other)
+        for run in results.read_plan(other)["runs"]:
+            if status.get(run["run_id"]) == "done":
+                done.setdefault(json.dumps(run["config"], sort_keys=True),
+                                results.run_dir(other, run["run_id"]))
+    copied = []
+    for run in plan["runs"]:
+        target = results.run_dir(sweep_dir, run["run_id"])
+        source = done.get(json.dumps(run["config"], sort_keys=True))
+        if source is not None and not target.exists():
+            tmp = target.with_name(target.name + ".copying")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("checkpoints", ".lock"))
+            tmp.rename(target)
+            copied.append(run["run_id"])
+    return copied
+
+
+def run_file(name: str, args: argparse.Namespace, earlier: list[Path]) -> Path:
+    """Run one sweep file (resuming), reusing finished identical runs of ``earlier``."""
+    from rwrl.experiments.sweep import Overrides, load_plan
+    from rwrl.experiments.sweep_run import record_plan, run_sweep
+    plan = load_plan(REPO / "sweeps" / "paper" / f"{name}.toml",
+                     Overrides(scale=args.scale, seeds=args.seeds, envs=(args.env,),
+                               agents=(args.agent,)))
+    sweep_dir = args.root / name
+    (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
+    record_plan(sweep_dir, plan)
+    copied = reuse_finished(sweep_dir, earlier)
+    if copied:
+        print(f"{name}: reused {len(copied)} finished identical runs: {', '.join(copied)}", flush=True)
+    counts = run_sweep(plan, sweep_dir, workers=args.workers, progress=True)
+    print(f"{name}: {counts}", flush=True)
+    from rwrl.report.sweep_report import write_sweep_report
+    write_sweep_report(sweep_dir)
+    return sweep_dir
+
+
+def _fmt(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0f}"
+
+
+def summarize(args: argparse.Namespace) -> Path:
+    """Write the table, the checks and one figure per finished dimension to ``args.out``."""
+    from rwrl.report import aggregate as agg
+    from rwrl.report import sweep_plots
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Paper sweeps reproduced on {args.env} ({args.agent}, reduced scale)", "",
+             f"Scale: `--scale {args.scale} --seeds {args.seeds} --envs {args.env} "
+             f"--agents {args.agent}` (`python benchmarks/paper_sweeps.py`); each cell: final "
+             "evaluation return, mean over seeds [95 % bootstrap interval], n seeds finished.", "",
+             "| dimension | what moves | none | easy | medium | hard | falls with magnitude? |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    checks = []
+    for name in ORDER:
+        sweep_dir = args.root / name
+        if not (sweep_dir / "sweep.json").exists():
+            continue
+        data = agg.load_sweep(sweep_dir)
+        for dim in data.dimensions:
+            table = agg.aggregate(data, dim)
+            if table.empty:
+                continue
+            cells, means = {}, {}
+            for _, row in table.iterrows():
+                key = str(row["magnitude"])
+                cells[key] = (f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+                              f" n={int(row['n_seeds'])}")
+                means[key] = row["mean"]
+            order = [k for k in cells]
+            verdict = _verdict(order, means, table)
+            checks.append((name, verdict))
+            if name == "safety":
+                row_cells = " | ".join(f"{k}: {cells[k]}" for k in order)
+                lines.append(f"| {name} | {_what(dim)} | {row_cells} | | | | {verdict} |")
+            else:
+                row_cells = " | ".join(cells.get(k, "–") for k in order[:4])
+                lines.append(f"| {name} | {_what(dim)} | {row_cells} | {verdict} |")
+            fig = sweep_plots.dimension_figure(table, dim, agg.line_keys(data, dim))
+            fig.savefig(args.out / f"paper-{args.env}-{name}.png", dpi=90, bbox_inches="tight")
+    path = args.out / f"paper-{args.env}.md"
+    path.write_text("\n".join(lines) + "\n")
+    print(path.read_text())
+    return path
+
+
+def _what(dim: Any) -> str:
+    """The paths a dimension moves: the axis itself, or the union of its levels' settings."""
+    if dim.name != "level":
+        return f"`{dim.name}`"
+    paths = dict.fromkeys(p for s in dim.settings.values() for p in s)
+    return ", ".join(f"`{p}`" for p in paths) or "–"
+
+
+def _verdict(order: list[str], means: dict[str, float], table: Any) -> str:
+    """'yes' when the means fall level by level, 'partly' when only first > last, else 'no'."""
+    values = [means[k] for k in order if not math.isnan(means[k])]
+    if len(values) < 2:
+        return "not yet (too few levels finished)"
+    falls = all(a > b for a, b in zip(values, values[1:]))
+    first_last = values[0] > values[-1]
+    lows, highs = table["ci_low"].tolist(), table["ci_high"].tolist()
+    separated = highs[-1] < lows[0] if not (math.isnan(highs[-1]) or math.isnan(lows[0])) else False
+    note = " (first and last intervals apart)" if separated else " (intervals overlap)"
+    return ("yes" if falls else "partly: first > last, not level by level" if first_last
+            else "no") + note
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=REPO / "runs" / "paper")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--env", default="cartpole-swingup")
+    parser.add_argument("--agent", default="d4pg")
+    parser.add_argument("--scale", type=float, default=0.1)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--files", default=",".join(ORDER), help="comma-separated file names")
+    parser.add_argument("--summarize-only", action="store_true")
+    args = parser.parse_args(argv)
+    names = [n for n in args.files.split(",") if n]
+    unknown = sorted(set(names) - set(ORDER))
+    if unknown:
+        parser.error(f"--files: unknown {unknown}; allowed {list(ORDER)}")
+    if not args.summarize_only:
+        done: list[Path] = [args.root / n for n in ORDER]
+        for name in names:
+            run_file(name, args, [d for d in done if d.name != name])
+    summarize(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
