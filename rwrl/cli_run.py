@@ -5,6 +5,8 @@ Examples::
     rwrl run --agent d4pg --env cartpole-swingup --combined-challenge easy \\
         --steps 200000 --seed 0 --out runs/swingup-easy
     rwrl run --resume runs/swingup-easy            # after a kill, or --steps N to extend
+    rwrl run --agent crr --dataset rwrl/cartpole-swingup-none-5pct-v0 --steps 100000 \\
+        --out runs/crr-swingup                     # offline: steps are learner updates
     # the first command again also continues the run (so `make run` is re-runnable)
     rwrl report runs/swingup-s0 runs/swingup-s1 --out swingup.html
     rwrl report sweeps-out/combined                  # a sweep: SWEEP_DIR/report.html
@@ -26,7 +28,7 @@ _DEFAULTS = RunConfig()
 #: CLI options that define a new run; with --resume they come from config.json.
 _RUN_OPTIONS = ("agent", "env", "combined_challenge", "safety_coeff", "seed", "num_envs",
                 "eval_every", "eval_episodes", "checkpoint_every", "checkpoint_minutes",
-                "save_replay", "observation_history")
+                "save_replay", "observation_history", "dataset")
 
 
 def _parse_pairs(pairs: list[str], option: str) -> dict[str, Any]:
@@ -67,6 +69,9 @@ def run(
     observation_history: Optional[int] = typer.Option(None, help="k > 0: the agent sees its last k observations and actions (against delays; default 0, off)"),
     agent_config: list[str] = typer.Option([], "--agent-config", help="agent field override KEY=VALUE (repeatable)"),
     env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="extra make_vec argument KEY=JSON (repeatable)"),
+    dataset: Optional[str] = typer.Option(None, help="learn offline from this Minari dataset (local id or "
+                                          "directory); --steps, --eval-every, --checkpoint-every "
+                                          "then count learner updates"),
     resume: Optional[Path] = typer.Option(None, help="continue this run directory"),
     progress: bool = typer.Option(True, help="draw the progress bar"),
 ) -> None:
@@ -96,7 +101,10 @@ def run(
         typer.echo(f"\ninterrupted; continue from the last checkpoint with "
                    f"`rwrl run --resume {resume or out}`", err=True)
         raise typer.Exit(code=130)
-    typer.echo(f"done: {summary['counters']['env_steps']} env steps, "
+    counters = summary["counters"]
+    done = (f"{counters['env_steps']} env steps" if "env_steps" in counters
+            else f"{counters['updates']} learner updates on {summary.get('dataset')}")
+    typer.echo(f"done: {done}, "
                f"last evaluation return {summary['final_eval_return']:.1f}, "
                f"{100 * summary['outside_learner_share']:.0f}% of wall-clock outside the learner")
     if (Path(run_dir) / REPORT_FILE).exists():

@@ -10,7 +10,9 @@ Example::
 
 Shared pieces: ``networks`` (flax modules), ``distributional`` (the C51
 support, projection and TD loss), ``replay`` (n-step replay fed by a vector
-env), ``types`` (``Transition``, the ``Agent`` protocol).
+env), ``offline_replay`` (n-step batches from a Minari dataset), ``types``
+(``Transition``, the ``Agent`` protocol). Offline agents (``OFFLINE_AGENTS``):
+``bc``, ``crr``, ``iql``.
 
 Adding an agent is one file (its config dataclass, networks and learning)
 plus its line in ``AGENTS``; ``rwrl run --help`` lists the registry. Agent
@@ -27,7 +29,14 @@ import importlib
 AGENTS = {
     "d4pg": "rwrl.agents.d4pg:D4PG:D4PGConfig",
     "dmpo": "rwrl.agents.dmpo:DMPO:DMPOConfig",
+    "bc": "rwrl.agents.bc:BC:BCConfig",
+    "crr": "rwrl.agents.crr:CRR:CRRConfig",
+    "iql": "rwrl.agents.iql:IQL:IQLConfig",
 }
+
+#: agents that learn only from a dataset (``rwrl run --dataset``); the others learn online
+#: or, being off-policy, from a dataset too.
+OFFLINE_AGENTS = ("bc", "crr", "iql")
 
 
 def agent_classes(name: str) -> tuple[type, type]:
@@ -69,4 +78,4 @@ def make_agent(name: str, obs_size: int, action_size: int, **config_overrides):
     return agent_classes(name)[0](obs_size, action_size, config)
 
 
-__all__ = ["AGENTS", "agent_classes", "make_agent", "make_config"]
+__all__ = ["AGENTS", "OFFLINE_AGENTS", "agent_classes", "make_agent", "make_config"]

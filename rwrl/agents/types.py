@@ -99,3 +99,27 @@ def updates_per_vector_step(config: Any, num_envs: int) -> float:
     updates keep the ratio. The loop accumulates the fraction across steps.
     """
     return num_envs * config.samples_per_insert / config.batch_size
+
+
+def validate_offline_config(config: Any) -> None:
+    """Check the fields every offline agent config shares; raise ValueError naming the bad field.
+
+    Shared: ``batch_size`` and ``n_step`` (integers >= 1), ``discount`` in
+    (0, 1], every ``*learning_rate`` > 0, every ``*hidden_sizes`` a non-empty
+    sequence of sizes >= 1 (lists become tuples, so frozen configs stay hashable).
+    """
+    for name in ("batch_size", "n_step"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+    if not 0.0 < config.discount <= 1.0:
+        raise ValueError(f"discount={config.discount!r}: must be in (0, 1]")
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name.endswith("learning_rate") and not value > 0:
+            raise ValueError(f"{field.name}={value!r}: must be > 0")
+        if field.name.endswith("hidden_sizes"):
+            sizes = tuple(value)
+            object.__setattr__(config, field.name, sizes)
+            if not sizes or any(int(s) < 1 for s in sizes):
+                raise ValueError(f"{field.name}={sizes!r}: must be a non-empty sequence of sizes >= 1")

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from rwrl.agents import AGENTS
+from rwrl.agents import AGENTS, OFFLINE_AGENTS
 from rwrl.core.files import atomic_write_bytes
 
 AGENT_NAMES = tuple(AGENTS)
@@ -72,6 +72,13 @@ class RunConfig:
     observation_history: int = 0
     #: write ``report.html`` when the run completes.
     report: bool = True
+    #: None: learn online. Else a Minari dataset (a local id under
+    #: ``MINARI_DATASETS_PATH`` or a dataset directory) to learn from offline
+    #: (``rwrl.experiments.offline_loop``): ``steps``, ``eval_every`` and
+    #: ``checkpoint_every`` then count learner updates, the evaluation env is
+    #: the dataset's eval env, and ``env``, ``combined_challenge``,
+    #: ``safety_coeff``, ``env_kwargs`` and ``num_envs`` are not used.
+    dataset: str | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -152,6 +159,10 @@ def _check_values(c: RunConfig) -> None:
     _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
     _require(0 <= c.observation_history <= 100, "observation_history", c.observation_history,
              "an integer in [0, 100] (0: off)")
+    _require(c.dataset is not None or c.agent not in OFFLINE_AGENTS, "dataset", c.dataset,
+             f"a dataset for the offline agent {c.agent!r}")
+    _require(c.dataset is None or (c.dataset != "" and c.observation_history == 0), "dataset",
+             c.dataset, "None, or a non-empty dataset id or path with observation_history 0")
     _require(math.isfinite(c.checkpoint_minutes) and c.checkpoint_minutes > 0,
              "checkpoint_minutes", c.checkpoint_minutes, "a finite number of minutes > 0")
 

@@ -122,6 +122,31 @@ def _flat_obs(obs: Any) -> np.ndarray:
     return np.asarray(obs, np.float32).reshape(len(obs), -1)
 
 
+def run_eval_episodes(agent: Any, state: Any, env: Any, seed: int, keys: KeyStream,
+                      constraint_names: tuple[str, ...],
+                      env_actions: Callable[[np.ndarray], np.ndarray]) -> list[dict[str, Any]]:
+    """Run one episode per env of the vector ``env`` with the deterministic policy.
+
+    Shared by the online and the offline loops. The env is reset with ``seed``;
+    steps after an env's episode ended are not counted (whatever its autoreset).
+
+    Returns:
+      One episode row per env (the ``EpisodeAccumulator`` columns), in env order.
+    """
+    n = env.num_envs
+    obs, info = env.reset(seed=seed)
+    accumulator = EpisodeAccumulator(n, constraint_names)
+    accumulator.observe_reset(np.arange(n), info)
+    done = np.zeros(n, bool)
+    while not done.all():
+        actions = agent.act(state, _flat_obs(obs), keys.next(), explore=False)
+        obs, reward, terminated, truncated, info = env.step(env_actions(actions))
+        active = ~done
+        accumulator.add_step(active, reward, info)
+        done |= active & (np.asarray(terminated) | np.asarray(truncated))
+    return [accumulator.row(i) for i in range(n)]
+
+
 class Trainer:
     """Trains one agent on one task; see the module docstring for the semantics.
 
@@ -355,23 +380,15 @@ class Trainer:
 
     def evaluate(self) -> list[dict[str, Any]]:
         """Run one episode per eval env with the deterministic policy; write their rows."""
-        c, env = self.counters, self.eval_env
-        n = self.config.eval_episodes
-        obs, info = env.reset(seed=derived_seed(self.config.seed, "eval", c.evaluations))
-        accumulator = EpisodeAccumulator(n, self.constraint_names)
-        accumulator.observe_reset(np.arange(n), info)
-        done = np.zeros(n, bool)
-        while not done.all():
-            actions = self.agent.act(self.state, _flat_obs(obs), self.keys.next(), explore=False)
-            obs, reward, terminated, truncated, info = env.step(self._env_actions(actions))
-            active = ~done
-            accumulator.add_step(active, reward, info)
-            done |= active & (np.asarray(terminated) | np.asarray(truncated))
+        c = self.counters
+        episodes = run_eval_episodes(self.agent, self.state, self.eval_env,
+                                     derived_seed(self.config.seed, "eval", c.evaluations),
+                                     self.keys, self.constraint_names, self._env_actions)
         context = {**self._row_context("eval"), "evaluation": c.evaluations}
-        rows = [{**context, "episode": c.eval_episodes + i, "env_index": i, **accumulator.row(i)}
-                for i in range(n)]
+        rows = [{**context, "episode": c.eval_episodes + i, "env_index": i, **row}
+                for i, row in enumerate(episodes)]
         c.evaluations += 1
-        c.eval_episodes += n
+        c.eval_episodes += len(rows)
         c.last_eval = c.env_steps
         self.log.write(rows)
         c.rows = self.log.rows

@@ -98,12 +98,16 @@ class RunHooks:
 
     agent_factory: AgentFactory = make_agent_for
     env_factory: EnvFactory = make_env_for
-    #: called after every vector step with the Trainer.
+    #: called after every vector step with the Trainer (offline: after every update).
     on_step: Callable[[Trainer], None] | None = None
     progress: bool = True
 
 
 def _build_trainer(config: RunConfig, run_dir: Path, hooks: RunHooks) -> Trainer:
+    if config.dataset is not None:  # offline: the same run directory, another loop
+        from rwrl.experiments.offline_loop import build_offline_trainer
+        return build_offline_trainer(config, run_dir, hooks.agent_factory, hook=hooks.on_step,
+                                     progress=hooks.progress)
     train_env = hooks.env_factory(config, config.num_envs)
     eval_env = hooks.env_factory(config, config.eval_episodes)
     if config.observation_history:

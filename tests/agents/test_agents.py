@@ -6,7 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from rwrl.agents import AGENTS, make_agent, make_config
+from rwrl.agents import AGENTS, OFFLINE_AGENTS, make_agent, make_config
+
+ONLINE_AGENTS = sorted(set(AGENTS) - set(OFFLINE_AGENTS))  # the offline ones: test_offline_agents.py
 from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import Transition, updates_per_vector_step
 
@@ -58,7 +60,7 @@ def test_config_validation(name, overrides, match):
         make_config(name, **overrides)
 
 
-@pytest.mark.parametrize("name", sorted(AGENTS))
+@pytest.mark.parametrize("name", ONLINE_AGENTS)
 def test_configs_frozen_with_documented_shared_fields(name):
     config = make_config(name)
     for field in ("batch_size", "n_step", "discount", "replay_capacity", "min_replay_size",
@@ -76,7 +78,7 @@ def test_configs_frozen_with_documented_shared_fields(name):
     assert updates_per_vector_step(config, 8) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("name", sorted(AGENTS))
+@pytest.mark.parametrize("name", ONLINE_AGENTS)
 def test_update_is_deterministic_given_seed(name):
     agent = small_agent(name)
     results = []
@@ -91,7 +93,7 @@ def test_update_is_deterministic_given_seed(name):
     assert int(s1.steps) == 3
 
 
-@pytest.mark.parametrize("name", sorted(AGENTS))
+@pytest.mark.parametrize("name", ONLINE_AGENTS)
 def test_targets_copied_every_period(name):
     agent = small_agent(name)  # target_update_period=3
     state = agent.init(jax.random.PRNGKey(0))
@@ -110,7 +112,7 @@ def test_targets_copied_every_period(name):
     assert not same(state.target_critic_params, initial_target)
 
 
-@pytest.mark.parametrize("name", sorted(AGENTS))
+@pytest.mark.parametrize("name", ONLINE_AGENTS)
 def test_act_shapes_range_and_exploration(name):
     agent = small_agent(name)
     state = agent.init(jax.random.PRNGKey(0))
