@@ -33,6 +33,7 @@ Choices (the method leaves them open):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple, Sequence
 
 import flax.linen as nn
@@ -120,30 +121,40 @@ def td_loss(q_tm1: jax.Array, r_t: jax.Array, discount_t: jax.Array, q_t: jax.Ar
     return 0.5 * jnp.square(target - q_tm1)
 
 
-def _make_iteration(critic: ScalarCritic, optimiser, config: FQEConfig, data: dict):
-    """Return a jitted FQE iteration: target_update_period steps, then target <- params."""
-    n = data["rewards"].shape[0]
+def make_optimiser(config: FQEConfig) -> optax.GradientTransformation:
+    """Return global-norm clipping, then Adam."""
+    return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm), optax.adam(config.learning_rate))
 
-    def loss_fn(params, target_params, idx):
+
+@functools.lru_cache(maxsize=8)
+def compiled_iteration(config: FQEConfig):
+    """Return a jitted FQE iteration: target_update_period steps with Q_k frozen, then Q_k <- Q.
+
+    Cached per config, and the data are an argument (not constants of the
+    computation), so every policy of a set reuses one compilation.
+    """
+    critic, optimiser = ScalarCritic(config.hidden_sizes), make_optimiser(config)
+
+    def loss_fn(params, target_params, data, idx):
         q_tm1 = critic.apply(params, data["obs"][idx], data["actions"][idx])
         q_t = critic.apply(target_params, data["next_obs"][idx], data["next_actions"][idx])
         r_t = data["rewards"][idx] / config.scale
         return jnp.mean(jax.vmap(td_loss)(q_tm1, r_t, config.discount * data["discounts"][idx], q_t))
 
-    def step(carry, key):
-        params, opt_state, target_params = carry
-        idx = jax.random.randint(key, (config.batch_size,), 0, n)
-        loss, grads = jax.value_and_grad(loss_fn)(params, target_params, idx)
-        updates, opt_state = optimiser.update(grads, opt_state)
-        return (optax.apply_updates(params, updates), opt_state, target_params), loss
+    def iteration(params, opt_state, data, key):
+        def step(carry, step_key):
+            params, opt_state = carry
+            idx = jax.random.randint(step_key, (config.batch_size,), 0, data["rewards"].shape[0])
+            loss, grads = jax.value_and_grad(loss_fn)(params, target_params, data, idx)
+            updates, opt_state = optimiser.update(grads, opt_state)
+            return (optax.apply_updates(params, updates), opt_state), loss
 
-    @jax.jit
-    def iteration(params, opt_state, key):
+        target_params = params  # Q_k, frozen for this iteration
         keys = jax.random.split(key, config.target_update_period)
-        (params, opt_state, _), losses = jax.lax.scan(step, (params, opt_state, params), keys)
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), keys)
         return params, opt_state, jnp.mean(losses)
 
-    return iteration
+    return jax.jit(iteration)
 
 
 def fitted_q_evaluation(policy, data: Transitions, config: FQEConfig = FQEConfig(), *,
@@ -169,22 +180,20 @@ def fitted_q_evaluation(policy, data: Transitions, config: FQEConfig = FQEConfig
         "discounts": jnp.asarray(data.discounts, jnp.float32),
     }
     critic = ScalarCritic(config.hidden_sizes)
-    optimiser = optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
-                            optax.adam(config.learning_rate))
     init_key, key = jax.random.split(jax.random.PRNGKey(seed))
-    params = critic.init(init_key, arrays["obs"][:1], arrays["actions"][:1])
-    opt_state = optimiser.init(params)
-    iteration = _make_iteration(critic, optimiser, config, arrays)
+    params = jax.jit(critic.init)(init_key, arrays["obs"][:1], arrays["actions"][:1])
+    opt_state = make_optimiser(config).init(params)
+    iteration = compiled_iteration(config)
     reporter = ProgressReporter(config.num_steps, desc=f"fqe {getattr(policy, 'name', '')}".strip(),
                                 enabled=progress)
     losses = []
     for k in range(config.num_steps // config.target_update_period):
-        params, opt_state, loss = iteration(params, opt_state, jax.random.fold_in(key, k))
+        params, opt_state, loss = iteration(params, opt_state, arrays, jax.random.fold_in(key, k))
         losses.append(float(loss))
         reporter.set_postfix({"td_loss": f"{losses[-1]:.3g}"})
         reporter.update((k + 1) * config.target_update_period)
     reporter.close()
     s0 = jnp.asarray(data.initial_obs, jnp.float32)
-    initial_values = np.asarray(critic.apply(params, s0, jnp.asarray(apply_policy(policy, data.initial_obs))),
-                                dtype=np.float64) * config.scale
+    q0 = jax.jit(critic.apply)(params, s0, jnp.asarray(apply_policy(policy, data.initial_obs)))
+    initial_values = np.asarray(q0, dtype=np.float64) * config.scale
     return FQEResult(float(initial_values.mean()), initial_values, np.asarray(losses))

@@ -70,7 +70,7 @@ class MaxEntConfig:
     #: L2 weight on theta in the dual (constraint relaxation).
     l2: float = 1e-5
     #: L-BFGS iterations at most.
-    max_iterations: int = 2000
+    max_iterations: int = 500
 
     def __post_init__(self):
         if self.num_features < 1:
@@ -148,7 +148,7 @@ def solve_dual(psi: np.ndarray, l2: float, max_iterations: int) -> np.ndarray:
         return value, psi.T @ w + l2 * theta
 
     result = minimize(dual, np.zeros(psi.shape[1]), jac=True, method="L-BFGS-B",
-                      options={"maxiter": max_iterations, "gtol": 1e-10, "ftol": 1e-14})
+                      options={"maxiter": max_iterations, "gtol": 1e-9, "ftol": 1e-13})
     return result.x
 
 

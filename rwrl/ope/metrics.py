@@ -78,32 +78,36 @@ def normalize(values: np.ndarray, truths: np.ndarray) -> np.ndarray:
     return (np.asarray(values, dtype=np.float64) - low) / (high - low)
 
 
-def absolute_error(norm_estimates: np.ndarray, norm_truths: np.ndarray) -> float:
+# The metrics below take (..., P) arrays and reduce the last axis, so that the
+# bootstrap computes all its resamples in one call.
+
+
+def absolute_error(norm_estimates: np.ndarray, norm_truths: np.ndarray) -> np.ndarray:
     """Return the mean over policies of |normalized estimate - normalized truth|."""
-    return float(np.mean(np.abs(norm_estimates - norm_truths)))
+    return np.mean(np.abs(norm_estimates - norm_truths), axis=-1)
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Return 1-based ranks, ties sharing their mean rank (scipy's 'average')."""
+def rank_correlation(estimates: np.ndarray, truths: np.ndarray) -> np.ndarray:
+    """Return Spearman's rho (Pearson correlation of the ranks); NaN if either side is all tied.
+
+    Ties share their mean rank (scipy's ``rankdata`` 'average').
+    """
     from scipy.stats import rankdata
 
-    return rankdata(x)
+    a, b = rankdata(estimates, axis=-1), rankdata(truths, axis=-1)
+    a, b = a - a.mean(axis=-1, keepdims=True), b - b.mean(axis=-1, keepdims=True)
+    denominator = np.sqrt(np.sum(a * a, axis=-1) * np.sum(b * b, axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, np.sum(a * b, axis=-1) / denominator, np.nan)
 
 
-def rank_correlation(estimates: np.ndarray, truths: np.ndarray) -> float:
-    """Return Spearman's rho (Pearson correlation of the ranks); NaN if either side is all tied."""
-    a, b = _ranks(estimates), _ranks(truths)
-    a, b = a - a.mean(), b - b.mean()
-    denominator = np.sqrt(np.sum(a * a) * np.sum(b * b))
-    return float(np.sum(a * b) / denominator) if denominator > 0 else float("nan")
-
-
-def regret_at_1(norm_estimates: np.ndarray, norm_truths: np.ndarray) -> float:
+def regret_at_1(norm_estimates: np.ndarray, norm_truths: np.ndarray) -> np.ndarray:
     """Return the best normalized truth minus that of the policy the estimates rank first."""
-    return float(np.max(norm_truths) - norm_truths[int(np.argmax(norm_estimates))])
+    first = np.argmax(norm_estimates, axis=-1)[..., None]
+    return np.max(norm_truths, axis=-1) - np.take_along_axis(norm_truths, first, axis=-1)[..., 0]
 
 
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "absolute_error": absolute_error,
     "rank_correlation": rank_correlation,
     "regret_at_1": regret_at_1,
@@ -133,10 +137,10 @@ def dope_metrics(estimates: Sequence[float] | np.ndarray, truths: Sequence[float
     n_est, n_true = normalize(est, true), normalize(true, true)
     draws = np.random.default_rng(seed).integers(0, len(true), size=(resamples, len(true)))
     out = {}
+    tails = ((1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0)
     for name, metric in METRICS.items():
-        samples = np.array([metric(n_est[idx], n_true[idx]) for idx in draws])
+        samples = metric(n_est[draws], n_true[draws])
         samples = samples[np.isfinite(samples)]
-        tails = ((1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0)
         low, high = np.quantile(samples, tails) if samples.size else (np.nan, np.nan)
-        out[name] = Interval(metric(n_est, n_true), float(low), float(high))
+        out[name] = Interval(float(metric(n_est, n_true)), float(low), float(high))
     return out
