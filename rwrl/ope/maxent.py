@@ -37,6 +37,8 @@ project's issue, so check them against the paper before relying on details):
   heuristic). Any ``features(obs, actions) -> (N, d)`` may be passed instead (the
   tests use one-hot (s, a) features, for which the estimator is exact in the limit
   of data).
+* Size: at most ``max_transitions`` (default 200,000) transitions, a seeded uniform
+  subsample of larger datasets, enter the fit (memory is N x d float64 per array).
 * Terminations: the average-reward setting has none (the suite's episodes only
   truncate); transitions with ``discount == 0`` are left out of the dynamics fit and
   kept in the reweighting.
@@ -71,12 +73,17 @@ class MaxEntConfig:
     l2: float = 1e-5
     #: L-BFGS iterations at most.
     max_iterations: int = 500
+    #: transitions used at most (a seeded uniform subsample beyond; bounds memory at
+    #: N x d float64, 0.4 GB per array at the defaults); None: all.
+    max_transitions: int | None = 200_000
 
     def __post_init__(self):
         if self.num_features < 1:
             raise ValueError(f"num_features must be >= 1, got {self.num_features!r}")
         if self.bandwidth is not None and not self.bandwidth > 0:
             raise ValueError(f"bandwidth must be > 0, got {self.bandwidth!r}")
+        if self.max_transitions is not None and self.max_transitions < 2:
+            raise ValueError(f"max_transitions must be >= 2 or None, got {self.max_transitions!r}")
         for field in ("ridge", "l2"):
             if not getattr(self, field) >= 0:
                 raise ValueError(f"{field} must be >= 0, got {getattr(self, field)!r}")
@@ -152,6 +159,15 @@ def solve_dual(psi: np.ndarray, l2: float, max_iterations: int) -> np.ndarray:
     return result.x
 
 
+def subsample(data: Transitions, size: int | None, seed: int) -> Transitions:
+    """Return at most ``size`` transitions drawn uniformly without replacement (seeded)."""
+    if size is None or len(data.obs) <= size:
+        return data
+    idx = np.sort(np.random.default_rng(seed).choice(len(data.obs), size=size, replace=False))
+    return Transitions(data.obs[idx], data.actions[idx], data.rewards[idx], data.next_obs[idx],
+                       data.discounts[idx], data.initial_obs)
+
+
 def maxent_average_reward(policy, data: Transitions, config: MaxEntConfig = MaxEntConfig(), *,
                           features: FeatureMap | None = None, seed: int = 0) -> MaxEntResult:
     """Estimate the average reward per step of ``policy`` from ``data`` (steps 1 to 4).
@@ -166,6 +182,7 @@ def maxent_average_reward(policy, data: Transitions, config: MaxEntConfig = MaxE
     """
     from scipy.special import softmax
 
+    data = subsample(data, config.max_transitions, seed)
     if features is None:
         features = RandomFourierFeatures(data.obs, data.actions, config.num_features,
                                          config.bandwidth, seed)

@@ -117,3 +117,13 @@ def test_transitions_of_unequal_length_are_rejected():
 def test_invalid_fqe_configs_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         FQEConfig(**kwargs)
+
+
+def test_maxent_subsamples_large_datasets_reproducibly():
+    target = TARGETS["best"]
+    data = ring.dataset(behaviour_for(target), episodes=40, length=50, seed=2)  # 2,000 transitions
+    config = MaxEntConfig(ridge=1e-9, l2=1e-9, max_transitions=500)
+    a = maxent_average_reward(ring.table_policy(target), data, config, features=ring.one_hot_state_action)
+    b = maxent_average_reward(ring.table_policy(target), data, config, features=ring.one_hot_state_action)
+    assert a.weights.shape == (500,)
+    assert a.average_reward == b.average_reward
