@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from rwrl.cli_ope import register as register_ope_command
 from rwrl.cli_run import register as register_run_commands
 from rwrl.cli_sweep import register as register_sweep_commands
 
@@ -56,6 +57,7 @@ def rollout(out: Path = typer.Option(Path("runs/rollout"), help="output folder")
 # run and report: their modules import the learning stack only when they run
 register_run_commands(app)
 register_sweep_commands(app)
+register_ope_command(app)  # rwrl ope: off-policy evaluation (imports JAX when it runs)
 
 
 def main() -> None:

@@ -1,0 +1,54 @@
+"""The ``rwrl ope`` command; mount it with ``register(app)``.
+
+Example::
+
+    rwrl ope --dataset rwrl/cartpole-swingup/none-5pct-v0 --policies policies/cartpole-swingup \\
+        --method fqe --out ope-out/cartpole-fqe.json
+
+Writes the table (JSON) to ``--out`` and prints it; the true values (online
+rollouts) are cached in ``true_values.json`` beside it, so the other method reuses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+#: the behaviour-policy loader: (manifest entry, policy directory) -> obs (B, D) -> actions (B, A).
+DEFAULT_LOADER = "rwrl.datasets.policies:load_policy"
+
+
+def ope(dataset: str = typer.Option(..., help="Minari dataset id"),
+        policies: Path = typer.Option(..., help="directory with manifest.json listing the policies"),
+        method: str = typer.Option("fqe", help="fqe | maxent"),
+        out: Optional[Path] = typer.Option(None, help="output JSON (default ope-out/<dataset>-<method>.json)"),
+        episodes: int = typer.Option(100, min=1, help="online episodes per policy for the true values"),
+        num_envs: int = typer.Option(50, min=1, help="parallel envs of the rollouts"),
+        discount: float = typer.Option(0.99, min=0.0, max=0.999999, help="discount of values and FQE"),
+        steps: int = typer.Option(50_000, min=100, help="FQE gradient steps (a multiple of 100)"),
+        features: int = typer.Option(256, min=1, help="max-ent random Fourier features"),
+        seed: int = typer.Option(0, min=0, help="seed of the estimators and the bootstrap"),
+        loader: str = typer.Option(DEFAULT_LOADER, help="policy loader as module:function")) -> None:
+    """Estimate each policy's value from the dataset alone; score against online rollouts (DOPE)."""
+    from rwrl.ope.evaluate import METHODS, RolloutSettings, format_table, resolve_loader, run_ope
+    from rwrl.ope.fqe import FQEConfig
+    from rwrl.ope.maxent import MaxEntConfig
+
+    if method not in METHODS:
+        raise typer.BadParameter(f"{method!r}; allowed: {', '.join(METHODS)}", param_hint="--method")
+    if out is None:
+        out = Path("ope-out") / f"{dataset.replace('/', '_')}-{method}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = run_ope(dataset, policies, method, resolve_loader(loader), out,
+                     settings=RolloutSettings(episodes, num_envs, discount),
+                     fqe_config=FQEConfig(discount=discount, num_steps=steps),
+                     maxent_config=MaxEntConfig(num_features=features), seed=seed)
+    typer.echo(format_table(result))
+    typer.echo(f"table: {out}")
+
+
+def register(root: typer.Typer) -> None:
+    """Mount the command as ``rwrl ope``."""
+    root.command(name="ope")(ope)
