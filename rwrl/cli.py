@@ -1,4 +1,4 @@
-"""The ``rwrl`` command: list tasks, roll out, train, sweep, report."""
+"""The ``rwrl`` command: list tasks, roll out, train, sweep, report, policies, datasets."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from rwrl.cli_data import register as register_data_commands
 from rwrl.cli_run import register as register_run_commands
 from rwrl.cli_sweep import register as register_sweep_commands
 
@@ -56,6 +57,7 @@ def rollout(out: Path = typer.Option(Path("runs/rollout"), help="output folder")
 # run and report: their modules import the learning stack only when they run
 register_run_commands(app)
 register_sweep_commands(app)
+register_data_commands(app)  # policies, dataset
 
 
 def main() -> None:
