@@ -1,9 +1,14 @@
 """Datasets: a round trip through plain Minari, exact replay in the recovered env,
-a deterministic checksum, and a stopped generation that never loads as complete."""
+a deterministic checksum, and a killed generation that never loads as complete."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import gymnasium
 import minari
@@ -110,36 +115,42 @@ def test_list_and_show_report_the_dataset_and_verify_its_checksum(root):
     assert "Gaussian, std 0.2" in summary["rwrl_behaviour_noise"]
 
 
-class Stop(Exception):
-    pass
+def _kill_mid_generation(policy, chunk_file):
+    """Run the generation in a child process and SIGKILL it once ``chunk_file`` exists."""
+    code = ("from rwrl.datasets.create import create_dataset\n"
+            f"create_dataset('cartpole-swingup', 'none', 1, policy={str(policy)!r}, num_envs=2, "
+            "ref_episodes=2, progress=False)")
+    child = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while not chunk_file.exists():
+            assert child.poll() is None, "the generation ended before it could be killed"
+            assert time.monotonic() < deadline, f"no {chunk_file.name} within 120 s"
+            time.sleep(0.02)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
 
 
-def _stop_after(chunk):
-    def hook(c):
-        if c == chunk:
-            raise Stop
-    return hook
-
-
-def test_same_command_same_checksum_and_a_stopped_generation_continues_to_it(
+def test_same_command_same_checksum_and_a_killed_generation_continues_to_it(
         tiny_policies, tmp_path, monkeypatch):
     args = dict(policy=tiny_policies, num_envs=2, ref_episodes=2, progress=False)
     checksums = {}
-    for name, stop in (("clean", None), ("stopped", 0)):
+    for name in ("clean", "killed"):
         monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / name))
-        if stop is not None:
-            with pytest.raises(Stop):
-                create_dataset("cartpole-swingup", "none", 1, on_chunk=_stop_after(stop), **args)
+        if name == "killed":  # SIGKILL while the second of three chunks is made
+            _kill_mid_generation(tiny_policies, staging_dir(ID) / "chunk-00000.npz")
             with pytest.raises(FileNotFoundError):  # nothing loads, nothing is listed
                 minari.load_dataset(ID)
             assert minari.list_local_datasets() == {}
-            assert (staging_dir(ID) / "chunk-00000.npz").exists()
         made = []
         summary = create_dataset("cartpole-swingup", "none", 1, on_chunk=made.append, **args)
-        assert made == ([0, 1, 2] if stop is None else [1, 2])  # continued, not restarted
+        # continued, not restarted: the killed one kept its first chunk (at least)
+        assert made == [0, 1, 2] if name == "clean" else made in ([1, 2], [2])
         assert not staging_dir(ID).exists()
         checksums[name] = summary["rwrl_content_sha256"]
-    assert checksums["clean"] == checksums["stopped"]
+    assert checksums["clean"] == checksums["killed"]
     # the same command over a complete dataset finds it; another command is refused
     assert create_dataset("cartpole-swingup", "none", 1, **args)["rwrl_content_sha256"] == checksums["clean"]
     with pytest.raises(FileExistsError, match="minari delete"):
