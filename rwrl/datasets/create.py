@@ -54,7 +54,7 @@ def default_policy_path(task: str, challenge: str) -> Path:
     return Path("policies") / f"{task}-{challenge}" / "manifest.json"
 
 
-def _resolve_policy(path: Path, fraction: float) -> tuple[SnapshotPolicy, dict[str, Any] | None]:
+def resolve_policy(path: Path, fraction: float) -> tuple[SnapshotPolicy, dict[str, Any] | None]:
     """Load the behaviour policy from a manifest (its ``fraction`` snapshot) or a checkpoint."""
     path = Path(path)
     if not (path / "state.npz").exists():  # not a checkpoint: a manifest or its directory
@@ -193,7 +193,7 @@ def create_dataset(task: str, challenge: str, size: int, policy: Path | None = N
             raise FileExistsError(f"{dataset_id} exists, made by `{summary.get('rwrl_command')}`; "
                                   f"delete it first (`minari delete {dataset_id}`)")
         return summary
-    behaviour, manifest = _resolve_policy(policy_path, fraction)
+    behaviour, manifest = resolve_policy(policy_path, fraction)
     plan = {"dataset_id": dataset_id, "task": task, "challenge": challenge, "size": size,
             "episodes": naming.episode_count(task, size), "env_id": naming.env_id(task),
             "env_kwargs": naming.challenge_kwargs(challenge), "seed": seed, "noise": noise,
@@ -236,4 +236,4 @@ def _metadata(plan: dict[str, Any], behaviour: SnapshotPolicy, refs: dict[str, f
 
 
 __all__ = ["DEFAULT_NOISE", "DEFAULT_NUM_ENVS", "create_dataset", "default_policy_path",
-           "generating_command"]
+           "generating_command", "resolve_policy"]
