@@ -20,7 +20,9 @@ dataset's hidden staging directory with a ``plan.json`` of the command;
 running the same command again keeps the chunks present and makes the rest,
 a different command over the same id starts the staging over. The Minari
 dataset is assembled in the staging directory and renamed into place at the
-end (``rwrl.datasets.store``), so a killed generation never loads.
+end (``rwrl.datasets.store``), so a killed generation never loads. Until
+then the chunks and the assembled dataset both sit in staging: about twice
+the dataset's size on disk (walker 5 %: 41 MB of HDF5).
 """
 
 from __future__ import annotations
@@ -146,7 +148,10 @@ def _reference_scores(staging: Path, plan: dict[str, Any], policy_path: Path,
     refs = {"ref_min_score": float(evaluate_policy(random, env_id, kwargs, n, seed).mean())}
     if manifest is not None and manifest["env_id"] == env_id and manifest["env_kwargs"] == kwargs:
         refs["ref_max_score"] = float(manifest["best_return"])
+        refs["rwrl_ref_max_source"] = (f"the manifest's best checkpoint, {manifest['episodes']} "
+                                       "episodes")
     else:
+        refs["rwrl_ref_max_source"] = f"the best checkpoint measured here, {n} episodes"
         best = policy_path
         if manifest is not None:
             top = max(manifest["checkpoints"], key=lambda e: e["mean_return"])
@@ -192,6 +197,7 @@ def create_dataset(task: str, challenge: str, size: int, policy: Path | None = N
         if summary.get("rwrl_command") != command:
             raise FileExistsError(f"{dataset_id} exists, made by `{summary.get('rwrl_command')}`; "
                                   f"delete it first (`minari delete {dataset_id}`)")
+        shutil.rmtree(store.staging_dir(dataset_id), ignore_errors=True)  # killed after publishing
         return summary
     behaviour, manifest = resolve_policy(policy_path, fraction)
     plan = {"dataset_id": dataset_id, "task": task, "challenge": challenge, "size": size,
