@@ -1,4 +1,4 @@
-"""The ``rwrl`` command: list tasks, roll out, train, sweep, report."""
+"""The ``rwrl`` command: list tasks, roll out, train, sweep, report, policies, datasets."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from rwrl.cli_data import register as register_data_commands
 from rwrl.cli_ope import register as register_ope_command
 from rwrl.cli_run import register as register_run_commands
 from rwrl.cli_sweep import register as register_sweep_commands
@@ -57,6 +58,7 @@ def rollout(out: Path = typer.Option(Path("runs/rollout"), help="output folder")
 # run and report: their modules import the learning stack only when they run
 register_run_commands(app)
 register_sweep_commands(app)
+register_data_commands(app)  # policies, dataset
 register_ope_command(app)  # rwrl ope: off-policy evaluation (imports JAX when it runs)
 
 

@@ -8,8 +8,8 @@ import rwrl
 #: package -> floor; a module may import lower floors, and one package of its own
 #: floor may import another only if that one does not import it back.
 FLOORS = {"core": 0, "domains": 1, "tasks": 2, "challenges": 3, "envs": 4, "metrics": 5,
-          "agents": 5, "ope": 6, "experiments": 7, "report": 7, "cli": 8, "cli_run": 8, "cli_ope": 8,
-          "rollout": 8}
+          "agents": 5, "datasets": 6, "ope": 6, "experiments": 7, "report": 7, "cli": 8,
+          "cli_run": 8, "cli_ope": 8, "cli_data": 8, "rollout": 8}
 
 
 def _imports(path: pathlib.Path):

@@ -1,0 +1,319 @@
+"""Behaviour policies: D4PG snapshots as batched policy functions, their manifest.
+
+A snapshot is an ordinary checkpoint of an ``rwrl run`` directory
+(``RUN/checkpoints/ckpt-<steps>/``, see ``rwrl.experiments.checkpoint``);
+the run's ``config.json`` says which agent, agent config and env made it.
+:func:`load_policy` turns one into ``policy(obs (B, D)) -> actions (B, A)``:
+the agent's deterministic action (no exploration noise), mapped onto the
+env's action bounds, computed for the whole batch in one jitted call. Datasets,
+off-policy evaluation and tests call this one function.
+
+The manifest (``manifest.json`` of a policies directory, written by
+``rwrl policies train``) lists every evaluated checkpoint of the run (the
+policy set for off-policy evaluation) and, among them, the behaviour
+snapshots (see :func:`select_snapshots`). Each entry: path (relative to the
+manifest), env steps, mean and std of the return over ``episodes`` evaluation
+episodes on the batched vector env, and a sha256 over the checkpoint's files.
+
+Choices the paper leaves open:
+
+* Fractions: snapshots at 0.25, 0.5, 0.75 and 1.0 of the reference return,
+  the best mean return measured among the run's checkpoints (with a learning
+  curve that plateaus, best and final agree; the best ignores a dip at the very
+  end). For each fraction the checkpoint whose measured return is nearest to
+  it is taken (the earliest on a tie); two fractions may take the same one.
+* Datasets use the 0.75 snapshot by default: "a partially trained online
+  agent", as the published sets were gathered.
+* The checksum is over the checkpoint's files (name and sha256 of each, in
+  name order), so a snapshot changed on disk is refused at load.
+
+The checkpoint's arrays are read here (verifying the sha256 its own manifest
+records) rather than through ``rwrl.experiments.checkpoint``: datasets sit
+below experiments in the layers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rwrl.core.files import atomic_write_bytes
+from rwrl.datasets.rollout import BatchedPolicy, derived_seeds, run_episodes
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = 1
+#: fractions of the reference return at which behaviour snapshots are taken.
+DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+#: the snapshot a dataset is generated with, unless another is asked for.
+DEFAULT_BEHAVIOUR_FRACTION = 0.75
+
+
+class PolicyError(ValueError):
+    """A snapshot or manifest is missing, damaged or does not fit; the message names it."""
+
+
+def file_checksum(path: Path) -> str:
+    """Return the sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def snapshot_checksum(path: Path) -> str:
+    """Return the sha256 over a checkpoint directory's files (name and digest, name order)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PolicyError(f"snapshot {path} is not a checkpoint directory")
+    lines = [f"{p.name} {file_checksum(p)}\n" for p in sorted(path.iterdir()) if p.is_file()]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ loading
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotPolicy:
+    """A loaded snapshot; call it as ``policy(obs (B, D)) -> actions (B, A)`` (float32).
+
+    Attributes:
+      path: the checkpoint directory.
+      env: the task, ``<domain>-<task>``; ``env_id`` is ``rwrl/<env>-v0``.
+      env_kwargs: the challenge keyword arguments of the run's env.
+      obs_size, action_size: D and A.
+      checksum: :func:`snapshot_checksum` of ``path``.
+    """
+
+    path: Path
+    env: str
+    env_kwargs: dict[str, Any]
+    obs_size: int
+    action_size: int
+    checksum: str
+    _act: Any = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def env_id(self) -> str:
+        return f"rwrl/{self.env}-v0"
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, np.float32)
+        if obs.ndim != 2 or obs.shape[1] != self.obs_size:
+            raise ValueError(f"obs has shape {obs.shape}, expected (B, {self.obs_size})")
+        return self._act(obs)
+
+
+def run_env_kwargs(run: dict[str, Any]) -> dict[str, Any]:
+    """Return the make_vec keyword arguments of a run config dict (``RunConfig.env_make_kwargs``)."""
+    kwargs = dict(run.get("env_kwargs") or {})
+    if run.get("combined_challenge") is not None:
+        kwargs["combined_challenge"] = run["combined_challenge"]
+    if run.get("safety_coeff") is not None:
+        kwargs["safety_spec"] = {"enable": True, "safety_coeff": run["safety_coeff"]}
+    return kwargs
+
+
+def _read_run_config(checkpoint: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    config_path = checkpoint.parent.parent / "config.json"
+    try:
+        data = json.loads(config_path.read_text())
+        return data["run"], data.get("agent", {})
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise PolicyError(f"snapshot {checkpoint}: cannot read its run's {config_path} "
+                          f"({type(err).__name__}: {err})") from err
+
+
+def _read_state_arrays(checkpoint: Path) -> dict[str, np.ndarray]:
+    """Return the checkpoint's ``state.npz`` arrays by leaf path, verified by its manifest."""
+    try:
+        entry = json.loads((checkpoint / "manifest.json").read_text())["body"]["files"]["state.npz"]
+        path = checkpoint / "state.npz"
+        if file_checksum(path) != entry["sha256"]:
+            raise PolicyError(f"{path}: sha256 mismatch with its checkpoint manifest (corrupted)")
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[f"a{i}"] for i, name in enumerate(entry["names"])}
+    except PolicyError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as err:
+        raise PolicyError(f"snapshot {checkpoint}: unreadable checkpoint "
+                          f"({type(err).__name__}: {err})") from err
+
+
+def _unflatten(template: Any, arrays: dict[str, np.ndarray], where: Path) -> Any:
+    import jax
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    leaves = []
+    for path, ref in flat:
+        name = jax.tree_util.keystr(path)
+        ref_shape = np.shape(ref)
+        if name not in arrays or arrays[name].shape != ref_shape:
+            found = arrays[name].shape if name in arrays else "nothing"
+            raise PolicyError(f"snapshot {where}: leaf {name} holds {found}, the agent "
+                              f"expects shape {ref_shape}")
+        leaves.append(jax.numpy.asarray(arrays[name]))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _env_sizes(env: str, env_kwargs: dict[str, Any]) -> tuple[int, np.ndarray, np.ndarray]:
+    import gymnasium
+
+    import rwrl  # noqa: F401  (registers the ids)
+    probe = gymnasium.make(f"rwrl/{env}-v0", **env_kwargs)
+    try:
+        space = probe.action_space
+        return int(np.prod(probe.observation_space.shape)), np.asarray(space.low), np.asarray(space.high)
+    finally:
+        probe.close()
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_agent(key: str) -> Any:
+    """Build an agent once per (name, sizes, config): snapshots of one run share its compiled act."""
+    from rwrl.agents import make_agent
+    name, obs_size, action_size, config = json.loads(key)
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return make_agent(name, obs_size, action_size, **overrides)
+
+
+def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
+    """Load checkpoint directory ``path`` of an ``rwrl run`` as a batched policy.
+
+    Args:
+      path: ``RUN/checkpoints/ckpt-<steps>``.
+      checksum: the expected :func:`snapshot_checksum` (from a manifest); None: not checked.
+
+    Raises:
+      PolicyError: naming the snapshot, when it is missing, damaged, changed
+        since ``checksum`` was taken, or not loadable as its run's agent.
+    """
+    import jax
+    path = Path(path)
+    actual = snapshot_checksum(path)
+    if checksum is not None and actual != checksum:
+        raise PolicyError(f"snapshot {path}: sha256 {actual[:12]}... differs from the "
+                          f"manifest's {checksum[:12]}... (changed since it was listed)")
+    run, agent_config = _read_run_config(path)
+    if run.get("observation_history"):
+        raise PolicyError(f"snapshot {path}: its run used observation_history="
+                          f"{run['observation_history']}, which a dataset env does not provide")
+    env_kwargs = run_env_kwargs(run)
+    obs_size, low, high = _env_sizes(run["env"], env_kwargs)
+    agent = _cached_agent(json.dumps([run["agent"], obs_size, int(low.shape[0]), agent_config],
+                                     sort_keys=True))
+    state = _unflatten(agent.init(jax.random.PRNGKey(0)), _read_state_arrays(path), path)
+    key = jax.random.PRNGKey(0)  # deterministic acting ignores it
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        unit = agent.act(state, obs, key, explore=False)  # in [-1, 1]
+        return (low + (unit + 1.0) * 0.5 * (high - low)).astype(np.float32)
+
+    return SnapshotPolicy(path, run["env"], env_kwargs, obs_size, int(low.shape[0]), actual, act)
+
+
+def random_policy(low: np.ndarray, high: np.ndarray, seed: int) -> BatchedPolicy:
+    """Return a batched policy drawing actions uniformly in [low, high] from a seeded stream."""
+    rng = np.random.default_rng(seed)
+    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return rng.uniform(low, high, size=(len(obs), low.shape[0])).astype(np.float32)
+
+    return act
+
+
+# --------------------------------------------------------------- evaluation
+
+
+def make_vector_env(env_id: str, env_kwargs: dict[str, Any], num_envs: int) -> Any:
+    """Return the rwrl vector env of ``env_id`` with ``num_envs`` envs."""
+    import gymnasium
+
+    import rwrl  # noqa: F401
+    return gymnasium.make_vec(env_id, num_envs=num_envs, **env_kwargs)
+
+
+def evaluate_policy(policy: BatchedPolicy, env_id: str, env_kwargs: dict[str, Any],
+                    episodes: int, seed: int) -> np.ndarray:
+    """Return the (episodes,) returns of ``policy``, all episodes in one vector env, no noise."""
+    if episodes < 1:
+        raise ValueError(f"episodes = {episodes!r} must be >= 1")
+    env = make_vector_env(env_id, env_kwargs, episodes)
+    try:
+        return run_episodes(env, policy, derived_seeds(seed, "evaluation", 0, episodes)).returns()
+    finally:
+        env.close()
+
+
+# ----------------------------------------------------------------- manifest
+
+
+def select_snapshots(entries: list[dict[str, Any]],
+                     fractions: tuple[float, ...] = DEFAULT_FRACTIONS) -> list[dict[str, Any]]:
+    """Pick, per fraction f, the entry whose ``mean_return`` is nearest to f * the best one.
+
+    Args:
+      entries: checkpoint entries with ``mean_return`` and ``env_steps``.
+      fractions: each in (0, 1].
+
+    Returns:
+      One entry per fraction (a copy, with ``fraction`` and ``target_return`` added).
+    """
+    if not entries:
+        raise PolicyError("no evaluated checkpoint to select snapshots from")
+    for f in fractions:
+        if not 0.0 < f <= 1.0:
+            raise ValueError(f"fraction {f!r} must be in (0, 1]")
+    ordered = sorted(entries, key=lambda e: e["env_steps"])
+    best = max(e["mean_return"] for e in ordered)
+    picked = []
+    for f in fractions:
+        nearest = min(ordered, key=lambda e: abs(e["mean_return"] - f * best))  # earliest on ties
+        picked.append({**nearest, "fraction": f, "target_return": f * best})
+    return picked
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` as JSON atomically (NaN refused: a return is always measured)."""
+    text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
+    atomic_write_bytes(Path(path), (text + "\n").encode())
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read a policies manifest (``manifest.json``, or the directory holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise PolicyError(f"cannot read policies manifest {path}: {err}") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise PolicyError(f"{path}: not a policies manifest of format {MANIFEST_FORMAT}")
+    manifest["_path"] = str(path)
+    return manifest
+
+
+def manifest_snapshot(manifest: dict[str, Any],
+                      fraction: float = DEFAULT_BEHAVIOUR_FRACTION) -> tuple[Path, dict[str, Any]]:
+    """Return (checkpoint path, entry) of the manifest's snapshot at ``fraction``."""
+    snapshots = manifest.get("snapshots", [])
+    for entry in snapshots:
+        if math.isclose(entry["fraction"], fraction):
+            return Path(manifest["_path"]).parent / entry["path"], entry
+    listed = [e["fraction"] for e in snapshots]
+    raise PolicyError(f"fraction = {fraction!r}: the manifest {manifest['_path']} has "
+                      f"snapshots at {listed}")
+
+
+__all__ = ["DEFAULT_BEHAVIOUR_FRACTION", "DEFAULT_FRACTIONS", "MANIFEST_FILE", "PolicyError",
+           "SnapshotPolicy", "evaluate_policy", "load_policy", "make_vector_env",
+           "manifest_snapshot", "random_policy", "read_manifest", "select_snapshots",
+           "snapshot_checksum", "write_manifest"]
