@@ -2,7 +2,7 @@
 
 Example::
 
-    rwrl ope --dataset rwrl/cartpole-swingup/none-5pct-v0 --policies policies/cartpole-swingup \\
+    rwrl ope --dataset rwrl/cartpole-swingup-none-5pct-v0 --policies policies/cartpole-swingup-none \\
         --method fqe --out ope-out/cartpole-fqe.json
 
 Writes the table (JSON) to ``--out`` and prints it; the true values (online
@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 #: the behaviour-policy loader: (manifest entry, policy directory) -> obs (B, D) -> actions (B, A).
-DEFAULT_LOADER = "rwrl.datasets.policies:load_policy"
+DEFAULT_LOADER = "rwrl.datasets.policies:ope_loader"
 
 
 def ope(dataset: str = typer.Option(..., help="Minari dataset id"),

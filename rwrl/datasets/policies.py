@@ -218,6 +218,11 @@ def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
     return SnapshotPolicy(path, run["env"], env_kwargs, obs_size, int(low.shape[0]), actual, act)
 
 
+def ope_loader(entry: dict[str, Any], directory: Path) -> SnapshotPolicy:
+    """Load one entry of a policies manifest for ``rwrl ope`` (its checksum checked)."""
+    return load_policy(Path(directory) / entry["path"], entry.get("sha256"))
+
+
 def random_policy(low: np.ndarray, high: np.ndarray, seed: int) -> BatchedPolicy:
     """Return a batched policy drawing actions uniformly in [low, high] from a seeded stream."""
     rng = np.random.default_rng(seed)
@@ -315,5 +320,5 @@ def manifest_snapshot(manifest: dict[str, Any],
 
 __all__ = ["DEFAULT_BEHAVIOUR_FRACTION", "DEFAULT_FRACTIONS", "MANIFEST_FILE", "PolicyError",
            "SnapshotPolicy", "evaluate_policy", "load_policy", "make_vector_env",
-           "manifest_snapshot", "random_policy", "read_manifest", "select_snapshots",
+           "manifest_snapshot", "ope_loader", "random_policy", "read_manifest", "select_snapshots",
            "snapshot_checksum", "write_manifest"]

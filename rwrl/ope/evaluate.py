@@ -112,10 +112,15 @@ def load_policy_set(directory: Path, loader: PolicyLoader) -> list[NamedPolicy]:
     path = directory / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no policy manifest (expected {{'policies': [...]}})")
-    entries = json.loads(path.read_text()).get("policies")
+    manifest = json.loads(path.read_text())
+    # ``rwrl policies train`` lists its policy set under "checkpoints", named by path
+    entries = manifest.get("policies", manifest.get("checkpoints"))
     if not isinstance(entries, list) or len(entries) < 2:
-        raise ValueError(f"{path}: 'policies' must list at least 2 policies, got {entries!r}")
-    names = [entry.get("name") for entry in entries]
+        raise ValueError(f"{path}: 'policies' (or 'checkpoints') must list at least 2 "
+                         f"policies, got {entries!r}")
+    entries = [dict(entry, name=entry.get("name", entry.get("path"))) if isinstance(entry, dict)
+               else entry for entry in entries]
+    names = [entry.get("name") if isinstance(entry, dict) else None for entry in entries]
     if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{path}: policy names must be distinct strings, got {names}")
     return [NamedPolicy(entry["name"], loader(entry, directory)) for entry in entries]

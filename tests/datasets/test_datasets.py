@@ -192,3 +192,19 @@ def test_ids_follow_minaris_rules():
     assert parse_dataset_id(naming.dataset_id("humanoid-walk", "easy", 40)) == \
         ("rwrl", "humanoid-walk-easy-40pct", 0)
     assert gymnasium.spec("rwrl/humanoid-walk-v0") is not None
+
+
+def test_rwrl_ope_evaluates_the_trained_policy_set_with_its_default_loader(root, tiny_policies,
+                                                                          tmp_path):
+    """policies train -> dataset create -> ope: the manifest's checkpoints are the policy set."""
+    from rwrl.cli import app
+    out = tmp_path / "ope.json"
+    result = CliRunner().invoke(app, [
+        "ope", "--dataset", ID, "--policies", str(tiny_policies), "--method", "fqe",
+        "--steps", "100", "--episodes", "2", "--num-envs", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = json.loads(out.read_text())
+    manifest = json.loads((tiny_policies / "manifest.json").read_text())
+    assert [r["name"] for r in table["rows"]] == [e["path"] for e in manifest["checkpoints"]]
+    assert all(np.isfinite(r["estimate"]) and np.isfinite(r["true_discounted"])
+               for r in table["rows"])
