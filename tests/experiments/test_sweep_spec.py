@@ -98,7 +98,7 @@ def test_an_invalid_spec_names_the_file_the_key_and_the_allowed_values(tmp_path,
 
 
 @pytest.mark.parametrize("sweep, expected", [
-    ('agents = ["d4pg", "sac"]', r"unknown agent 'sac'; allowed: \['d4pg', 'dmpo'\]"),
+    ('agents = ["d4pg", "sac"]', r"unknown agent 'sac'; allowed: \['bc', 'crr', 'd4pg', 'dmpo', 'iql'\]"),
     ('envs = ["cartpole-swing"]', r"unknown env 'cartpole-swing'; allowed: \['cartpole-balance'"),
     ("seeds = 0", r"seeds = 0: give a count N >= 1"),
     ("color = 1", r"\[sweep\]: unknown key 'color'; allowed: \['name'"),
