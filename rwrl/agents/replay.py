@@ -13,6 +13,10 @@ rewards are known, or earlier when its episode ends:
 
 Either way the window is cleared, so a transition never spans two episodes.
 Storage is numpy float32 on the host; sampling is uniform with replacement.
+
+With ``state_size`` > 0 each transition also keeps ``state_tm1``, the physics
+state of ``obs_tm1`` (the env's ``info['physics_state']``), in float64 so that
+it round-trips bit for bit (a model stepped from it must start exactly there).
 """
 
 from __future__ import annotations
@@ -35,15 +39,20 @@ class NStepReplay:
         num_envs: N, the leading axis of every array passed to ``add``.
         n_step: steps summed into one transition before bootstrapping.
         gamma: per-step discount.
+        state_size: length of the physics state stored with each transition; 0: none.
     """
 
-    def __init__(self, capacity: int, obs_size: int, action_size: int, num_envs: int, n_step: int, gamma: float):
+    def __init__(self, capacity: int, obs_size: int, action_size: int, num_envs: int, n_step: int,
+                 gamma: float, state_size: int = 0):
         for name, value in (("capacity", capacity), ("obs_size", obs_size), ("action_size", action_size),
                             ("num_envs", num_envs), ("n_step", n_step)):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name}={value!r}: must be an integer >= 1")
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma={gamma!r}: must be in (0, 1]")
+        if int(state_size) != state_size or state_size < 0:
+            raise ValueError(f"state_size={state_size!r}: must be an integer >= 0 (0: no state)")
+        self.state_size = int(state_size)
         self.capacity, self.obs_size, self.action_size = int(capacity), int(obs_size), int(action_size)
         self.num_envs, self.n_step, self.gamma = int(num_envs), int(n_step), float(gamma)
         self._obs_tm1 = np.zeros((capacity, obs_size), np.float32)
@@ -58,11 +67,21 @@ class NStepReplay:
         self._pending_action = np.zeros((num_envs, n_step, action_size), np.float32)
         self._pending_reward = np.zeros((num_envs, n_step), np.float64)
         self._pending_count = np.zeros(num_envs, np.int64)
+        if self.state_size:
+            self._state_tm1 = np.zeros((capacity, self.state_size), np.float64)
+            self._pending_state = np.zeros((num_envs, n_step, self.state_size), np.float64)
+
+    def _stored(self) -> tuple[str, ...]:
+        return (*_STORED, "state_tm1") if self.state_size else _STORED
+
+    def _pending(self) -> tuple[str, ...]:
+        return (*_PENDING, "pending_state") if self.state_size else _PENDING
 
     def __len__(self) -> int:
         return self._size
 
-    def add(self, obs, action, reward, next_obs, terminated, truncated, mask=None) -> None:
+    def add(self, obs, action, reward, next_obs, terminated, truncated, mask=None,
+            state=None) -> None:
         """Record one vector-env step.
 
         Args:
@@ -77,6 +96,8 @@ class NStepReplay:
             mask: optional (N,) bool, False for envs whose row is not a real
                 transition, e.g. the reset step of Gymnasium's next-step
                 autoreset, which would otherwise link two episodes.
+            state: (N, state_size) physics states of ``obs``; required when
+                ``state_size`` > 0, refused otherwise.
         """
         n = self.num_envs
         obs = self._check(obs, (n, self.obs_size), np.float32, "obs")
@@ -86,12 +107,18 @@ class NStepReplay:
         terminated = self._check(terminated, (n,), bool, "terminated")
         truncated = self._check(truncated, (n,), bool, "truncated")
         active = np.ones(n, bool) if mask is None else self._check(mask, (n,), bool, "mask")
+        if (state is None) != (self.state_size == 0):
+            raise ValueError(f"state is {'missing' if state is None else 'given'}: this buffer "
+                             f"stores states of size {self.state_size} (0: none)")
 
         envs = np.flatnonzero(active)
         slots = self._pending_count[envs]
         self._pending_obs[envs, slots] = obs[envs]
         self._pending_action[envs, slots] = action[envs]
         self._pending_reward[envs, slots] = reward[envs]
+        if self.state_size:
+            state = self._check(state, (n, self.state_size), np.float64, "state")
+            self._pending_state[envs, slots] = state[envs]
         self._pending_count[envs] += 1
 
         ended = active & (terminated | truncated)
@@ -110,11 +137,14 @@ class NStepReplay:
             self._pending_reward[envs] @ powers,
             np.full(envs.size, self.gamma**self.n_step),
             next_obs[envs],
+            self._pending_state[envs, 0] if self.state_size else None,
         )
         # Slide the window left by one step.
         self._pending_obs[envs, :-1] = self._pending_obs[envs, 1:]
         self._pending_action[envs, :-1] = self._pending_action[envs, 1:]
         self._pending_reward[envs, :-1] = self._pending_reward[envs, 1:]
+        if self.state_size:
+            self._pending_state[envs, :-1] = self._pending_state[envs, 1:]
         self._pending_count[envs] -= 1
 
     def _flush(self, envs: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray) -> None:
@@ -131,11 +161,15 @@ class NStepReplay:
             remaining = count - j
             discount = np.where(terminated[sel], 0.0, self.gamma**remaining)
             rewards = np.sum(weights * self._pending_reward[sel], axis=1)
-            self._write(self._pending_obs[sel, j], self._pending_action[sel, j], rewards, discount, next_obs[sel])
+            state = self._pending_state[sel, j] if self.state_size else None
+            self._write(self._pending_obs[sel, j], self._pending_action[sel, j], rewards, discount,
+                        next_obs[sel], state)
         self._pending_count[envs] = 0
 
-    def _write(self, obs_tm1, action_tm1, reward_t, discount_t, obs_t) -> None:
+    def _write(self, obs_tm1, action_tm1, reward_t, discount_t, obs_t, state_tm1=None) -> None:
         index = (self._next_index + np.arange(len(reward_t))) % self.capacity
+        if self.state_size:
+            self._state_tm1[index] = state_tm1
         self._obs_tm1[index] = obs_tm1
         self._action_tm1[index] = action_tm1
         self._reward_t[index] = reward_t
@@ -155,12 +189,13 @@ class NStepReplay:
             reward_t=self._reward_t[index],
             discount_t=self._discount_t[index],
             obs_t=self._obs_t[index],
+            state_tm1=self._state_tm1[index] if self.state_size else None,
         )
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Return plain numpy arrays from which ``load_state_dict`` restores this buffer exactly."""
-        stored = {name: getattr(self, f"_{name}")[: self._size].copy() for name in _STORED}
-        pending = {name: getattr(self, f"_{name}").copy() for name in _PENDING}
+        stored = {name: getattr(self, f"_{name}")[: self._size].copy() for name in self._stored()}
+        pending = {name: getattr(self, f"_{name}").copy() for name in self._pending()}
         return {
             **stored,
             **pending,
@@ -172,9 +207,13 @@ class NStepReplay:
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
         """Restore the state saved by ``state_dict``; raise ValueError if it belongs to another layout."""
-        missing = [k for k in (*_STORED, *_PENDING, "shape", "gamma", "next_index", "size") if k not in d]
+        missing = [k for k in (*self._stored(), *self._pending(), "shape", "gamma", "next_index", "size")
+                   if k not in d]
         if missing:
             raise ValueError(f"replay state is missing {missing}")
+        if self.state_size and np.shape(d["state_tm1"])[1:] != (self.state_size,):
+            raise ValueError(f"replay state holds physics states of shape {np.shape(d['state_tm1'])[1:]}, "
+                             f"this buffer ({self.state_size},)")
         expected = [self.capacity, self.obs_size, self.action_size, self.num_envs, self.n_step]
         if list(np.asarray(d["shape"])) != expected or float(d["gamma"]) != self.gamma:
             raise ValueError(
@@ -182,9 +221,9 @@ class NStepReplay:
                 f"{list(np.asarray(d['shape']))}, {float(d['gamma'])}; this buffer has {expected}, {self.gamma}"
             )
         size = int(d["size"])
-        for name in _STORED:
+        for name in self._stored():
             getattr(self, f"_{name}")[:size] = d[name]
-        for name in _PENDING:
+        for name in self._pending():
             getattr(self, f"_{name}")[...] = d[name]
         self._size, self._next_index = size, int(d["next_index"])
 

@@ -28,6 +28,9 @@ class Transition(NamedTuple):
         discount_t: (B,) float32, ``gamma**k``; 0 when the episode terminated
             within those k steps (not when it was truncated).
         obs_t: (B, obs_size) float32, the bootstrap observation.
+        state_tm1: None, or (B, state_size) float64: the physics state of
+            ``obs_tm1`` (qpos, qvel, qacc_warmstart; ``info['physics_state']``),
+            stored only for agents that ask for it (``uses_physics_state``).
     """
 
     obs_tm1: Array
@@ -35,10 +38,16 @@ class Transition(NamedTuple):
     reward_t: Array
     discount_t: Array
     obs_t: Array
+    state_tm1: Array | None = None
 
 
 class Agent(Protocol):
-    """What the training loop needs of an agent (D4PG, DMPO)."""
+    """What the training loop needs of an agent (D4PG, DMPO).
+
+    An agent may also set ``uses_physics_state = True`` (absent: False): the
+    loop then switches on the env's ``physics_state_info`` and the replay
+    stores each transition's ``state_tm1`` (R-MPO steps models from it).
+    """
 
     #: the agent's frozen config dataclass (hyperparameters, documented fields).
     config: Any

@@ -63,6 +63,26 @@ class BatchedAccess:
         """The batched engine (experts: ``physics.qpos[i]``, ``physics.env_model(i)``)."""
         return self.batched.physics
 
+    @property
+    def physics_state_size(self) -> int:
+        """Length of ``info['physics_state']``: nq + 2 nv (qpos, qvel, qacc_warmstart)."""
+        model = self.batched.physics.model
+        return int(model.nq + 2 * model.nv)
+
+    def _with_physics_state(self, info: dict) -> dict:
+        """Return ``info`` plus ``physics_state`` (N, nq + 2 nv) float64 when the option is on.
+
+        The state of the returned observation (after the reset or the step):
+        the true physics, whatever the observation challenges do to the
+        observation. With the constraint solver's warm start it determines
+        the next step exactly (``rwrl.tasks.model_set.ModelSet.step``).
+        """
+        if not self.physics_state_info:
+            return info
+        physics = self.batched.physics
+        state = np.concatenate([physics.qpos, physics.qvel, physics.field("qacc_warmstart")], axis=1)
+        return {**info, "physics_state": state.copy()}
+
 
 class RwrlEnv(BatchedAccess, gymnasium.Env):
     """One environment of an rwrl task; see the module docstring.
@@ -73,6 +93,9 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
       render_mode: None or 'rgb_array'.
       render_width, render_height, camera: offscreen image size and camera.
       time_limit: episode length in control steps (default 1000, truncation).
+      physics_state_info: add ``info['physics_state']``, the physics state
+        (qpos, qvel, qacc_warmstart) of the returned observation (for agents
+        that step models from stored states, e.g. R-MPO); off by default.
       **challenges: the challenge specs (safety_spec, delay_spec, ...).
     """
 
@@ -81,7 +104,8 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
     def __init__(self, domain_name: str, task_name: str, *, observation_mode: str = "flat",
                  render_mode: str | None = None, render_width: int = 320,
                  render_height: int = 240, camera: int | str = 0,
-                 time_limit: int | None = None, **challenges: Any):
+                 time_limit: int | None = None, physics_state_info: bool = False,
+                 **challenges: Any):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
         self.batched = make_batched_env(domain_name, task_name, 1, num_threads=1,
@@ -95,13 +119,15 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
         self.metadata = dict(self.metadata, render_fps=int(round(1 / self.batched.control_timestep)))
         self._renderer = EnvRenderer(self.batched, render_width, render_height, camera)
         self._needs_reset = True
+        #: add ``info['physics_state']`` on every reset and step (settable).
+        self.physics_state_info = bool(physics_state_info)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         seed = check_seed(seed)
         super().reset(seed=seed)
         obs, info = self.batched.reset(_ENV0, [seed])
         self._needs_reset = False
-        return self.layout.single(obs), unbatch_info(info)
+        return self.layout.single(obs), unbatch_info(self._with_physics_state(info))
 
     def step(self, action):
         if self._needs_reset:
@@ -112,7 +138,8 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
         obs, reward, truncated, info = self.batched.step(actions)
         self._needs_reset = truncated = bool(truncated[0])
         # Time limits (and divergences) are truncations: the tasks never terminate early.
-        return self.layout.single(obs), float(reward[0]), False, truncated, unbatch_info(info)
+        return (self.layout.single(obs), float(reward[0]), False, truncated,
+                unbatch_info(self._with_physics_state(info)))
 
     def set_state(self, qpos, qvel):
         """Put the physics at positions (nq,) and velocities (nv,); return the observation.

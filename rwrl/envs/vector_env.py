@@ -44,6 +44,9 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
     """N environments of an rwrl task; see the module docstring.
 
     Args: as ``RwrlEnv``, plus ``num_envs`` and ``num_threads`` (engine threads).
+    ``physics_state_info``: ``info['physics_state']`` is (N, nq + 2 nv), row i
+    the state of env i's returned observation (after an autoreset: the new
+    episode's first state).
     """
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -52,7 +55,8 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
                  observation_mode: str = "flat", render_mode: str | None = None,
                  render_width: int = 320, render_height: int = 240, camera: int | str = 0,
                  num_threads: int | None = None, time_limit: int | None = None,
-                 max_episode_steps: int | None = None, **challenges: Any):
+                 max_episode_steps: int | None = None, physics_state_info: bool = False,
+                 **challenges: Any):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
         time_limit = time_limit if time_limit is not None else max_episode_steps
@@ -71,6 +75,8 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         self._renderer = EnvRenderer(self.batched, render_width, render_height, camera)
         self._marks = EpisodeMarks(self.num_envs)
         self._last: tuple[np.ndarray, dict] | None = None  # the last observation and info
+        #: add ``info['physics_state']`` on every reset and step (settable).
+        self.physics_state_info = bool(physics_state_info)
 
     def _seeds(self, seed) -> list:
         """Return one seed per env, every one checked before any is used."""
@@ -111,7 +117,7 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
             merged[ids] = obs
             obs, info = merged, _merge(last_info, info, ids)
         self._last = obs, info
-        return self.layout.batch(obs), info
+        return self.layout.batch(obs), self._with_physics_state(info)
 
     def step(self, actions):
         if self._last is None:
@@ -130,7 +136,7 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         terminated = np.zeros(self.num_envs, bool)  # real-world tasks never terminate
         self._marks.step(terminated, truncated)
         self._last = obs, info
-        return self.layout.batch(obs), reward, terminated, truncated, info
+        return self.layout.batch(obs), reward, terminated, truncated, self._with_physics_state(info)
 
     def set_state(self, qpos, qvel, env_ids=None):
         """Set the state of envs ``env_ids`` (all if None): qpos (n, nq), qvel (n, nv).

@@ -12,6 +12,12 @@ autoreset spends one vector step per finished episode on the reset (reward 0,
 action ignored); that step is masked out of the replay and the episode
 statistics and is not counted.
 
+Physics states: an agent with ``uses_physics_state = True`` (R-MPO) gets the
+train env's ``physics_state_info`` switched on and a replay that stores, with
+each transition, the physics state of the observation its action was taken
+in (``info['physics_state']`` of the reset or step that returned that
+observation). Other agents' envs and replays are left as they are.
+
 Resume semantics (see also ``rwrl.metrics.episode_file``):
 
 * A checkpoint holds the agent's training state, the loop's JAX key stream,
@@ -173,6 +179,7 @@ class Trainer:
         self._action_low, self._action_high = np.asarray(space.low), np.asarray(space.high)
         self._scale_actions = not (np.all(self._action_low == -1) and np.all(self._action_high == 1))
         ac = agent.config
+        self.state_size = self._physics_state_size(agent, train_env)
         self.replay = self._new_replay()
         self._updates_per_step = updates_per_vector_step(ac, config.num_envs)
         self._min_replay = max(ac.min_replay_size, 1)
@@ -188,6 +195,8 @@ class Trainer:
         self.last_metrics: dict[str, Any] = {}  #: the learner's last update metrics
         # Per session (set again by each ``run``): the envs' open episodes and the outputs.
         self.obs = np.zeros((n, self.obs_size), np.float32)  #: current observations, flat
+        #: physics states of ``obs`` (N, state_size), when the agent uses them
+        self.physics_state = np.zeros((n, self.state_size)) if self.state_size else None
         self.marks = EpisodeMarks(n)  #: which envs' next step is an autoreset
         self.in_episode = np.zeros(n, bool)  #: envs with steps taken in an unfinished episode
         self.accumulator = EpisodeAccumulator(n, self.constraint_names)
@@ -200,10 +209,22 @@ class Trainer:
 
     # ------------------------------------------------------------ state
 
+    @staticmethod
+    def _physics_state_size(agent: Any, train_env: Any) -> int:
+        """Switch on the env's physics states if the agent uses them; return their size (0: off)."""
+        if not getattr(agent, "uses_physics_state", False):
+            return 0
+        env = train_env.unwrapped
+        if not hasattr(env, "physics_state_info"):
+            raise ValueError(f"agent {type(agent).__name__} needs info['physics_state'], which "
+                             f"{type(env).__name__} does not provide (use an rwrl env)")
+        env.physics_state_info = True
+        return int(env.physics_state_size)
+
     def _new_replay(self) -> NStepReplay:
         ac = self.agent.config
         return NStepReplay(ac.replay_capacity, self.obs_size, self.action_size,
-                           self.config.num_envs, ac.n_step, ac.discount)
+                           self.config.num_envs, ac.n_step, ac.discount, self.state_size)
 
     def init_fresh(self) -> None:
         """Initialise the agent and every random stream from the run seed."""
@@ -284,6 +305,8 @@ class Trainer:
         seed = derived_seed(self.config.seed, "train", self.counters.session)
         obs, info = self.train_env.reset(seed=seed)
         self.obs = _flat_obs(obs)
+        if self.state_size:
+            self.physics_state = np.asarray(info["physics_state"], np.float64)
         self.marks.reset()
         self.in_episode[:] = False
         self.accumulator.clear(slice(None))
@@ -306,7 +329,7 @@ class Trainer:
             active, done = self.marks.step(terminated, truncated)
             if active.any():
                 self.replay.add(self.obs, actions, reward, next_obs, terminated, truncated,
-                                mask=None if active.all() else active)
+                                mask=None if active.all() else active, state=self.physics_state)
             self.accumulator.add_step(active, reward, info)
             if not active.all():
                 self.accumulator.observe_reset(np.flatnonzero(~active), info)
@@ -315,6 +338,8 @@ class Trainer:
                 self._finish_episodes(np.flatnonzero(done))
         self.in_episode = (self.in_episode | active) & ~done
         self.obs = next_obs
+        if self.state_size:
+            self.physics_state = np.asarray(info["physics_state"], np.float64)
 
     def _row_context(self, phase: str) -> dict[str, Any]:
         c = self.counters
