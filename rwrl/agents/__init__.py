@@ -12,7 +12,8 @@ Shared pieces: ``networks`` (flax modules), ``distributional`` (the C51
 support, projection and TD loss), ``replay`` (n-step replay fed by a vector
 env), ``offline_replay`` (n-step batches from a Minari dataset), ``types``
 (``Transition``, the ``Agent`` protocol). Offline agents (``OFFLINE_AGENTS``):
-``bc``, ``crr``, ``iql``.
+``bc``, ``crr``, ``iql``. Robust agents over a model set (``MODEL_SET_AGENTS``): ``rmpo``,
+``srmpo``.
 
 Adding an agent is one file (its config dataclass, networks and learning)
 plus its line in ``AGENTS``; ``rwrl run --help`` lists the registry. Agent
@@ -29,6 +30,8 @@ import importlib
 AGENTS = {
     "d4pg": "rwrl.agents.d4pg:D4PG:D4PGConfig",
     "dmpo": "rwrl.agents.dmpo:DMPO:DMPOConfig",
+    "rmpo": "rwrl.agents.rmpo:RMPO:RMPOConfig",
+    "srmpo": "rwrl.agents.rmpo:RMPO:SRMPOConfig",
     "bc": "rwrl.agents.bc:BC:BCConfig",
     "crr": "rwrl.agents.crr:CRR:CRRConfig",
     "iql": "rwrl.agents.iql:IQL:IQLConfig",
@@ -37,6 +40,10 @@ AGENTS = {
 #: agents that learn only from a dataset (``rwrl run --dataset``); the others learn online
 #: or, being off-policy, from a dataset too.
 OFFLINE_AGENTS = ("bc", "crr", "iql")
+
+#: agents that step a model set of the run's task from stored physics states (R-MPO,
+#: SR-MPO): they learn on rwrl tasks only, not on arbitrary (toy) envs or datasets.
+MODEL_SET_AGENTS = ("rmpo", "srmpo")
 
 
 def agent_classes(name: str) -> tuple[type, type]:
@@ -78,4 +85,4 @@ def make_agent(name: str, obs_size: int, action_size: int, **config_overrides):
     return agent_classes(name)[0](obs_size, action_size, config)
 
 
-__all__ = ["AGENTS", "OFFLINE_AGENTS", "agent_classes", "make_agent", "make_config"]
+__all__ = ["AGENTS", "MODEL_SET_AGENTS", "OFFLINE_AGENTS", "agent_classes", "make_agent", "make_config"]

@@ -6,9 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-from rwrl.agents import AGENTS, OFFLINE_AGENTS, make_agent, make_config
+from rwrl.agents import AGENTS, MODEL_SET_AGENTS, OFFLINE_AGENTS, make_agent, make_config
 
-ONLINE_AGENTS = sorted(set(AGENTS) - set(OFFLINE_AGENTS))  # the offline ones: test_offline_agents.py
+# the offline ones: test_offline_agents.py; the model-set ones need a real task: test_robust.py
+ONLINE_AGENTS = sorted(set(AGENTS) - set(OFFLINE_AGENTS) - set(MODEL_SET_AGENTS))
 from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import Transition, updates_per_vector_step
 
