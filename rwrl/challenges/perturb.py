@@ -8,7 +8,9 @@ takes one scheduler step (delta ~ N(0, std), result clipped to [min, max]):
 * ``constant``: x stays at ``start``.
 * ``random_walk``: x += delta.   ``drift_pos``: x += |delta|.   ``drift_neg``: x -= |delta|.
 * ``cyclic_pos`` / ``cyclic_neg``: drift; back to ``start`` on reaching max / min.
-* ``uniform``: x ~ U[min, max].
+* ``uniform``: x ~ U[min, max]; with ``values`` (rwrl's own key), x is one
+  of those values, each equally likely (domain randomization over a
+  discrete set, e.g. the uncertainty set of robust MPO).
 * ``saw_wave``: drift in one direction, reversing at each bound (the
   published code does not accumulate: a defect, fixed here).
 
@@ -37,8 +39,12 @@ SCHEDULERS = ("constant", "random_walk", "drift_pos", "drift_neg", "cyclic_pos",
 
 
 def step_scheduler(name: str, x: float, sign: float, rng: np.random.Generator, *,
-                   start: float, lo: float, hi: float, std: float) -> tuple[float, float]:
-    """Return the next (value, saw-wave direction) of scheduler ``name``."""
+                   start: float, lo: float, hi: float, std: float,
+                   values: Sequence[float] | None = None) -> tuple[float, float]:
+    """Return the next (value, saw-wave direction) of scheduler ``name``.
+
+    ``values``: the discrete set that ``uniform`` draws from (None: the range).
+    """
     drift = abs(rng.normal(0.0, std)) if std > 0 else 0.0
     if name == "constant":
         x = start
@@ -53,7 +59,7 @@ def step_scheduler(name: str, x: float, sign: float, rng: np.random.Generator, *
     elif name == "cyclic_neg":
         x = start if x - drift <= lo else x - drift
     elif name == "uniform":
-        x = rng.uniform(lo, hi)
+        x = values[rng.integers(len(values))] if values else rng.uniform(lo, hi)
     elif name == "saw_wave":
         x = x + sign * drift
         if x >= hi or x <= lo:
@@ -99,7 +105,7 @@ class Perturbation:
             if self._episodes[env_id] % s.period == 0:
                 self.values[env_id], self._sign[env_id] = step_scheduler(
                     s.scheduler, self.values[env_id], self._sign[env_id], self._rngs[env_id],
-                    start=s.start, lo=s.min, hi=s.max, std=s.std)
+                    start=s.start, lo=s.min, hi=s.max, std=s.std, values=s.values)
             self._episodes[env_id] += 1
             if self.values[env_id] != self._applied[env_id]:
                 task.set_parameter(int(env_id), s.param, float(self.values[env_id]))

@@ -27,6 +27,7 @@ noise_spec gaussian actions/observations    [0, MAX_STD]
 perturb_spec period                         integers in [1, MAX_PERIOD]
 perturb_spec min/max/start                  the parameter's range (domain)
 perturb_spec std                            [0, MAX_STD]
+perturb_spec values (scheduler 'uniform')   a non-empty list in the parameter's range
 num_random_state_observations               integers in [0, MAX_RANDOM_OBSERVATIONS]
 safety_coeff, multiobj coeff                [0, 1]
 realtime_spec budget, latency (seconds)     [0, MAX_SECONDS]
@@ -154,6 +155,8 @@ class PerturbSpec:
     min: float
     max: float
     std: float
+    #: a discrete set: the 'uniform' scheduler draws one of them per step (rwrl's own key).
+    values: tuple[float, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,7 +365,7 @@ def parse_noise(spec: Mapping) -> NoiseSpec | None:
     return NoiseSpec(**parsed) if parsed else None
 
 
-_PERTURB_KEYS = ("enable", "period", "param", "scheduler", "start", "min", "max", "std")
+_PERTURB_KEYS = ("enable", "period", "param", "scheduler", "start", "min", "max", "std", "values")
 
 
 def parse_perturb(spec: Mapping, facts: TaskFacts) -> PerturbSpec | None:
@@ -377,16 +380,36 @@ def parse_perturb(spec: Mapping, facts: TaskFacts) -> PerturbSpec | None:
     name = _choice(f"{where}['param'] (domain {facts.domain!r})",
                    spec.get("param", next(iter(params))), tuple(params))
     p = params[name]
-    lo = _number(f"{where}['min'] ({name})", spec.get("min", p.min), p.min, p.max)
-    hi = _number(f"{where}['max'] ({name})", spec.get("max", p.max), lo, p.max)
+    scheduler = _choice(f"{where}['scheduler']", spec.get("scheduler", "constant"), SCHEDULERS)
+    values = _perturb_values(where, name, spec.get("values"), scheduler, p)
+    lo = _number(f"{where}['min'] ({name})", spec.get("min", min(values or [p.min])), p.min, p.max)
+    hi = _number(f"{where}['max'] ({name})", spec.get("max", max(values or [p.max])), lo, p.max)
+    if values and not lo <= min(values) <= max(values) <= hi:
+        raise ValueError(f"{where}['values'] = {list(values)} ({name}): must lie in [min, max] = "
+                         f"[{lo}, {hi}]")
     start = spec.get("start", min(max(p.start, lo), hi))
     return PerturbSpec(
         param=name,
-        scheduler=_choice(f"{where}['scheduler']", spec.get("scheduler", "constant"), SCHEDULERS),
+        scheduler=scheduler,
+        values=values,
         period=_integer(f"{where}['period']", spec.get("period", 1), 1, MAX_PERIOD),
         start=_number(f"{where}['start'] ({name})", start, lo, hi),
         min=lo, max=hi,
         std=_number(f"{where}['std'] ({name})", spec.get("std", p.std), 0.0, MAX_STD))
+
+
+def _perturb_values(where: str, name: str, values: Any, scheduler: str, p) -> tuple[float, ...] | None:
+    """Check ``perturb_spec['values']``: None, or a non-empty list in the parameter's range."""
+    if values is None:
+        return None
+    field = f"{where}['values'] ({name})"
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise ValueError(f"{field} = {_show(values)} is not allowed: give a non-empty list of "
+                         f"values in [{p.min}, {p.max}]")
+    if scheduler != "uniform":
+        raise ValueError(f"{field}: a discrete set is drawn by scheduler 'uniform' only, "
+                         f"got scheduler {scheduler!r}")
+    return tuple(_number(f"{field}[{i}]", v, p.min, p.max) for i, v in enumerate(values))
 
 
 def parse_dimensionality(spec: Mapping) -> DimensionalitySpec | None:
