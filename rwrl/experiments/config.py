@@ -72,6 +72,11 @@ class RunConfig:
     observation_history: int = 0
     #: write ``report.html`` when the run completes.
     report: bool = True
+    #: None: the evaluation env is built like the training env. Else keyword
+    #: arguments that replace the training env's for the evaluation env (a
+    #: challenge spec, ``time_limit``): e.g. a ``perturb_spec`` of held-out
+    #: parameter values, to evaluate a policy trained on others (online runs).
+    eval_env_kwargs: dict[str, Any] | None = None
     #: None: learn online. Else a Minari dataset (a local id under
     #: ``MINARI_DATASETS_PATH`` or a dataset directory) to learn from offline
     #: (``rwrl.experiments.offline_loop``): ``steps``, ``eval_every`` and
@@ -97,6 +102,13 @@ class RunConfig:
         if self.safety_coeff is not None:
             kwargs["safety_spec"] = {"enable": True, "safety_coeff": self.safety_coeff}
         return kwargs
+
+    def eval_config(self) -> "RunConfig":
+        """Return the config whose ``env_make_kwargs`` build the evaluation env."""
+        if self.eval_env_kwargs is None:
+            return self
+        return self.replace(env_kwargs={**self.env_kwargs, **self.eval_env_kwargs},
+                            eval_env_kwargs=None)
 
     def replace(self, **changes: Any) -> "RunConfig":
         """Return a copy with ``changes`` applied and validated."""

@@ -115,7 +115,7 @@ def _build_trainer(config: RunConfig, run_dir: Path, hooks: RunHooks) -> Trainer
         return build_offline_trainer(config, run_dir, hooks.agent_factory, hook=hooks.on_step,
                                      progress=hooks.progress)
     train_env = hooks.env_factory(config, config.num_envs)
-    eval_env = hooks.env_factory(config, config.eval_episodes)
+    eval_env = hooks.env_factory(config.eval_config(), config.eval_episodes)
     if config.observation_history:
         train_env = ObservationHistory(train_env, config.observation_history)
         eval_env = ObservationHistory(eval_env, config.observation_history)

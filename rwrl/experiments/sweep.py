@@ -25,7 +25,9 @@ A sweep file (stdlib ``tomllib``)::
     "noise_spec.dropped.observations_steps" = 1
 
 Runs = agents x envs x points x seeds, where the points are levels x the
-product of the axes (one point "base" when there are neither). A setting of a
+product of the axes (one point "base" when there are neither). A level with
+``agents = [...]`` runs those of the [sweep] agents only, e.g.
+a baseline's own setting (DMPO with domain randomization). A setting of a
 level or an axis overrides the same path in [fixed]; one path in both a level
 and an axis is an error.
 
@@ -41,6 +43,9 @@ leaf paths):
   (``delay_spec.actions``, ``noise_spec.gaussian.observations``,
   ``perturb_spec.max``), validated with ``rwrl.challenges.specs.parse_specs``
   against each env's task facts; ``env_kwargs.time_limit``: episode length.
+* ``eval_env_kwargs.<spec>.<key>`` and ``eval_env_kwargs.time_limit``: the
+  same for the evaluation env only (``RunConfig.eval_env_kwargs``: these
+  replace the training env's, e.g. held-out perturbation values).
 
 A value that differs per domain is a table ``{per_domain = {cartpole = 1.1,
 walker = 0.25}}``; it resolves to the run's domain (a missing domain is an error).
@@ -182,12 +187,15 @@ def expand(data: Mapping[str, Any], source: str, overrides: Overrides) -> SweepP
             raise SweepSpecError("steps is set in both [sweep] and [fixed]; keep one")
         fixed["steps"] = sweep["steps"]
     axes = _axes(data.get("axes", {}))
+    level_agents = _level_agents(data.get("levels", []))
     levels = _levels(data.get("levels", []))
     _check_disjoint(axes, levels)
     points = _points(levels, axes)
     runs = []
     for agent, env, (label, level, index, settings), seed in itertools.product(
             agents, envs, points, seeds):
+        if level is not None and agent not in level_agents.get(level, agents):
+            continue
         where = f"{'level ' + repr(level) if level is not None else 'point ' + label} on {env}"
         config = _resolve(agent, env, seed, fixed, settings, overrides, where)
         runs.append(PlannedRun(f"{agent}__{env}__{label}__s{seed}", level, index,
@@ -268,13 +276,13 @@ def _flatten(where: str, table: Any, prefix: str = "") -> dict[str, Any]:
 def _check_path(where: str, path: str) -> None:
     """Raise unless ``path`` addresses a setting (see the module docstring)."""
     head, _, rest = path.partition(".")
-    if head == "env_kwargs":
+    if head in ("env_kwargs", "eval_env_kwargs"):
         inner_head = rest.partition(".")[0]
         if inner_head in CHALLENGE_SPECS:
             return _check_path(where, rest)
         if rest in ENV_OPTIONS:
             return None
-        raise SweepSpecError(f"{where}: unknown key {path!r}; env_kwargs allows "
+        raise SweepSpecError(f"{where}: unknown key {path!r}; {head} allows "
                              f"{list(ENV_OPTIONS)} and the challenge specs {list(CHALLENGE_SPECS)}")
     if head in CHALLENGE_SPECS:
         if not rest:
@@ -288,7 +296,7 @@ def _check_path(where: str, path: str) -> None:
     if head in _SWEEP_FIELDS:
         raise SweepSpecError(f"{where}: {path!r} is set in [sweep] (agents, envs, seeds)")
     fields = [f.name for f in dataclasses.fields(RunConfig)
-              if f.name not in (*_SWEEP_FIELDS, "env_kwargs", "agent_config")]
+              if f.name not in (*_SWEEP_FIELDS, "env_kwargs", "eval_env_kwargs", "agent_config")]
     if head not in fields or rest:
         raise SweepSpecError(
             f"{where}: unknown key {path!r}; allowed: the RunConfig fields {fields}, "
@@ -316,9 +324,25 @@ def _levels(value: Any) -> list[tuple[str, dict[str, Any]]]:
         name = _name(f"[[levels]] #{i + 1} name", table.get("name"))
         if name in (lv[0] for lv in levels):
             raise SweepSpecError(f"[[levels]]: the name {name!r} is used twice")
-        levels.append((name, _flatten(f"[[levels]] {name!r}",
-                                      {k: v for k, v in table.items() if k != "name"})))
+        levels.append((name, _flatten(f"[[levels]] {name!r}", {
+            k: v for k, v in table.items() if k not in ("name", "agents")})))
     return levels
+
+
+def _level_agents(value: Any) -> dict[str, list[str]]:
+    """Return level name -> the agents it runs, for the levels that name some (``agents = [...]``)."""
+    out = {}
+    for table in value if isinstance(value, list) else []:
+        if isinstance(table, Mapping) and "agents" in table:
+            where = f"[[levels]] {table.get('name')!r} agents"
+            names = _str_list(where, table["agents"])
+            try:
+                _agents(names)
+            except SweepSpecError as err:
+                raise SweepSpecError(f"{where}: {str(err).partition(': ')[2]}") from None
+            # an --agents override that leaves a level none of its agents skips that level
+            out[str(table.get("name"))] = names
+    return out
 
 
 def _check_disjoint(axes: Mapping[str, Any], levels: Sequence[tuple[str, dict]]) -> None:
@@ -385,10 +409,14 @@ def _resolve(agent: str, env: str, seed: int, fixed: Mapping[str, Any],
     domain = _env_names()[env][0]
     fields: dict[str, Any] = dict(SWEEP_DEFAULTS)
     env_kwargs: dict[str, Any] = {}
+    eval_env_kwargs: dict[str, Any] = {}
     agent_config: dict[str, Any] = {}
     for path, raw in {**fixed, **settings}.items():
         value = _per_domain(path, raw, domain)
         keys = path.split(".")
+        if keys[0] == "eval_env_kwargs":
+            _set(eval_env_kwargs, keys[1:], value)
+            continue
         if keys[0] == "env_kwargs":
             keys = keys[1:]
         if keys[0] in CHALLENGE_SPECS or keys[0] in ENV_OPTIONS:
@@ -400,11 +428,15 @@ def _resolve(agent: str, env: str, seed: int, fixed: Mapping[str, Any],
     _scale(fields, overrides, where)
     try:
         config = RunConfig(agent=agent, env=env, seed=seed, env_kwargs=env_kwargs,
+                           eval_env_kwargs=eval_env_kwargs or None,
                            agent_config=agent_config, **fields)
     except (ConfigError, TypeError) as err:
         raise SweepSpecError(f"{where}: {err}") from None
     _validate_agent(agent, json.dumps(agent_config, sort_keys=True), where)
     _validate_env(env, json.dumps(config.env_make_kwargs(), sort_keys=True), where)
+    if eval_env_kwargs:
+        _validate_env(env, json.dumps(config.eval_config().env_make_kwargs(), sort_keys=True),
+                      f"{where} (eval_env_kwargs)")
     return config
 
 
