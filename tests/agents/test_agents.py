@@ -72,9 +72,9 @@ def test_configs_frozen_with_documented_shared_fields(name):
     assert config.v_min <= 0.0 and config.v_max >= 1.0 / (1.0 - config.discount)
     with pytest.raises(AttributeError):
         config.batch_size = 1
-    # 8 envs insert 8 transitions per step; each update samples 256: at 32 samples
-    # per insert (DMPO) that is 1 update per vector step, at 64 (D4PG) 2.
-    expected = {"d4pg": 2.0, "dmpo": 1.0}[name]
+    # 8 envs insert 8 transitions per step; each update samples 256: at 64 samples
+    # per insert (both agents' default) that is 2 updates per vector step.
+    expected = {"d4pg": 2.0, "dmpo": 2.0}[name]
     assert config.samples_per_insert * 8 / 256 == expected
     assert updates_per_vector_step(config, 8) == pytest.approx(expected)
 
