@@ -12,6 +12,8 @@ rewards are known, or earlier when its episode ends:
   gone on (Pardo et al. 2018, "Time Limits in Reinforcement Learning").
 
 Either way the window is cleared, so a transition never spans two episodes.
+A per-step cost (the constrained agents' c_t), when given, is summed into
+``cost_t`` exactly as the rewards are into ``reward_t``; without one it is 0.
 Storage is numpy float32 on the host; sampling is uniform with replacement.
 """
 
@@ -21,8 +23,10 @@ import numpy as np
 
 from rwrl.agents.types import Transition
 
-_STORED = ("obs_tm1", "action_tm1", "reward_t", "discount_t", "obs_t")
-_PENDING = ("pending_obs", "pending_action", "pending_reward", "pending_count")
+_STORED = ("obs_tm1", "action_tm1", "reward_t", "discount_t", "obs_t", "cost_t")
+_PENDING = ("pending_obs", "pending_action", "pending_reward", "pending_cost", "pending_count")
+#: keys that checkpoints written before costs were recorded lack; they restore as zeros.
+_OPTIONAL = ("cost_t", "pending_cost")
 
 
 class NStepReplay:
@@ -51,18 +55,20 @@ class NStepReplay:
         self._reward_t = np.zeros(capacity, np.float32)
         self._discount_t = np.zeros(capacity, np.float32)
         self._obs_t = np.zeros((capacity, obs_size), np.float32)
+        self._cost_t = np.zeros(capacity, np.float32)
         self._next_index = 0
         self._size = 0
         # Per env, the steps still waiting for their n-step return, oldest first.
         self._pending_obs = np.zeros((num_envs, n_step, obs_size), np.float32)
         self._pending_action = np.zeros((num_envs, n_step, action_size), np.float32)
         self._pending_reward = np.zeros((num_envs, n_step), np.float64)
+        self._pending_cost = np.zeros((num_envs, n_step), np.float64)
         self._pending_count = np.zeros(num_envs, np.int64)
 
     def __len__(self) -> int:
         return self._size
 
-    def add(self, obs, action, reward, next_obs, terminated, truncated, mask=None) -> None:
+    def add(self, obs, action, reward, next_obs, terminated, truncated, mask=None, cost=None) -> None:
         """Record one vector-env step.
 
         Args:
@@ -77,6 +83,7 @@ class NStepReplay:
             mask: optional (N,) bool, False for envs whose row is not a real
                 transition, e.g. the reset step of Gymnasium's next-step
                 autoreset, which would otherwise link two episodes.
+            cost: optional (N,) per-step costs (e.g. ``info["cost"]``); None: 0.
         """
         n = self.num_envs
         obs = self._check(obs, (n, self.obs_size), np.float32, "obs")
@@ -86,12 +93,14 @@ class NStepReplay:
         terminated = self._check(terminated, (n,), bool, "terminated")
         truncated = self._check(truncated, (n,), bool, "truncated")
         active = np.ones(n, bool) if mask is None else self._check(mask, (n,), bool, "mask")
+        cost = np.zeros(n) if cost is None else self._check(cost, (n,), np.float64, "cost")
 
         envs = np.flatnonzero(active)
         slots = self._pending_count[envs]
         self._pending_obs[envs, slots] = obs[envs]
         self._pending_action[envs, slots] = action[envs]
         self._pending_reward[envs, slots] = reward[envs]
+        self._pending_cost[envs, slots] = cost[envs]
         self._pending_count[envs] += 1
 
         ended = active & (terminated | truncated)
@@ -110,11 +119,13 @@ class NStepReplay:
             self._pending_reward[envs] @ powers,
             np.full(envs.size, self.gamma**self.n_step),
             next_obs[envs],
+            self._pending_cost[envs] @ powers,
         )
         # Slide the window left by one step.
         self._pending_obs[envs, :-1] = self._pending_obs[envs, 1:]
         self._pending_action[envs, :-1] = self._pending_action[envs, 1:]
         self._pending_reward[envs, :-1] = self._pending_reward[envs, 1:]
+        self._pending_cost[envs, :-1] = self._pending_cost[envs, 1:]
         self._pending_count[envs] -= 1
 
     def _flush(self, envs: np.ndarray, next_obs: np.ndarray, terminated: np.ndarray) -> None:
@@ -131,16 +142,19 @@ class NStepReplay:
             remaining = count - j
             discount = np.where(terminated[sel], 0.0, self.gamma**remaining)
             rewards = np.sum(weights * self._pending_reward[sel], axis=1)
-            self._write(self._pending_obs[sel, j], self._pending_action[sel, j], rewards, discount, next_obs[sel])
+            costs = np.sum(weights * self._pending_cost[sel], axis=1)
+            self._write(self._pending_obs[sel, j], self._pending_action[sel, j], rewards, discount, next_obs[sel],
+                        costs)
         self._pending_count[envs] = 0
 
-    def _write(self, obs_tm1, action_tm1, reward_t, discount_t, obs_t) -> None:
+    def _write(self, obs_tm1, action_tm1, reward_t, discount_t, obs_t, cost_t) -> None:
         index = (self._next_index + np.arange(len(reward_t))) % self.capacity
         self._obs_tm1[index] = obs_tm1
         self._action_tm1[index] = action_tm1
         self._reward_t[index] = reward_t
         self._discount_t[index] = discount_t
         self._obs_t[index] = obs_t
+        self._cost_t[index] = cost_t
         self._next_index = int((self._next_index + len(reward_t)) % self.capacity)
         self._size = min(self._size + len(reward_t), self.capacity)
 
@@ -155,6 +169,7 @@ class NStepReplay:
             reward_t=self._reward_t[index],
             discount_t=self._discount_t[index],
             obs_t=self._obs_t[index],
+            cost_t=self._cost_t[index],
         )
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -172,7 +187,8 @@ class NStepReplay:
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
         """Restore the state saved by ``state_dict``; raise ValueError if it belongs to another layout."""
-        missing = [k for k in (*_STORED, *_PENDING, "shape", "gamma", "next_index", "size") if k not in d]
+        required = [k for k in (*_STORED, *_PENDING) if k not in _OPTIONAL]
+        missing = [k for k in (*required, "shape", "gamma", "next_index", "size") if k not in d]
         if missing:
             raise ValueError(f"replay state is missing {missing}")
         expected = [self.capacity, self.obs_size, self.action_size, self.num_envs, self.n_step]
@@ -183,9 +199,9 @@ class NStepReplay:
             )
         size = int(d["size"])
         for name in _STORED:
-            getattr(self, f"_{name}")[:size] = d[name]
+            getattr(self, f"_{name}")[:size] = d.get(name, 0.0)
         for name in _PENDING:
-            getattr(self, f"_{name}")[...] = d[name]
+            getattr(self, f"_{name}")[...] = d.get(name, 0.0)
         self._size, self._next_index = size, int(d["next_index"])
 
     @staticmethod
