@@ -29,6 +29,8 @@ import importlib
 AGENTS = {
     "d4pg": "rwrl.agents.d4pg:D4PG:D4PGConfig",
     "dmpo": "rwrl.agents.dmpo:DMPO:DMPOConfig",
+    "rcd4pg": "rwrl.agents.rcd4pg:RCD4PG:RCD4PGConfig",
+    "metal": "rwrl.agents.metal:MetaL:MetaLConfig",
     "bc": "rwrl.agents.bc:BC:BCConfig",
     "crr": "rwrl.agents.crr:CRR:CRRConfig",
     "iql": "rwrl.agents.iql:IQL:IQLConfig",
