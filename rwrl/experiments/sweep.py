@@ -24,8 +24,15 @@ A sweep file (stdlib ``tomllib``)::
     "noise_spec.dropped.observations_prob" = 0.01
     "noise_spec.dropped.observations_steps" = 1
 
+    [[levels]]                             # a level may name the agents it runs with
+    name = "rc-beta0.1"
+    agents = ["rcd4pg"]
+    "agent_config.cost_threshold" = 0.1
+
 Runs = agents x envs x points x seeds, where the points are levels x the
-product of the axes (one point "base" when there are neither). A setting of a
+product of the axes (one point "base" when there are neither); a level with
+``agents`` pairs only with those (their own hyperparameters, which another
+agent's config would refuse). A setting of a
 level or an axis overrides the same path in [fixed]; one path in both a level
 and an axis is an error.
 
@@ -182,12 +189,15 @@ def expand(data: Mapping[str, Any], source: str, overrides: Overrides) -> SweepP
             raise SweepSpecError("steps is set in both [sweep] and [fixed]; keep one")
         fixed["steps"] = sweep["steps"]
     axes = _axes(data.get("axes", {}))
+    level_agents = _level_agents(data.get("levels", []))
     levels = _levels(data.get("levels", []))
     _check_disjoint(axes, levels)
     points = _points(levels, axes)
     runs = []
     for agent, env, (label, level, index, settings), seed in itertools.product(
             agents, envs, points, seeds):
+        if agent not in level_agents.get(level, (agent,)):
+            continue
         where = f"{'level ' + repr(level) if level is not None else 'point ' + label} on {env}"
         config = _resolve(agent, env, seed, fixed, settings, overrides, where)
         runs.append(PlannedRun(f"{agent}__{env}__{label}__s{seed}", level, index,
@@ -219,11 +229,11 @@ def _str_list(where: str, value: Any) -> list[str]:
     return list(value)
 
 
-def _agents(names: Sequence[str]) -> list[str]:
+def _agents(names: Sequence[str], where: str = "[sweep] agents") -> list[str]:
     from rwrl.agents import AGENTS
     for name in names:
         if name not in AGENTS:
-            raise SweepSpecError(f"[sweep] agents: unknown agent {name!r}; allowed: {sorted(AGENTS)}")
+            raise SweepSpecError(f"{where}: unknown agent {name!r}; allowed: {sorted(AGENTS)}")
     return list(names)
 
 
@@ -317,8 +327,18 @@ def _levels(value: Any) -> list[tuple[str, dict[str, Any]]]:
         if name in (lv[0] for lv in levels):
             raise SweepSpecError(f"[[levels]]: the name {name!r} is used twice")
         levels.append((name, _flatten(f"[[levels]] {name!r}",
-                                      {k: v for k, v in table.items() if k != "name"})))
+                                      {k: v for k, v in table.items() if k not in ("name", "agents")})))
     return levels
+
+
+def _level_agents(value: Any) -> dict[str, tuple[str, ...]]:
+    """Return level name -> the agents it is restricted to, for the levels that give ``agents``."""
+    restricted = {}
+    for table in value if isinstance(value, list) else []:
+        if isinstance(table, Mapping) and "agents" in table:
+            where = f"[[levels]] {table.get('name')!r} agents"
+            restricted[table.get("name")] = tuple(_agents(_str_list(where, table["agents"]), where))
+    return restricted
 
 
 def _check_disjoint(axes: Mapping[str, Any], levels: Sequence[tuple[str, dict]]) -> None:

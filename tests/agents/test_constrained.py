@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -70,18 +71,24 @@ def test_step_cost_is_info_cost_or_one_named_constraint():
 
 # --- the Lagrange multiplier and the estimate of J_C ----------------------------
 
+# One configuration per agent for every test below (each compiles once): tiny networks,
+# the 1-step task of ``one_step_batch``, beta = 0.25.
 TINY = dict(policy_hidden_sizes=(16,), critic_hidden_sizes=(16,), batch_size=64, n_step=1, discount=0.9,
-            v_min=-5.0, v_max=5.0, sigma=0.2, target_update_period=1, cost_buffer_size=64)
+            v_min=-5.0, v_max=5.0, sigma=0.2, target_update_period=1, cost_buffer_size=64,
+            policy_learning_rate=3e-3, critic_learning_rate=1e-2, cost_threshold=0.25)
+SETTINGS = {"rcd4pg": dict(lagrange_learning_rate=0.01),
+            "fixed": dict(mode="fixed", lagrange_init=2.0),
+            "metal": dict(lagrange_learning_rate=0.02, meta_learning_rate=1e-2)}
 
 
 @functools.cache
-def tiny_agent(name: str, **overrides):
-    """One agent per name and settings, shared by the tests so that each compiles once."""
-    return make_agent(name, 1, 1, **{**TINY, **overrides})
+def tiny_agent(setting: str):
+    """The agent of ``SETTINGS[setting]``, shared by the tests so that each compiles once."""
+    return make_agent("rcd4pg" if setting == "fixed" else setting, 1, 1, **TINY, **SETTINGS[setting])
 
 
 def one_step_batch(actions: np.ndarray) -> Transition:
-    """The toy task below as a batch of 1-step episodes (discount 0): r = 1 - (a - 1)^2 / 4, c = (a + 1) / 2."""
+    """The toy task as a batch of 1-step episodes (discount 0): r = 1 - (a - 1)^2 / 4, c = (a + 1) / 2."""
     a = np.asarray(actions, np.float32).reshape(-1)
     obs = np.ones((len(a), 1), np.float32)
     return Transition(obs_tm1=obs, action_tm1=a[:, None], reward_t=1.0 - (a - 1.0) ** 2 / 4.0,
@@ -97,40 +104,55 @@ def test_lagrange_update_hand_computed_and_projected_at_zero():
     assert float(rcd4pg.lagrange_update(0.01, 0.1, 0.0, 0.5)) == 0.0
 
 
+def test_the_cost_ring_keeps_the_newest_episodes():
+    state = tiny_agent("rcd4pg").init(jax.random.PRNGKey(0))
+    state = state._replace(episode_costs=jnp.zeros(2))  # a ring of P = 2
+    assert [float(x) for x in rcd4pg.cost_estimate(state)] == [0.0, 0.0]  # nothing seen: unknown
+    state = rcd4pg.observe_episodes(state, np.array([0.1, 0.5, 0.75], np.float32))
+    cost, episodes = rcd4pg.cost_estimate(state)
+    assert float(cost) == pytest.approx((0.5 + 0.75) / 2) and int(episodes) == 2
+    state = rcd4pg.observe_episodes(state, np.array([0.25], np.float32))  # overwrites 0.5
+    assert float(rcd4pg.cost_estimate(state)[0]) == pytest.approx((0.75 + 0.25) / 2)
+
+
 def test_the_agent_updates_lambda_from_the_episodes_it_is_shown():
-    agent = tiny_agent("rcd4pg", lagrange_learning_rate=0.5, cost_threshold=0.25, cost_buffer_size=2)
+    agent = tiny_agent("rcd4pg")  # alpha_1 = 0.01, beta = 0.25
     state = agent.init(jax.random.PRNGKey(0))
     batch = one_step_batch(np.linspace(-1, 1, 64))
     state, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
     # No episode has finished: J_C is unknown and lambda stays at lagrange_init = 0.
     assert float(metrics["lambda"]) == 0.0 and float(metrics["cost_episodes"]) == 0.0
-    # The ring keeps the newest 2 of 3 episodes: J_C = (0.5 + 0.75) / 2 = 0.625, psi = 0.375,
-    # lambda = 0 + 0.5 * (0.625 - 0.25) = 0.1875.
-    state = agent.observe_episodes(state, np.array([0.1, 0.5, 0.75]))
+    # J_C = (0.5 + 0.7 + 0.9) / 3 = 0.7, psi = 0.45, lambda = 0 + 0.01 * 0.45 = 0.0045.
+    state = agent.observe_episodes(state, np.array([0.5, 0.7, 0.9]))
     state, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
-    assert float(metrics["cost_estimate"]) == pytest.approx(0.625)
-    assert float(metrics["overshoot"]) == pytest.approx(0.375)
-    assert float(metrics["lambda"]) == pytest.approx(0.1875) == float(state.lagrange)
-    # Below the threshold lambda falls: 0.1875 + 0.5 * (0 - 0.25) = 0.0625, then projected at 0.
-    state = agent.observe_episodes(state, np.zeros(2))
-    state, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
-    assert float(metrics["lambda"]) == pytest.approx(0.0625) and float(metrics["overshoot"]) == 0.0
-    state, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
-    assert float(metrics["lambda"]) == 0.0
+    assert float(metrics["cost_estimate"]) == pytest.approx(0.7)
+    assert float(metrics["overshoot"]) == pytest.approx(0.45)
+    assert float(metrics["lambda"]) == pytest.approx(0.0045) == float(state.lagrange)
+    # Below the threshold lambda falls, then stops at 0: 61 episodes of cost 0 make
+    # J_C = 2.1 / 64 = 0.0328125, so lambda steps by 0.01 * (0.0328125 - 0.25) = -0.002171875:
+    # 0.0045 -> 0.002328125 -> 0.00015625 -> max(0, -0.002015625) = 0.
+    state = agent.observe_episodes(state, np.zeros(61))
+    lambdas = []
+    for _ in range(3):
+        state, metrics = agent.update(state, batch, jax.random.PRNGKey(1))
+        lambdas.append(float(metrics["lambda"]))
+    assert float(metrics["cost_estimate"]) == pytest.approx(2.1 / 64)
+    assert lambdas == pytest.approx([0.002328125, 0.00015625, 0.0], abs=1e-7)
+    assert lambdas[-1] == 0.0 and float(metrics["overshoot"]) == 0.0
 
 
 def test_fixed_mode_keeps_lambda_and_shapes_the_critic_target():
-    fixed = tiny_agent("rcd4pg", mode="fixed", lagrange_init=2.0)
-    state = fixed.observe_episodes(fixed.init(jax.random.PRNGKey(0)), np.ones(4))
+    fixed, learned = tiny_agent("fixed"), tiny_agent("rcd4pg")
     batch = one_step_batch(np.linspace(-1, 1, 64))
+    state = fixed.observe_episodes(fixed.init(jax.random.PRNGKey(0)), np.ones(4))
     for _ in range(3):
         state, metrics = fixed.update(state, batch, jax.random.PRNGKey(1))
-    assert float(metrics["lambda"]) == 2.0 and float(metrics["overshoot"]) == pytest.approx(0.9)
-    # The critic learns r - 2 c: with lambda = 0 the same agent's critic loss on the same
-    # batch differs (the targets differ), so the shaping reaches the critic.
-    plain = tiny_agent("rcd4pg", mode="fixed", lagrange_init=0.0)
-    _, plain_metrics = plain.update(plain.init(jax.random.PRNGKey(0)), batch, jax.random.PRNGKey(1))
+    assert float(metrics["lambda"]) == 2.0 and float(metrics["overshoot"]) == pytest.approx(0.75)
+    # The same networks and batch: the learned agent's first step has lambda = 0 (no episode
+    # seen), the fixed one's lambda = 2. The targets differ, so the critic losses differ.
     _, fixed_metrics = fixed.update(fixed.init(jax.random.PRNGKey(0)), batch, jax.random.PRNGKey(1))
+    _, plain_metrics = learned.update(learned.init(jax.random.PRNGKey(0)), batch, jax.random.PRNGKey(1))
+    assert float(plain_metrics["lambda"]) == 0.0
     assert float(fixed_metrics["critic_loss"]) != pytest.approx(float(plain_metrics["critic_loss"]))
     with pytest.raises(ValueError, match="mode='soft'"):
         make_config("rcd4pg", mode="soft")
@@ -150,7 +172,7 @@ def _float64(tree):
 
 
 def test_meta_gradient_through_one_inner_update_matches_finite_differences():
-    agent = tiny_agent("metal", lagrange_learning_rate=0.05, cost_threshold=0.25)
+    agent = tiny_agent("metal")
     rng = np.random.default_rng(0)
     state = agent.observe_episodes(agent.init(jax.random.PRNGKey(0)), np.array([0.6, 0.4]))  # J_C = 0.5
     for i in range(3):  # a few steps first, so that Adam's moments are not at their start
@@ -159,26 +181,25 @@ def test_meta_gradient_through_one_inner_update_matches_finite_differences():
     batch = one_step_batch(rng.uniform(-1, 1, 64))._replace(
         discount_t=np.full(64, 0.9, np.float32), obs_t=rng.normal(size=(64, 1)).astype(np.float32))
     losses = d4pg.make_losses(agent.networks, agent.config)
-    with jax.enable_x64(True):
+    with jax.enable_x64(True):  # float32 would drown a central difference in rounding
         state64, batch64 = _float64(state), _float64(batch)
         train, validate = metal.split_batch(batch64, agent.config.validation_fraction)
-        outer = jax.jit(lambda x: metal.outer_loss(losses, agent._optimisers, agent.config, state64, train,
-                                                  validate, jax.random.PRNGKey(0), x)[0])
-        x0 = np.log(np.float64(state.lagrange_learning_rate))
-        grad = float(jax.grad(outer)(x0))
-        h = 1e-4
-        finite = (float(outer(x0 + h)) - float(outer(x0 - h))) / (2 * h)
+        outer = jax.jit(jax.value_and_grad(lambda x: metal.outer_loss(
+            losses, agent._optimisers, agent.config, state64, train, validate, jax.random.PRNGKey(0), x)[0]))
+        x0, h = np.log(np.float64(state.lagrange_learning_rate)), 1e-4
+        grad = float(outer(x0)[1])
+        finite = (float(outer(x0 + h)[0]) - float(outer(x0 - h)[0])) / (2 * h)
     assert grad != 0.0
     assert grad == pytest.approx(finite, rel=1e-3, abs=1e-12), (grad, finite)
 
 
 def test_meta_gradient_is_zero_where_lambda_is_projected_at_zero():
-    agent = tiny_agent("metal", lagrange_learning_rate=0.05, cost_threshold=0.25)
+    agent = tiny_agent("metal")
     state = agent.observe_episodes(agent.init(jax.random.PRNGKey(0)), np.zeros(2))  # J_C = 0 < beta
     state, metrics = agent.update(state, one_step_batch(np.linspace(-1, 1, 64)), jax.random.PRNGKey(0))
     assert float(metrics["lambda"]) == 0.0 and float(metrics["meta_gradient"]) == 0.0
     # Adam's first step on a zero gradient is zero: alpha_1 is unchanged.
-    assert float(state.lagrange_learning_rate) == pytest.approx(0.05)
+    assert float(state.lagrange_learning_rate) == pytest.approx(0.02)
 
 
 # --- reaching the constraint on a toy task whose optimum is known -------------------
@@ -203,19 +224,14 @@ def train_bandit(agent, steps: int, seed: int = 0):
 # The task: reward 1 - (a - 1)^2 / 4 (best at a = 1), cost (a + 1) / 2, threshold
 # beta = 0.25. The constraint (a + 1) / 2 <= 0.25 binds at a* = -0.5, where
 # d/da [r - lambda c] = -(a - 1) / 2 - lambda / 2 = 0 gives lambda* = 1 - a* = 1.5.
-@pytest.mark.parametrize("name, overrides, steps", [
-    ("rcd4pg", dict(lagrange_learning_rate=0.01), 600),
-    ("metal", dict(lagrange_learning_rate=0.02, meta_learning_rate=1e-2), 900),
-])
-def test_constrained_agents_reach_the_constraint_on_a_bandit(name, overrides, steps):
-    agent = tiny_agent(name, policy_learning_rate=3e-3, critic_learning_rate=1e-2, cost_threshold=0.25,
-                       **overrides)
-    state, greedy, cost = train_bandit(agent, steps)
+@pytest.mark.parametrize("setting, steps", [("rcd4pg", 1000), ("metal", 1000)])
+def test_constrained_agents_reach_the_constraint_on_a_bandit(setting, steps):
+    state, greedy, cost = train_bandit(tiny_agent(setting), steps)
     # Unconstrained D4PG goes to a = 1 (cost 1); both settle at the constrained optimum.
     assert greedy == pytest.approx(-0.5, abs=0.15), greedy
     assert cost == pytest.approx(0.25, abs=0.07), cost
     assert float(state.lagrange) == pytest.approx(1.5, abs=0.4), float(state.lagrange)
-    if name == "metal":  # alpha_1 was adapted
+    if setting == "metal":  # alpha_1 was adapted
         assert float(state.lagrange_learning_rate) != pytest.approx(0.02, rel=0.05)
 
 
@@ -241,15 +257,15 @@ def test_a_killed_run_resumes_with_its_multiplier(tmp_path, name):
     agent_config = {"policy_hidden_sizes": (16,), "critic_hidden_sizes": (16,), "batch_size": 16,
                     "min_replay_size": 32, "samples_per_insert": 4.0, "cost_buffer_size": 4,
                     "cost_constraint": "positive_action", "lagrange_learning_rate": 0.05}
-    config = tiny_config(agent=name, agent_config=agent_config, steps=400)
+    config = tiny_config(agent=name, agent_config=agent_config, steps=240, eval_every=120)
     hooks = dict(env_factory=fake_env_factory, progress=False)
     start_run(config, tmp_path / "reference", RunHooks(**hooks))
     with pytest.raises(Killed):
-        start_run(config, tmp_path / "run", RunHooks(**hooks, on_step=_kill_after(70)))
+        start_run(config, tmp_path / "run", RunHooks(**hooks, on_step=_kill_after(40)))
     summary = resume_run(tmp_path / "run", hooks=RunHooks(**hooks))
     rows = read_rows(tmp_path / "run" / "metrics.jsonl")
     reference = read_rows(tmp_path / "reference" / "metrics.jsonl")
-    assert summary["counters"]["env_steps"] == 400
+    assert summary["counters"]["env_steps"] == 240
     shape = [(r["phase"], r["episode"], r["env_steps"], r.get("evaluation")) for r in rows]
     assert shape == [(r["phase"], r["episode"], r["env_steps"], r.get("evaluation")) for r in reference]
     # The ring of episode costs came back with the checkpoint: J_C is unknown (0 episodes)

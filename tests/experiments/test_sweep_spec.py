@@ -98,7 +98,7 @@ def test_an_invalid_spec_names_the_file_the_key_and_the_allowed_values(tmp_path,
 
 
 @pytest.mark.parametrize("sweep, expected", [
-    ('agents = ["d4pg", "sac"]', r"unknown agent 'sac'; allowed: \['bc', 'crr', 'd4pg', 'dmpo', 'iql'\]"),
+    ('agents = ["d4pg", "sac"]', r"unknown agent 'sac'; allowed: \['bc', 'crr', 'd4pg', 'dmpo', 'iql', 'metal', 'rcd4pg'\]"),
     ('envs = ["cartpole-swing"]', r"unknown env 'cartpole-swing'; allowed: \['cartpole-balance'"),
     ("seeds = 0", r"seeds = 0: give a count N >= 1"),
     ("color = 1", r"\[sweep\]: unknown key 'color'; allowed: \['name'"),
@@ -119,15 +119,21 @@ def test_the_results_reader_names_the_run_files_the_run_layer_writes():
     assert sweep_results.RUN_LOCK == LOCK_FILE
 
 
-def _expected_runs(path: Path) -> int:
-    """Runs = agents x envs x max(levels, 1) x product of axis lengths x seeds, read from the TOML."""
+def _expected_runs(path: Path, agents=None, envs=None, seeds=None) -> int:
+    """Runs = sum over agents of (levels open to it, at least 1) x product of axis lengths x envs x seeds.
+
+    Read from the TOML; ``agents``, ``envs``, ``seeds`` stand for the command line's overrides.
+    """
     data = tomllib.loads(path.read_text())
     sweep = data["sweep"]
-    seeds = sweep["seeds"] if isinstance(sweep["seeds"], int) else len(sweep["seeds"])
-    points = max(len(data.get("levels", [])), 1)
+    if seeds is None:
+        seeds = sweep["seeds"] if isinstance(sweep["seeds"], int) else len(sweep["seeds"])
+    agents, envs = agents or sweep["agents"], envs or sweep["envs"]
+    levels = [level.get("agents", agents) for level in data.get("levels", [])] or [agents]
+    points = sum(agent in level for agent in agents for level in levels)
     for values in data.get("axes", {}).values():
         points *= len(values)
-    return len(sweep["agents"]) * len(sweep["envs"]) * points * seeds
+    return points * len(envs) * seeds
 
 
 SWEEP_FILES = sorted((REPO / "sweeps").rglob("*.toml"))
@@ -152,8 +158,6 @@ def test_every_sweep_file_is_valid(path):
                                                      "quadruped-walk", "humanoid-walk"}
     small = load_plan(path, Overrides(scale=0.01, seeds=1, envs=("cartpole-swingup",),
                                       agents=("d4pg",)))
-    seeds = len({r.config.seed for r in plan.runs})
-    agents_envs = len({(r.config.agent, r.config.env) for r in plan.runs})
-    assert len(small.runs) == len(plan.runs) // (seeds * agents_envs)
+    assert len(small.runs) == _expected_runs(path, ("d4pg",), ("cartpole-swingup",), 1)
     assert all(r.config.steps == max(1, round(plan.runs[0].config.steps * 0.01))
                for r in small.runs)
