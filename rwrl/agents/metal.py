@@ -30,11 +30,17 @@ Choices where the paper leaves room (each tested in tests/agents/test_constraine
   step with global-norm clipping and Adam (the paper writes the inner step as
   plain gradient descent); the meta-gradient is exact for it (checked
   against central finite differences).
-* The meta-parameter is log alpha_1, stepped by Adam with learning rate
-  ``meta_learning_rate`` (alpha_eta): alpha_1 stays positive (the paper's
-  alpha_1 > 0) and the step does not depend on the scale of dJ'/dalpha_1,
-  which is of the order of the critic's learning rate. log alpha_1 is kept
-  within [log min_lagrange_learning_rate, log max_lagrange_learning_rate].
+* The meta-parameter is log alpha_1, so that alpha_1 stays positive (the
+  paper's alpha_1 > 0), stepped by Adam with learning rate
+  ``meta_learning_rate`` (alpha_eta) and epsilon 1e-20: the step hardly
+  depends on the scale of dJ'/dalpha_1, which is tiny and varies by orders
+  of magnitude (measured here: 1e-11 to 1e-9 in a short tiny-network
+  cartpole run, 1e-5 on the toy task of the tests), so the paper's plain
+  step alpha_eta * dJ'/dalpha_1 would need alpha_eta tuned per task, and
+  Adam's default epsilon (1e-8) would swallow such gradients. (A sign-based
+  step, Lion, was tried: it drove alpha_1 to its bound on the toy task.)
+  log alpha_1 is kept within [log min_lagrange_learning_rate,
+  log max_lagrange_learning_rate].
 * The split: the first ``1 - validation_fraction`` of the batch (replay
   samples are uniform, so any split is a random one) trains, the rest
   validates.
@@ -59,6 +65,10 @@ import optax
 from rwrl.agents import d4pg, rcd4pg
 from rwrl.agents.rcd4pg import ConstrainedState
 from rwrl.agents.types import Transition
+
+#: Adam's epsilon on log alpha_1: far below the meta-gradients met (1e-11 and up), so that
+#: the step stays scale-free; 1e-8, the default, would swallow them.
+META_ADAM_EPS = 1e-20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +143,7 @@ def update_step(losses: d4pg.D4PGLosses, optimisers, meta_optimiser: optax.Gradi
     loss_fn = functools.partial(outer_loss, losses, optimisers, config, state, train, validate, key)
     (loss, (d4pg_state, lagrange, metrics, cost, episodes)), meta_grad = jax.value_and_grad(
         loss_fn, has_aux=True)(log_rate)
-    updates, meta_opt_state = meta_optimiser.update(meta_grad, state.meta_opt_state)
+    updates, meta_opt_state = meta_optimiser.update(meta_grad, state.meta_opt_state, log_rate)
     new_log_rate = jnp.clip(log_rate + updates, math.log(config.min_lagrange_learning_rate),
                             math.log(config.max_lagrange_learning_rate))
     metrics.update(rcd4pg.constraint_metrics(config, lagrange, state.lagrange_learning_rate, cost, episodes))
@@ -155,7 +165,7 @@ class MetaL(rcd4pg.RCD4PG):
     def __init__(self, obs_size: int, action_size: int, config: MetaLConfig = MetaLConfig()):
         super().__init__(obs_size, action_size, config)
         losses = d4pg.make_losses(self.networks, config)
-        meta_optimiser = optax.adam(config.meta_learning_rate)
+        meta_optimiser = optax.adam(config.meta_learning_rate, eps=META_ADAM_EPS)
         meta_opt_state = meta_optimiser.init(jnp.zeros((), jnp.float32))
         self._init = jax.jit(functools.partial(rcd4pg.init_state, self.networks, self._optimisers, config,
                                                meta_opt_state, obs_size, action_size))

@@ -199,7 +199,7 @@ def test_meta_gradient_is_zero_where_lambda_is_projected_at_zero():
     state = agent.observe_episodes(agent.init(jax.random.PRNGKey(0)), np.zeros(2))  # J_C = 0 < beta
     state, metrics = agent.update(state, one_step_batch(np.linspace(-1, 1, 64)), jax.random.PRNGKey(0))
     assert float(metrics["lambda"]) == 0.0 and float(metrics["meta_gradient"]) == 0.0
-    # Adam's first step on a zero gradient is zero: alpha_1 is unchanged.
+    # Adam's step on a zero gradient is zero: alpha_1 is unchanged.
     assert float(state.lagrange_learning_rate) == pytest.approx(0.02)
 
 
