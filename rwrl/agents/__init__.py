@@ -32,6 +32,8 @@ AGENTS = {
     "dmpo": "rwrl.agents.dmpo:DMPO:DMPOConfig",
     "rmpo": "rwrl.agents.rmpo:RMPO:RMPOConfig",
     "srmpo": "rwrl.agents.rmpo:RMPO:SRMPOConfig",
+    "rcd4pg": "rwrl.agents.rcd4pg:RCD4PG:RCD4PGConfig",
+    "metal": "rwrl.agents.metal:MetaL:MetaLConfig",
     "bc": "rwrl.agents.bc:BC:BCConfig",
     "crr": "rwrl.agents.crr:CRR:CRRConfig",
     "iql": "rwrl.agents.iql:IQL:IQLConfig",

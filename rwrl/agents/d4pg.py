@@ -125,13 +125,21 @@ def make_losses(networks: D4PGNetworks, config: D4PGConfig) -> D4PGLosses:
     """Return the batch losses of steps 1 and 2 above, each a mean over the batch."""
     del config  # The n-step discount is already in the batch.
 
-    def critic_loss(critic_params, target_policy_params, target_critic_params, batch: Transition):
-        """Distributional n-step TD loss (Barth-Maron et al. 2018, Section 3)."""
+    def critic_loss(critic_params, target_policy_params, target_critic_params, batch: Transition,
+                    stop_target_gradient: bool = True):
+        """Distributional n-step TD loss (Barth-Maron et al. 2018, Section 3).
+
+        ``stop_target_gradient=False`` keeps the target's gradient with respect to
+        the batch's reward (for MetaL's meta-gradient); the gradient with respect
+        to ``critic_params`` is the same, the target coming from the target networks.
+        """
         a_t = networks.policy.apply(target_policy_params, batch.obs_t)
         q_logits_t = networks.critic.apply(target_critic_params, batch.obs_t, a_t)
         q_logits_tm1 = networks.critic.apply(critic_params, batch.obs_tm1, batch.action_tm1)
         p_t = jax.nn.softmax(q_logits_t, axis=-1)
-        td_loss = jax.vmap(distributional.categorical_td_loss, in_axes=(0, 0, 0, 0, None))
+        td_loss = jax.vmap(functools.partial(distributional.categorical_td_loss,
+                                             stop_target_gradient=stop_target_gradient),
+                           in_axes=(0, 0, 0, 0, None))
         return jnp.mean(td_loss(q_logits_tm1, batch.reward_t, batch.discount_t, p_t, networks.q_atoms))
 
     def policy_loss(policy_params, critic_params, batch: Transition):

@@ -50,6 +50,7 @@ def categorical_td_loss(
     discount_t: jax.Array,
     p_t: jax.Array,
     q_atoms: jax.Array,
+    stop_target_gradient: bool = True,
 ) -> jax.Array:
     """Return the cross-entropy between the projected n-step target and Z(s_tm1, a_tm1).
 
@@ -68,6 +69,10 @@ def categorical_td_loss(
         p_t: (K,) target probabilities at the bootstrap state (softmax of the
             target critic's logits, or a mixture of them over sampled actions).
         q_atoms: (K,) the critic's support.
+        stop_target_gradient: False lets gradients reach ``r_t``, ``discount_t``
+            and ``p_t`` through the target (MetaL differentiates the critic's
+            step with respect to a reward shaping); the gradient with respect
+            to ``q_logits_tm1`` is the same either way.
 
     Returns:
         () the loss.
@@ -75,7 +80,9 @@ def categorical_td_loss(
     chex.assert_rank([q_logits_tm1, r_t, discount_t, p_t, q_atoms], [1, 0, 0, 1, 1])
     chex.assert_equal_shape([q_logits_tm1, p_t, q_atoms])
     target_atoms = r_t + discount_t * q_atoms
-    target = jax.lax.stop_gradient(categorical_projection(target_atoms, p_t, q_atoms))
+    target = categorical_projection(target_atoms, p_t, q_atoms)
+    if stop_target_gradient:
+        target = jax.lax.stop_gradient(target)
     return -jnp.sum(target * jax.nn.log_softmax(q_logits_tm1))
 
 

@@ -12,6 +12,8 @@ rewards are known, or earlier when its episode ends:
   gone on (Pardo et al. 2018, "Time Limits in Reinforcement Learning").
 
 Either way the window is cleared, so a transition never spans two episodes.
+A per-step cost (the constrained agents' c_t), when given, is summed into
+``cost_t`` exactly as the rewards are into ``reward_t``; without one it is 0.
 Storage is numpy float32 on the host; sampling is uniform with replacement.
 
 With ``state_size`` > 0 each transition also keeps ``state_tm1``, the physics
@@ -25,8 +27,10 @@ import numpy as np
 
 from rwrl.agents.types import Transition
 
-_STORED = ("obs_tm1", "action_tm1", "reward_t", "discount_t", "obs_t")
-_PENDING = ("pending_obs", "pending_action", "pending_reward", "pending_count")
+_STORED = ("obs_tm1", "action_tm1", "reward_t", "discount_t", "obs_t", "cost_t")
+_PENDING = ("pending_obs", "pending_action", "pending_reward", "pending_cost", "pending_count")
+#: keys that checkpoints written before costs were recorded lack; they restore as zeros.
+_OPTIONAL = ("cost_t", "pending_cost")
 
 
 class NStepReplay:
@@ -60,12 +64,14 @@ class NStepReplay:
         self._reward_t = np.zeros(capacity, np.float32)
         self._discount_t = np.zeros(capacity, np.float32)
         self._obs_t = np.zeros((capacity, obs_size), np.float32)
+        self._cost_t = np.zeros(capacity, np.float32)
         self._next_index = 0
         self._size = 0
         # Per env, the steps still waiting for their n-step return, oldest first.
         self._pending_obs = np.zeros((num_envs, n_step, obs_size), np.float32)
         self._pending_action = np.zeros((num_envs, n_step, action_size), np.float32)
         self._pending_reward = np.zeros((num_envs, n_step), np.float64)
+        self._pending_cost = np.zeros((num_envs, n_step), np.float64)
         self._pending_count = np.zeros(num_envs, np.int64)
         if self.state_size:
             self._state_tm1 = np.zeros((capacity, self.state_size), np.float64)
@@ -80,7 +86,7 @@ class NStepReplay:
     def __len__(self) -> int:
         return self._size
 
-    def add(self, obs, action, reward, next_obs, terminated, truncated, mask=None,
+    def add(self, obs, action, reward, next_obs, terminated, truncated, mask=None, cost=None,
             state=None) -> None:
         """Record one vector-env step.
 
@@ -96,6 +102,7 @@ class NStepReplay:
             mask: optional (N,) bool, False for envs whose row is not a real
                 transition, e.g. the reset step of Gymnasium's next-step
                 autoreset, which would otherwise link two episodes.
+            cost: optional (N,) per-step costs (e.g. ``info["cost"]``); None: 0.
             state: (N, state_size) physics states of ``obs``; required when
                 ``state_size`` > 0, refused otherwise.
         """
@@ -107,6 +114,7 @@ class NStepReplay:
         terminated = self._check(terminated, (n,), bool, "terminated")
         truncated = self._check(truncated, (n,), bool, "truncated")
         active = np.ones(n, bool) if mask is None else self._check(mask, (n,), bool, "mask")
+        cost = np.zeros(n) if cost is None else self._check(cost, (n,), np.float64, "cost")
         if (state is None) != (self.state_size == 0):
             raise ValueError(f"state is {'missing' if state is None else 'given'}: this buffer "
                              f"stores states of size {self.state_size} (0: none)")
@@ -116,6 +124,7 @@ class NStepReplay:
         self._pending_obs[envs, slots] = obs[envs]
         self._pending_action[envs, slots] = action[envs]
         self._pending_reward[envs, slots] = reward[envs]
+        self._pending_cost[envs, slots] = cost[envs]
         if self.state_size:
             state = self._check(state, (n, self.state_size), np.float64, "state")
             self._pending_state[envs, slots] = state[envs]
@@ -137,12 +146,14 @@ class NStepReplay:
             self._pending_reward[envs] @ powers,
             np.full(envs.size, self.gamma**self.n_step),
             next_obs[envs],
+            self._pending_cost[envs] @ powers,
             self._pending_state[envs, 0] if self.state_size else None,
         )
         # Slide the window left by one step.
         self._pending_obs[envs, :-1] = self._pending_obs[envs, 1:]
         self._pending_action[envs, :-1] = self._pending_action[envs, 1:]
         self._pending_reward[envs, :-1] = self._pending_reward[envs, 1:]
+        self._pending_cost[envs, :-1] = self._pending_cost[envs, 1:]
         if self.state_size:
             self._pending_state[envs, :-1] = self._pending_state[envs, 1:]
         self._pending_count[envs] -= 1
@@ -161,12 +172,14 @@ class NStepReplay:
             remaining = count - j
             discount = np.where(terminated[sel], 0.0, self.gamma**remaining)
             rewards = np.sum(weights * self._pending_reward[sel], axis=1)
+            costs = np.sum(weights * self._pending_cost[sel], axis=1)
             state = self._pending_state[sel, j] if self.state_size else None
             self._write(self._pending_obs[sel, j], self._pending_action[sel, j], rewards, discount,
-                        next_obs[sel], state)
+                        next_obs[sel], costs, state)
         self._pending_count[envs] = 0
 
-    def _write(self, obs_tm1, action_tm1, reward_t, discount_t, obs_t, state_tm1=None) -> None:
+    def _write(self, obs_tm1, action_tm1, reward_t, discount_t, obs_t, cost_t,
+               state_tm1=None) -> None:
         index = (self._next_index + np.arange(len(reward_t))) % self.capacity
         if self.state_size:
             self._state_tm1[index] = state_tm1
@@ -175,6 +188,7 @@ class NStepReplay:
         self._reward_t[index] = reward_t
         self._discount_t[index] = discount_t
         self._obs_t[index] = obs_t
+        self._cost_t[index] = cost_t
         self._next_index = int((self._next_index + len(reward_t)) % self.capacity)
         self._size = min(self._size + len(reward_t), self.capacity)
 
@@ -189,6 +203,7 @@ class NStepReplay:
             reward_t=self._reward_t[index],
             discount_t=self._discount_t[index],
             obs_t=self._obs_t[index],
+            cost_t=self._cost_t[index],
             state_tm1=self._state_tm1[index] if self.state_size else None,
         )
 
@@ -207,8 +222,8 @@ class NStepReplay:
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
         """Restore the state saved by ``state_dict``; raise ValueError if it belongs to another layout."""
-        missing = [k for k in (*self._stored(), *self._pending(), "shape", "gamma", "next_index", "size")
-                   if k not in d]
+        required = [k for k in (*self._stored(), *self._pending()) if k not in _OPTIONAL]
+        missing = [k for k in (*required, "shape", "gamma", "next_index", "size") if k not in d]
         if missing:
             raise ValueError(f"replay state is missing {missing}")
         if self.state_size and np.shape(d["state_tm1"])[1:] != (self.state_size,):
@@ -222,9 +237,9 @@ class NStepReplay:
             )
         size = int(d["size"])
         for name in self._stored():
-            getattr(self, f"_{name}")[:size] = d[name]
+            getattr(self, f"_{name}")[:size] = d.get(name, 0.0)
         for name in self._pending():
-            getattr(self, f"_{name}")[...] = d[name]
+            getattr(self, f"_{name}")[...] = d.get(name, 0.0)
         self._size, self._next_index = size, int(d["next_index"])
 
     @staticmethod

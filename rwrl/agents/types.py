@@ -28,6 +28,9 @@ class Transition(NamedTuple):
         discount_t: (B,) float32, ``gamma**k``; 0 when the episode terminated
             within those k steps (not when it was truncated).
         obs_t: (B, obs_size) float32, the bootstrap observation.
+        cost_t: (B,) float32, the n-step discounted cost sum, summed like
+            ``reward_t`` (the constrained agents shape their reward with it);
+            None where a source records no cost (the offline datasets).
         state_tm1: None, or (B, state_size) float64: the physics state of
             ``obs_tm1`` (qpos, qvel, qacc_warmstart; ``info['physics_state']``),
             stored only for agents that ask for it (``uses_physics_state``).
@@ -38,6 +41,7 @@ class Transition(NamedTuple):
     reward_t: Array
     discount_t: Array
     obs_t: Array
+    cost_t: Array | None = None
     state_tm1: Array | None = None
 
 

@@ -18,6 +18,13 @@ each transition, the physics state of the observation its action was taken
 in (``info['physics_state']`` of the reset or step that returned that
 observation). Other agents' envs and replays are left as they are.
 
+Costs: each stored transition carries the step's cost c_t beside its reward:
+``info["cost"]`` (the number of violated constraints), or, when the agent's
+config names one in ``cost_constraint``, 1 where that constraint is violated.
+An agent with an ``observe_episodes(state, costs)`` method (the constrained
+agents) is also handed each finished training episode's average cost per step
+under the same definition (their estimate of J_C). Other agents ignore both.
+
 Resume semantics (see also ``rwrl.metrics.episode_file``):
 
 * A checkpoint holds the agent's training state, the loop's JAX key stream,
@@ -128,6 +135,28 @@ def _flat_obs(obs: Any) -> np.ndarray:
     return np.asarray(obs, np.float32).reshape(len(obs), -1)
 
 
+def step_cost(info: dict[str, Any], constraint_names: tuple[str, ...],
+              cost_constraint: str | None) -> np.ndarray:
+    """Return the (N,) costs of one vector step: ``info["cost"]``, or the named constraint's violations.
+
+    Args:
+      info: the batched step info (``cost`` (N,), ``constraints`` (N, K) bool, True = satisfied).
+      constraint_names: the K names, in ``info["constraints"]`` order.
+      cost_constraint: None for ``info["cost"]``, else one of ``constraint_names``.
+    """
+    if cost_constraint is None:
+        return np.asarray(info["cost"], np.float64).reshape(-1)
+    flags = np.asarray(info["constraints"], bool)
+    return (~flags.reshape(len(flags), -1)[:, constraint_names.index(cost_constraint)]).astype(np.float64)
+
+
+def episode_cost(row: dict[str, Any], cost_constraint: str | None) -> float:
+    """Return an episode row's average cost per step, the cost as ``step_cost`` defines it."""
+    if cost_constraint is None:
+        return row["cost"] / max(row["length"], 1)
+    return float(row[f"violation_rate/{cost_constraint}"])
+
+
 def run_eval_episodes(agent: Any, state: Any, env: Any, seed: int, keys: KeyStream,
                       constraint_names: tuple[str, ...],
                       env_actions: Callable[[np.ndarray], np.ndarray]) -> list[dict[str, Any]]:
@@ -184,6 +213,10 @@ class Trainer:
         self._updates_per_step = updates_per_vector_step(ac, config.num_envs)
         self._min_replay = max(ac.min_replay_size, 1)
         self.constraint_names = tuple(getattr(train_env.unwrapped, "constraint_names", ()))
+        self.cost_constraint = getattr(ac, "cost_constraint", None)
+        if self.cost_constraint is not None and self.cost_constraint not in self.constraint_names:
+            raise ValueError(f"cost_constraint={self.cost_constraint!r}: not a constraint of this "
+                             f"env; allowed: {self.constraint_names} or None (info['cost'])")
         n = config.num_envs
         # ---- the whole training state, each piece set here once.
         # Checkpointed (init_fresh or restore replace them together):
@@ -329,7 +362,8 @@ class Trainer:
             active, done = self.marks.step(terminated, truncated)
             if active.any():
                 self.replay.add(self.obs, actions, reward, next_obs, terminated, truncated,
-                                mask=None if active.all() else active, state=self.physics_state)
+                                mask=None if active.all() else active, state=self.physics_state,
+                                cost=step_cost(info, self.constraint_names, self.cost_constraint))
             self.accumulator.add_step(active, reward, info)
             if not active.all():
                 self.accumulator.observe_reset(np.flatnonzero(~active), info)
@@ -356,6 +390,9 @@ class Trainer:
         self.accumulator.clear(ids)
         self.log.write(rows)
         self.counters.rows = self.log.rows
+        if hasattr(self.agent, "observe_episodes"):
+            costs = np.array([episode_cost(row, self.cost_constraint) for row in rows], np.float32)
+            self.state = self.agent.observe_episodes(self.state, costs)
 
     def _learn(self) -> None:
         c, sw = self.counters, self.stopwatch
@@ -409,7 +446,9 @@ class Trainer:
         episodes = run_eval_episodes(self.agent, self.state, self.eval_env,
                                      derived_seed(self.config.seed, "eval", c.evaluations),
                                      self.keys, self.constraint_names, self._env_actions)
-        context = {**self._row_context("eval"), "evaluation": c.evaluations}
+        # The learner's last metrics (a constrained agent's lambda, J_C, ...) as of this evaluation.
+        learner = {f"learner/{k}": float(v) for k, v in self.last_metrics.items()}
+        context = {**self._row_context("eval"), "evaluation": c.evaluations, **learner}
         rows = [{**context, "episode": c.eval_episodes + i, "env_index": i, **row}
                 for i, row in enumerate(episodes)]
         c.evaluations += 1

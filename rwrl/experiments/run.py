@@ -19,7 +19,8 @@ variable statistics, ...) plus::
     updates      learner updates by then
     wall_time    seconds of loop wall-clock by then (summed over sessions)
     evaluation   eval only: 0, 1, ...; its ``eval_episodes`` rows share it
-    learner/<m>  train only: the agent's last update metrics (losses, ...)
+    learner/<m>  the agent's last update metrics (losses; a constrained agent's lambda, J_C, ...)
+                 as of the row, on train and eval rows
 
 ``summary.json`` marks a finished run; a run without it is in progress (or
 was killed) and ``resume_run`` continues it.

@@ -24,10 +24,16 @@ A sweep file (stdlib ``tomllib``)::
     "noise_spec.dropped.observations_prob" = 0.01
     "noise_spec.dropped.observations_steps" = 1
 
+    [[levels]]                             # a level may name the agents it runs with
+    name = "rc-beta0.1"
+    agents = ["rcd4pg"]
+    "agent_config.cost_threshold" = 0.1
+
 Runs = agents x envs x points x seeds, where the points are levels x the
-product of the axes (one point "base" when there are neither). A level with
-``agents = [...]`` runs those of the [sweep] agents only, e.g.
-a baseline's own setting (DMPO with domain randomization). A setting of a
+product of the axes (one point "base" when there are neither); a level with
+``agents = [...]`` pairs only with those (their own hyperparameters, which
+another agent's config would refuse, or a baseline's own setting such as
+DMPO with domain randomization). A setting of a
 level or an axis overrides the same path in [fixed]; one path in both a level
 and an axis is an error.
 
@@ -194,7 +200,7 @@ def expand(data: Mapping[str, Any], source: str, overrides: Overrides) -> SweepP
     runs = []
     for agent, env, (label, level, index, settings), seed in itertools.product(
             agents, envs, points, seeds):
-        if level is not None and agent not in level_agents.get(level, agents):
+        if agent not in level_agents.get(level, (agent,)):
             continue
         where = f"{'level ' + repr(level) if level is not None else 'point ' + label} on {env}"
         config = _resolve(agent, env, seed, fixed, settings, overrides, where)
@@ -227,11 +233,11 @@ def _str_list(where: str, value: Any) -> list[str]:
     return list(value)
 
 
-def _agents(names: Sequence[str]) -> list[str]:
+def _agents(names: Sequence[str], where: str = "[sweep] agents") -> list[str]:
     from rwrl.agents import AGENTS
     for name in names:
         if name not in AGENTS:
-            raise SweepSpecError(f"[sweep] agents: unknown agent {name!r}; allowed: {sorted(AGENTS)}")
+            raise SweepSpecError(f"{where}: unknown agent {name!r}; allowed: {sorted(AGENTS)}")
     return list(names)
 
 
@@ -324,25 +330,19 @@ def _levels(value: Any) -> list[tuple[str, dict[str, Any]]]:
         name = _name(f"[[levels]] #{i + 1} name", table.get("name"))
         if name in (lv[0] for lv in levels):
             raise SweepSpecError(f"[[levels]]: the name {name!r} is used twice")
-        levels.append((name, _flatten(f"[[levels]] {name!r}", {
-            k: v for k, v in table.items() if k not in ("name", "agents")})))
+        levels.append((name, _flatten(f"[[levels]] {name!r}",
+                                      {k: v for k, v in table.items() if k not in ("name", "agents")})))
     return levels
 
 
-def _level_agents(value: Any) -> dict[str, list[str]]:
-    """Return level name -> the agents it runs, for the levels that name some (``agents = [...]``)."""
-    out = {}
+def _level_agents(value: Any) -> dict[str, tuple[str, ...]]:
+    """Return level name -> the agents it is restricted to, for the levels that give ``agents``."""
+    restricted = {}
     for table in value if isinstance(value, list) else []:
         if isinstance(table, Mapping) and "agents" in table:
             where = f"[[levels]] {table.get('name')!r} agents"
-            names = _str_list(where, table["agents"])
-            try:
-                _agents(names)
-            except SweepSpecError as err:
-                raise SweepSpecError(f"{where}: {str(err).partition(': ')[2]}") from None
-            # an --agents override that leaves a level none of its agents skips that level
-            out[str(table.get("name"))] = names
-    return out
+            restricted[table.get("name")] = tuple(_agents(_str_list(where, table["agents"]), where))
+    return restricted
 
 
 def _check_disjoint(axes: Mapping[str, Any], levels: Sequence[tuple[str, dict]]) -> None:

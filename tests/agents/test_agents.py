@@ -24,6 +24,7 @@ def random_batch(seed: int, batch_size: int = 32) -> Transition:
         reward_t=rng.uniform(0, 3, batch_size).astype(np.float32),
         discount_t=rng.choice([0.0, 0.99**5], batch_size).astype(np.float32),
         obs_t=rng.normal(size=(batch_size, OBS)).astype(np.float32),
+        cost_t=rng.uniform(0, 1, batch_size).astype(np.float32),  # only the constrained agents read it
     )
 
 
@@ -73,8 +74,8 @@ def test_configs_frozen_with_documented_shared_fields(name):
     with pytest.raises(AttributeError):
         config.batch_size = 1
     # 8 envs insert 8 transitions per step; each update samples 256: at 64 samples
-    # per insert (both agents' default) that is 2 updates per vector step.
-    expected = {"d4pg": 2.0, "dmpo": 2.0}[name]
+    # per insert (every online agent's default) that is 2 updates per vector step.
+    expected = {"d4pg": 2.0, "dmpo": 2.0, "rcd4pg": 2.0, "metal": 2.0}[name]
     assert config.samples_per_insert * 8 / 256 == expected
     assert updates_per_vector_step(config, 8) == pytest.approx(expected)
 

@@ -121,21 +121,21 @@ def test_the_results_reader_names_the_run_files_the_run_layer_writes():
     assert sweep_results.RUN_LOCK == LOCK_FILE
 
 
-def _points(data: dict, agent: str) -> int:
-    """Grid points of ``agent``: its levels (those without ``agents`` or naming it) x the axes."""
-    levels = data.get("levels", [])
-    points = max(sum(agent in lv.get("agents", [agent]) for lv in levels), 0 if levels else 1)
-    for values in data.get("axes", {}).values():
-        points *= len(values)
-    return points
+def _expected_runs(path: Path, agents=None, envs=None, seeds=None) -> int:
+    """Runs = sum over agents of (levels open to it, at least 1) x product of axis lengths x envs x seeds.
 
-
-def _expected_runs(path: Path) -> int:
-    """Runs = sum over agents of envs x its points x seeds, read from the TOML."""
+    Read from the TOML; ``agents``, ``envs``, ``seeds`` stand for the command line's overrides.
+    """
     data = tomllib.loads(path.read_text())
     sweep = data["sweep"]
-    seeds = sweep["seeds"] if isinstance(sweep["seeds"], int) else len(sweep["seeds"])
-    return sum(_points(data, agent) for agent in sweep["agents"]) * len(sweep["envs"]) * seeds
+    if seeds is None:
+        seeds = sweep["seeds"] if isinstance(sweep["seeds"], int) else len(sweep["seeds"])
+    agents, envs = agents or sweep["agents"], envs or sweep["envs"]
+    levels = [level.get("agents", agents) for level in data.get("levels", [])] or [agents]
+    points = sum(agent in level for agent in agents for level in levels)
+    for values in data.get("axes", {}).values():
+        points *= len(values)
+    return points * len(envs) * seeds
 
 
 SWEEP_FILES = sorted((REPO / "sweeps").rglob("*.toml"))
@@ -161,6 +161,6 @@ def test_every_sweep_file_is_valid(path):
     first = tomllib.loads(path.read_text())["sweep"]["agents"][0]
     small = load_plan(path, Overrides(scale=0.01, seeds=1, envs=("cartpole-swingup",),
                                       agents=(first,)))
-    assert len(small.runs) == _points(tomllib.loads(path.read_text()), first)
+    assert len(small.runs) == _expected_runs(path, (first,), ("cartpole-swingup",), 1)
     assert all(r.config.steps == max(1, round(plan.runs[0].config.steps * 0.01))
                for r in small.runs)
