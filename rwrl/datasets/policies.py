@@ -1,7 +1,7 @@
 """Behaviour policies: D4PG snapshots as batched policy functions, their manifest.
 
 A snapshot is an ordinary checkpoint of an ``rwrl run`` directory
-(``RUN/checkpoints/ckpt-<steps>/``, see ``rwrl.experiments.checkpoint``);
+(``RUN/checkpoints/ckpt-<steps>/``, see ``rwrl.core.checkpoint``);
 the run's ``config.json`` says which agent, agent config and env made it.
 :func:`load_policy` turns one into ``policy(obs (B, D)) -> actions (B, A)``:
 the agent's deterministic action (no exploration noise), mapped onto the
@@ -26,10 +26,6 @@ Choices the paper leaves open:
   agent", as the published sets were gathered.
 * The checksum is over the checkpoint's files (name and sha256 of each, in
   name order), so a snapshot changed on disk is refused at load.
-
-The checkpoint's arrays are read here (verifying the sha256 its own manifest
-records) rather than through ``rwrl.experiments.checkpoint``: datasets sit
-below experiments in the layers.
 """
 
 from __future__ import annotations
@@ -131,37 +127,6 @@ def _read_run_config(checkpoint: Path) -> tuple[dict[str, Any], dict[str, Any]]:
                           f"({type(err).__name__}: {err})") from err
 
 
-def _read_state_arrays(checkpoint: Path) -> dict[str, np.ndarray]:
-    """Return the checkpoint's ``state.npz`` arrays by leaf path, verified by its manifest."""
-    try:
-        entry = json.loads((checkpoint / "manifest.json").read_text())["body"]["files"]["state.npz"]
-        path = checkpoint / "state.npz"
-        if file_checksum(path) != entry["sha256"]:
-            raise PolicyError(f"{path}: sha256 mismatch with its checkpoint manifest (corrupted)")
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[f"a{i}"] for i, name in enumerate(entry["names"])}
-    except PolicyError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as err:
-        raise PolicyError(f"snapshot {checkpoint}: unreadable checkpoint "
-                          f"({type(err).__name__}: {err})") from err
-
-
-def _unflatten(template: Any, arrays: dict[str, np.ndarray], where: Path) -> Any:
-    import jax
-    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
-    leaves = []
-    for path, ref in flat:
-        name = jax.tree_util.keystr(path)
-        ref_shape = np.shape(ref)
-        if name not in arrays or arrays[name].shape != ref_shape:
-            found = arrays[name].shape if name in arrays else "nothing"
-            raise PolicyError(f"snapshot {where}: leaf {name} holds {found}, the agent "
-                              f"expects shape {ref_shape}")
-        leaves.append(jax.numpy.asarray(arrays[name]))
-    return jax.tree_util.tree_unflatten(treedef, leaves)
-
-
 def _env_sizes(env: str, env_kwargs: dict[str, Any]) -> tuple[int, np.ndarray, np.ndarray]:
     import gymnasium
 
@@ -195,6 +160,8 @@ def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
         since ``checksum`` was taken, or not loadable as its run's agent.
     """
     import jax
+
+    from rwrl.core.checkpoint import CheckpointError, load_checkpoint, unflatten_like
     path = Path(path)
     actual = snapshot_checksum(path)
     if checksum is not None and actual != checksum:
@@ -208,7 +175,11 @@ def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
     obs_size, low, high = _env_sizes(run["env"], env_kwargs)
     agent = _cached_agent(json.dumps([run["agent"], obs_size, int(low.shape[0]), agent_config],
                                      sort_keys=True))
-    state = _unflatten(agent.init(jax.random.PRNGKey(0)), _read_state_arrays(path), path)
+    try:
+        arrays = load_checkpoint(path).groups["state"]
+        state = unflatten_like(agent.init(jax.random.PRNGKey(0)), arrays)
+    except (CheckpointError, KeyError) as err:
+        raise PolicyError(f"snapshot {path}: cannot load it as its run's agent: {err}") from err
     key = jax.random.PRNGKey(0)  # deterministic acting ignores it
 
     def act(obs: np.ndarray) -> np.ndarray:

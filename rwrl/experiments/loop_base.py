@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from rwrl.core.seeding import stream_id
-from rwrl.experiments.checkpoint import (Checkpoint, CheckpointError, flatten_pytree,
+from rwrl.core.checkpoint import (Checkpoint, CheckpointError, flatten_pytree,
                                          save_checkpoint, unflatten_like)
 from rwrl.experiments.config import RunConfig
 from rwrl.experiments.progress import Progress, Stopwatch

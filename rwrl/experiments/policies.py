@@ -31,7 +31,7 @@ from rwrl.core.progress import ProgressReporter
 from rwrl.datasets.policies import (DEFAULT_FRACTIONS, MANIFEST_FILE, MANIFEST_FORMAT,
                                     evaluate_policy, load_policy, select_snapshots,
                                     snapshot_checksum, write_manifest)
-from rwrl.experiments.checkpoint import list_checkpoints
+from rwrl.core.checkpoint import list_checkpoints
 from rwrl.experiments.config import ConfigError, RunConfig, read_config
 from rwrl.experiments.run import CONFIG_FILE, RunHooks, is_finished, resume_run, start_run
 

@@ -45,7 +45,7 @@ from typing import Any, Callable
 from rwrl.agents import agent_classes
 from rwrl.agents.history import ObservationHistory
 from rwrl.core.files import WriteError, atomic_write_bytes
-from rwrl.experiments.checkpoint import Checkpoint, CheckpointError, load_latest
+from rwrl.core.checkpoint import Checkpoint, CheckpointError, load_latest
 from rwrl.experiments.config import ConfigError, RunConfig, read_config, write_config
 from rwrl.experiments.lock import RunLock, RunLockedError
 from rwrl.experiments.loop import Trainer

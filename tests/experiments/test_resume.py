@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rwrl.experiments import checkpoint as ckpt
-from rwrl.experiments.checkpoint import CheckpointWarning
+from rwrl.core import checkpoint as ckpt
+from rwrl.core.checkpoint import CheckpointWarning
 from rwrl.experiments.config import ConfigError
 from rwrl.experiments.lock import RunLockedError
 from rwrl.experiments.run import is_finished, resume_run, start_run
