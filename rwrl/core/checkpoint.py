@@ -50,7 +50,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from rwrl.core.files import TMP_PREFIX as _TMP_PREFIX, WriteError, fsync_dir as _fsync_dir
+from rwrl.core.files import TMP_PREFIX as _TMP_PREFIX, WriteError, file_sha256, fsync_dir as _fsync_dir
 
 FORMAT_VERSION = 1
 _PREFIX = "ckpt-"
@@ -129,14 +129,6 @@ def unflatten_like(template: Any, arrays: dict[str, np.ndarray]) -> Any:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _body_checksum(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -154,7 +146,7 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
             os.fsync(f.fileno())
     except OSError as err:
         raise WriteError(path, err) from err
-    return {"names": names, "sha256": _sha256(path), "bytes": path.stat().st_size}
+    return {"names": names, "sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
 def save_checkpoint(directory: Path, checkpoint: Checkpoint, keep: int = 2) -> Path:
@@ -295,7 +287,7 @@ def _read_npz(path: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
     if size != entry["bytes"]:
         raise CheckpointError(f"{path}: {size} bytes, manifest says {entry['bytes']} "
                               "(truncated or partial file)")
-    if _sha256(path) != entry["sha256"]:
+    if file_sha256(path) != entry["sha256"]:
         raise CheckpointError(f"{path}: sha256 mismatch (corrupted file)")
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from rwrl.core.files import atomic_write_bytes
+from rwrl.core.files import atomic_write_bytes, file_sha256
 from rwrl.datasets.rollout import BatchedPolicy, derived_seeds, run_episodes
 
 MANIFEST_FILE = "manifest.json"
@@ -55,21 +55,12 @@ class PolicyError(ValueError):
     """A snapshot or manifest is missing, damaged or does not fit; the message names it."""
 
 
-def file_checksum(path: Path) -> str:
-    """Return the sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def snapshot_checksum(path: Path) -> str:
     """Return the sha256 over a checkpoint directory's files (name and digest, name order)."""
     path = Path(path)
     if not path.is_dir():
         raise PolicyError(f"snapshot {path} is not a checkpoint directory")
-    lines = [f"{p.name} {file_checksum(p)}\n" for p in sorted(path.iterdir()) if p.is_file()]
+    lines = [f"{p.name} {file_sha256(p)}\n" for p in sorted(path.iterdir()) if p.is_file()]
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 

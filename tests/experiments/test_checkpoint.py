@@ -200,7 +200,7 @@ def test_manifest_file_names_are_confined_to_the_checkpoint(tmp_path, name):
 def _write_raw(path, data: bytes, body):
     """Replace a file's bytes and record its size and hash, as a crafted manifest would."""
     path.write_bytes(data)
-    body["files"][path.name].update(bytes=len(data), sha256=ckpt._sha256(path))
+    body["files"][path.name].update(bytes=len(data), sha256=ckpt.file_sha256(path))
 
 
 def _npz_bytes(**arrays) -> bytes:
