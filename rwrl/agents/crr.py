@@ -48,7 +48,7 @@ import optax
 
 from rwrl.agents import distributional
 from rwrl.agents.dmpo import gaussian_log_prob
-from rwrl.agents.networks import DistributionalCritic, GaussianPolicy
+from rwrl.agents.networks import DistributionalCritic, GaussianPolicy, gaussian_action
 from rwrl.agents.types import Transition, validate_offline_config
 
 WEIGHTINGS = ("exp", "binary")
@@ -247,13 +247,6 @@ def update_step(losses: CRRLosses, optimisers, config: CRRConfig, state: Trainin
     return new_state, metrics
 
 
-def select_action(networks: CRRNetworks, explore: bool, policy_params, obs: jax.Array, key: jax.Array) -> jax.Array:
-    """Return the policy's mean, or a sample of it when exploring, clipped to [-1, 1]."""
-    mean, stddev = networks.policy.apply(policy_params, obs)
-    action = mean + stddev * jax.random.normal(key, mean.shape) if explore else mean
-    return jnp.clip(action, -1.0, 1.0)
-
-
 class CRR:
     """The CRR agent: ``init``, ``act`` and ``update`` around the pure functions above.
 
@@ -271,7 +264,7 @@ class CRR:
         losses = make_losses(self.networks, config)
         self._init = jax.jit(functools.partial(init_state, self.networks, optimisers, obs_size, action_size))
         self._update = jax.jit(functools.partial(update_step, losses, optimisers, config))
-        self._act = {explore: jax.jit(functools.partial(select_action, self.networks, explore))
+        self._act = {explore: jax.jit(functools.partial(gaussian_action, self.networks.policy, explore))
                      for explore in (False, True)}
 
     def init(self, key: jax.Array) -> TrainingState:

@@ -49,7 +49,7 @@ import optax
 import rlax
 
 from rwrl.agents import distributional
-from rwrl.agents.networks import DistributionalCritic, GaussianPolicy
+from rwrl.agents.networks import DistributionalCritic, GaussianPolicy, gaussian_action
 from rwrl.agents.types import Transition, validate_common_config
 
 # Smallest value a dual variable takes, in log space (acme's projection).
@@ -401,14 +401,6 @@ def update_step(losses: DMPOLosses, optimisers: Optimisers, config: DMPOConfig, 
     return new_state, metrics
 
 
-def select_action(networks: DMPONetworks, explore: bool, policy_params,
-                  obs: jax.Array, key: jax.Array) -> jax.Array:
-    """Return a sample of the policy (explore) or its mean (evaluate), clipped to [-1, 1]."""
-    mean, stddev = networks.policy.apply(policy_params, obs)
-    action = mean + stddev * jax.random.normal(key, mean.shape) if explore else mean
-    return jnp.clip(action, -1.0, 1.0)
-
-
 class DMPO:
     """The distributional MPO agent: ``init``, ``act`` and ``update`` around the pure functions above.
 
@@ -428,7 +420,7 @@ class DMPO:
             init_state, self.networks, self._optimisers, config, obs_size, action_size))
         self._update = jax.jit(functools.partial(update_step, losses, self._optimisers, config))
         self._act = {
-            explore: jax.jit(functools.partial(select_action, self.networks, explore))
+            explore: jax.jit(functools.partial(gaussian_action, self.networks.policy, explore))
             for explore in (False, True)
         }
 

@@ -46,7 +46,7 @@ import numpy as np
 import optax
 
 from rwrl.agents.dmpo import gaussian_log_prob
-from rwrl.agents.networks import GaussianPolicy, LayerNormMLP
+from rwrl.agents.networks import GaussianPolicy, LayerNormMLP, gaussian_action
 from rwrl.agents.types import Transition, validate_offline_config
 
 
@@ -226,13 +226,6 @@ def update_step(networks: IQLNetworks, optimisers, config: IQLConfig, state: Tra
     return new_state, metrics
 
 
-def select_action(networks: IQLNetworks, explore: bool, policy_params, obs: jax.Array, key: jax.Array) -> jax.Array:
-    """Return the policy's mean, or a sample of it when exploring, clipped to [-1, 1]."""
-    mean, stddev = networks.policy.apply(policy_params, obs)
-    action = mean + stddev * jax.random.normal(key, mean.shape) if explore else mean
-    return jnp.clip(action, -1.0, 1.0)
-
-
 class IQL:
     """The IQL agent: ``init``, ``act`` and ``update`` around the pure functions above.
 
@@ -249,7 +242,7 @@ class IQL:
         optimisers = make_optimisers(config)
         self._init = jax.jit(functools.partial(init_state, self.networks, optimisers, obs_size, action_size))
         self._update = jax.jit(functools.partial(update_step, self.networks, optimisers, config))
-        self._act = {explore: jax.jit(functools.partial(select_action, self.networks, explore))
+        self._act = {explore: jax.jit(functools.partial(gaussian_action, self.networks.policy, explore))
                      for explore in (False, True)}
 
     def init(self, key: jax.Array) -> TrainingState:

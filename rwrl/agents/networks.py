@@ -78,6 +78,14 @@ class GaussianPolicy(nn.Module):
         return mean, stddev + self.min_scale
 
 
+def gaussian_action(policy: GaussianPolicy, explore: bool, params, obs: jax.Array,
+                    key: jax.Array) -> jax.Array:
+    """Return a sample of the Gaussian ``policy`` (explore) or its mean (evaluate), clipped to [-1, 1]."""
+    mean, stddev = policy.apply(params, obs)
+    action = mean + stddev * jax.random.normal(key, mean.shape) if explore else mean
+    return jnp.clip(action, -1.0, 1.0)
+
+
 class DistributionalCritic(nn.Module):
     """The C51 critic: (observation, action) -> logits over K atoms.
 
