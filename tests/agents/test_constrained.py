@@ -16,7 +16,7 @@ from rwrl.core import checkpoint as ckpt
 from rwrl.experiments.loop import episode_cost, step_cost
 from rwrl.experiments.run import RunHooks, resume_run, start_run
 from rwrl.metrics.episode_file import read_rows
-from tests.experiments.fakes import fake_env_factory, tiny_config
+from tests.experiments.fakes import Killed, fake_env_factory, kill_after, tiny_config
 
 GAMMA = 0.5  # a power of two: every expected sum is exact in float32
 
@@ -239,20 +239,6 @@ def test_constrained_agents_reach_the_constraint_on_a_bandit(setting, steps):
 # --- kill and resume ------------------------------------------------------------------
 
 
-class Killed(Exception):
-    """Stands for SIGKILL inside the process."""
-
-
-def _kill_after(vector_steps: int):
-    count = {"n": 0}
-
-    def hook(trainer):
-        count["n"] += 1
-        if count["n"] == vector_steps:
-            raise Killed()
-    return hook
-
-
 # MetaL's state holds RC-D4PG's and more, so its run checks the restore of both in the
 # default suite; RC-D4PG's own run is behind the slow marker.
 @pytest.mark.parametrize("name", [pytest.param("rcd4pg", marks=pytest.mark.slow), "metal"])
@@ -263,7 +249,7 @@ def test_a_killed_run_resumes_with_its_multiplier(tmp_path, name):
     config = tiny_config(agent=name, agent_config=agent_config, steps=240, eval_every=120, save_replay=True)
     hooks = dict(env_factory=fake_env_factory, progress=False)
     with pytest.raises(Killed):
-        start_run(config, tmp_path / "run", RunHooks(**hooks, on_step=_kill_after(40)))
+        start_run(config, tmp_path / "run", RunHooks(**hooks, on_step=kill_after(40)))
     assert len(ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")) >= 2  # killed after step 0's
     summary = resume_run(tmp_path / "run", hooks=RunHooks(**hooks))
     rows = read_rows(tmp_path / "run" / "metrics.jsonl")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rwrl.agents.replay import NStepReplay
+from tests.experiments.fakes import Killed
 
 
 # ---------------------------------------------------------------- replay with physics states
@@ -154,10 +155,6 @@ def _config(agent: str, **changes):
                   eval_episodes=1, checkpoint_every=40, env_kwargs={"time_limit": 20},
                   agent_config=TINY, report=False)
     return RunConfig(**{**fields, **changes})
-
-
-class Killed(Exception):
-    """Stands for SIGKILL inside the process."""
 
 
 def _assert_states_reproduce_the_transitions(trainer):

@@ -143,3 +143,18 @@ def tiny_config(**changes) -> RunConfig:
                     eval_episodes=2, checkpoint_every=120, env_kwargs={"time_limit": 10},
                     report=False)
     return RunConfig(**{**defaults, **changes})
+
+
+class Killed(Exception):
+    """Stands for SIGKILL inside the process: nothing after it runs."""
+
+
+def kill_after(iterations: int):
+    """Return a loop hook that raises ``Killed`` on the loop's ``iterations``-th iteration."""
+    count = {"n": 0}
+
+    def hook(trainer):
+        count["n"] += 1
+        if count["n"] == iterations:
+            raise Killed()
+    return hook

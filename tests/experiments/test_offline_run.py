@@ -11,15 +11,12 @@ from rwrl.experiments.config import ConfigError, RunConfig
 from rwrl.experiments.run import RunHooks, is_finished, resume_run, start_run
 from rwrl.metrics.episode_file import read_rows
 from tests.agents.offline_fixtures import collect_cartpole
+from tests.experiments.fakes import Killed, kill_after
 
 DATASET = "rwrl/cartpole-tiny-v0"
 #: CRR small enough to compile and run 60 updates in seconds.
 TINY_CRR = {"policy_hidden_sizes": [16], "critic_hidden_sizes": [16], "num_atoms": 11,
             "batch_size": 32, "target_update_period": 10}
-
-
-class Killed(Exception):
-    """Stands for SIGKILL inside the process: nothing after it runs."""
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +41,8 @@ def tiny_offline_config(**changes) -> RunConfig:
     return RunConfig(**{**defaults, **changes})
 
 
-def _hooks(kill_after: int | None = None) -> RunHooks:
-    count = {"n": 0}
-
-    def hook(trainer):
-        count["n"] += 1
-        if count["n"] == kill_after:
-            raise Killed()
-    return RunHooks(on_step=hook if kill_after else None, progress=False)
+def _hooks(kill_at: int | None = None) -> RunHooks:
+    return RunHooks(on_step=kill_after(kill_at) if kill_at else None, progress=False)
 
 
 def _without_wall_time(rows):
@@ -89,7 +80,7 @@ def test_an_offline_run_writes_eval_rows_with_constraints_and_a_summary(referenc
 def test_a_killed_offline_run_resumes_to_the_same_rows(tmp_path, reference, kill_at):
     _, ref_summary, ref_rows = reference
     with pytest.raises(Killed):
-        start_run(tiny_offline_config(), tmp_path / "run", _hooks(kill_after=kill_at))
+        start_run(tiny_offline_config(), tmp_path / "run", _hooks(kill_at=kill_at))
     assert not is_finished(tmp_path / "run")
     summary = resume_run(tmp_path / "run", hooks=_hooks())
     rows = read_rows(tmp_path / "run" / "metrics.jsonl")

@@ -18,24 +18,10 @@ from rwrl.experiments.config import ConfigError
 from rwrl.experiments.lock import RunLockedError
 from rwrl.experiments.run import is_finished, resume_run, start_run
 from rwrl.metrics.episode_file import read_rows
-from tests.experiments.fakes import fake_hooks, tiny_config
+from tests.experiments.fakes import Killed, fake_hooks, kill_after, tiny_config
 from tests.experiments.lock_holder import start_lock_holder
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Killed(Exception):
-    """Stands for SIGKILL inside the process: nothing after it runs."""
-
-
-def _kill_after(vector_steps: int):
-    count = {"n": 0}
-
-    def hook(trainer):
-        count["n"] += 1
-        if count["n"] == vector_steps:
-            raise Killed()
-    return hook
 
 
 def _shape(rows):
@@ -69,7 +55,7 @@ def test_a_killed_run_resumes_to_the_same_steps_and_rows(tmp_path, reference, ki
     ref_summary, ref_rows = reference
     config = tiny_config()
     with pytest.raises(Killed):
-        start_run(config, tmp_path / "run", fake_hooks(_kill_after(kill_at)))
+        start_run(config, tmp_path / "run", fake_hooks(kill_after(kill_at)))
     assert not is_finished(tmp_path / "run")
     summary = resume_run(tmp_path / "run", hooks=fake_hooks())
     rows = read_rows(tmp_path / "run" / "metrics.jsonl")
@@ -85,9 +71,9 @@ def test_killed_twice_and_with_a_torn_last_row(tmp_path, reference):
     _, ref_rows = reference
     run_dir = tmp_path / "run"
     with pytest.raises(Killed):
-        start_run(tiny_config(), run_dir, fake_hooks(_kill_after(40)))
+        start_run(tiny_config(), run_dir, fake_hooks(kill_after(40)))
     with pytest.raises(Killed):
-        resume_run(run_dir, hooks=fake_hooks(_kill_after(50)))
+        resume_run(run_dir, hooks=fake_hooks(kill_after(50)))
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write('{"phase": "train", "epis')  # a writer killed mid-line
     summary = resume_run(run_dir, hooks=fake_hooks())
@@ -111,7 +97,7 @@ def test_an_overdue_checkpoint_abandons_the_open_episodes(tmp_path):
     # at 100 is overdue at 150 and taken mid-episode at 152 (vector step 38).
     config = tiny_config(checkpoint_every=100, eval_every=1000, env_kwargs={"time_limit": 50})
     with pytest.raises(Killed):
-        start_run(config, tmp_path / "run", fake_hooks(_kill_after(46)))
+        start_run(config, tmp_path / "run", fake_hooks(kill_after(46)))
     assert ckpt.load_latest(tmp_path / "run" / "checkpoints").step == 152
     summary = resume_run(tmp_path / "run", hooks=fake_hooks())
     rows = read_rows(tmp_path / "run" / "metrics.jsonl")
@@ -128,7 +114,7 @@ def test_a_corrupted_latest_checkpoint_falls_back_to_the_previous(tmp_path, refe
     _, ref_rows = reference
     run_dir = tmp_path / "run"
     with pytest.raises(Killed):
-        start_run(tiny_config(), run_dir, fake_hooks(_kill_after(100)))
+        start_run(tiny_config(), run_dir, fake_hooks(kill_after(100)))
     newest = ckpt.list_checkpoints(run_dir / "checkpoints")[0]
     state = newest / "state.npz"
     state.write_bytes(state.read_bytes()[:-7])
@@ -170,7 +156,7 @@ def test_the_replay_buffer_is_checkpointed_on_request(tmp_path):
 _CHILD = """
 import sys, time
 from rwrl.experiments.run import start_run
-from tests.experiments.fakes import fake_hooks, tiny_config
+from tests.experiments.fakes import Killed, fake_hooks, kill_after, tiny_config
 def slow(trainer):
     time.sleep(0.004)  # stretch the run so the parent's SIGKILL lands mid-run
 start_run(tiny_config(steps=2000, checkpoint_every=120), sys.argv[1], fake_hooks(slow))
@@ -222,7 +208,7 @@ def test_metrics_shorter_than_the_newest_checkpoint_resume_from_an_older_one(tmp
     _, ref_rows = reference
     run_dir = tmp_path / "run"
     with pytest.raises(Killed):
-        start_run(tiny_config(keep_checkpoints=3), run_dir, fake_hooks(_kill_after(100)))
+        start_run(tiny_config(keep_checkpoints=3), run_dir, fake_hooks(kill_after(100)))
     counted = [ckpt.load_checkpoint(p).meta["counters"]["rows"]
                for p in ckpt.list_checkpoints(run_dir / "checkpoints")]
     assert counted[0] > counted[1]  # newest first
@@ -240,7 +226,7 @@ def test_metrics_shorter_than_every_checkpoint_start_over(tmp_path, reference):
     _, ref_rows = reference
     run_dir = tmp_path / "run"
     with pytest.raises(Killed):
-        start_run(tiny_config(), run_dir, fake_hooks(_kill_after(100)))
+        start_run(tiny_config(), run_dir, fake_hooks(kill_after(100)))
     # Every checkpoint counts the evaluation rows of step 0; keep fewer than those.
     _truncate_metrics(run_dir / "metrics.jsonl", 1)
     with pytest.warns(UserWarning) as caught:
@@ -256,7 +242,7 @@ def test_a_checkpoint_that_does_not_restore_falls_back_to_the_previous(tmp_path,
     _, ref_rows = reference
     run_dir = tmp_path / "run"
     with pytest.raises(Killed):
-        start_run(tiny_config(), run_dir, fake_hooks(_kill_after(100)))
+        start_run(tiny_config(), run_dir, fake_hooks(kill_after(100)))
     newest = ckpt.list_checkpoints(run_dir / "checkpoints")[0]
     loaded = ckpt.load_checkpoint(newest)
     del loaded.groups["loop"]  # a verified checkpoint that lacks a piece
