@@ -76,7 +76,7 @@ def _draw_lines(ax, table: "pd.DataFrame", dim: Dimension, keys: Sequence[str], 
 
 
 def _legend(fig: "Figure", axes) -> None:
-    handles, labels = {}, []
+    handles = {}
     for ax in np.ravel(axes):
         for handle, name in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(name, handle)
