@@ -69,6 +69,9 @@ def run(
     observation_history: Optional[int] = typer.Option(None, help="k > 0: the agent sees its last k observations and actions (against delays; default 0, off)"),
     agent_config: list[str] = typer.Option([], "--agent-config", help="agent field override KEY=VALUE (repeatable)"),
     env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="extra make_vec argument KEY=JSON (repeatable)"),
+    eval_env_kwarg: list[str] = typer.Option([], "--eval-env-kwarg", help="make_vec argument KEY=JSON that "
+                                             "differs for the evaluation envs only, e.g. a held-out "
+                                             "perturb_spec (repeatable)"),
     dataset: Optional[str] = typer.Option(None, help="learn offline from this Minari dataset (local id or "
                                           "directory); --steps, --eval-every, --checkpoint-every "
                                           "then count learner updates"),
@@ -81,7 +84,7 @@ def run(
     hooks = RunHooks(progress=progress)
     try:
         if resume is not None:
-            if given or agent_config or env_kwarg or out is not None:
+            if given or agent_config or env_kwarg or eval_env_kwarg or out is not None:
                 _fail(f"--resume takes its config from {resume}/config.json; only --steps may change")
             summary, run_dir = resume_run(resume, steps=steps, hooks=hooks), resume
         else:
@@ -89,7 +92,8 @@ def run(
                 _fail("--out is required for a new run (or give --resume RUN_DIR)")
             config = RunConfig(**given, **({"steps": steps} if steps is not None else {}),
                                agent_config=_parse_pairs(agent_config, "--agent-config"),
-                               env_kwargs=_parse_pairs(env_kwarg, "--env-kwarg"))
+                               env_kwargs=_parse_pairs(env_kwarg, "--env-kwarg"),
+                               eval_env_kwargs=_parse_pairs(eval_env_kwarg, "--eval-env-kwarg") or None)
             summary, run_dir = _start_or_continue(config, out, hooks), out
     except typer.Exit:  # a RuntimeError too: already reported by _fail
         raise

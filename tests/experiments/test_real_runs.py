@@ -92,6 +92,23 @@ def test_the_run_command_trains_resumes_and_reports(tmp_path, agent):
     assert other.exit_code == 2 and "other settings (seed, steps)" in other.output, other.output
 
 
+def test_the_run_command_evaluates_on_its_own_env_kwargs(tmp_path):
+    """--eval-env-kwarg changes the evaluation envs only (a held-out setting)."""
+    out = tmp_path / "run"
+    args = ["run", "--agent", "d4pg", "--env", "cartpole-balance", "--steps", "80",
+            "--num-envs", "2", "--eval-every", "80", "--eval-episodes", "1", "--out", str(out),
+            "--env-kwarg", "time_limit=40", "--eval-env-kwarg", "time_limit=20",
+            "--agent-config", "batch_size=16", "--agent-config", "min_replay_size=32",
+            "--no-progress"]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["run"]["eval_env_kwargs"] == {"time_limit": 20}
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    lengths = {r["phase"]: r["length"] for r in rows if "length" in r}
+    assert lengths == {"train": 40, "eval": 20}, lengths
+
+
 @pytest.mark.parametrize("args, message", [
     (["--num-envs", "0"], "RunConfig.num_envs must be a positive integer, got 0"),
     (["--combined-challenge", "extreme"], "RunConfig.combined_challenge must be"),
