@@ -52,7 +52,7 @@ def make_env_with_threads(config: Any, num_envs: int, threads: int) -> Any:
 
 
 def run_one(task: dict[str, Any]) -> dict[str, Any]:
-    """Train (or resume) one run of a sweep; return {run_id, status, error, env_steps}.
+    """Train (or resume) one run of a sweep; return {run_id, status, error, steps}.
 
     Args:
       task: ``run_id``, ``run_dir``, ``config`` (a RunConfig dict) and ``threads``.
@@ -72,8 +72,9 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         text = first + "\n\n" + "".join(traceback.format_exception(err))
         atomic_write_bytes(run_dir / ERROR_FILE, text.encode())
         return {"run_id": task["run_id"], "status": "failed", "error": first}
+    counters = summary["counters"]  # an offline run (a dataset) counts learner updates
     return {"run_id": task["run_id"], "status": "done", "error": None,
-            "env_steps": summary["counters"]["env_steps"]}
+            "steps": counters["env_steps"] if "env_steps" in counters else counters["updates"]}
 
 
 def _train(task: dict[str, Any], run_dir: Path) -> dict[str, Any]:

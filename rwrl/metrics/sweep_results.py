@@ -179,7 +179,10 @@ def _summary(path: Path, eval_episodes: int) -> dict[str, Any]:
         summary = json.loads((path / RUN_SUMMARY).read_text())
     except (OSError, json.JSONDecodeError):
         return out
-    out["env_steps"] = summary.get("counters", {}).get("env_steps")
+    out["env_steps"] = summary.get("counters", {}).get("env_steps")  # None offline
+    out["updates"] = summary.get("counters", {}).get("updates")
+    if "final_normalized_score" in summary:  # an offline run: the dataset's reference scores
+        out["final_normalized_score"] = summary["final_normalized_score"]
     out["wall_time"] = summary.get("timing", {}).get("total")
     out["env_steps_per_s"] = summary.get("env_steps_per_s")
     return out

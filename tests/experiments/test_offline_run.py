@@ -110,3 +110,46 @@ def test_the_command_trains_crr_offline(tmp_path):
     assert result.exit_code == 0, result.output
     assert "done: 20 learner updates on rwrl/cartpole-tiny-v0" in result.output
     assert len(read_rows(tmp_path / "run" / "metrics.jsonl")) == 4
+
+
+OFFLINE_SWEEP = f"""
+[sweep]
+name = "offline-tiny"
+agents = ["bc", "crr"]
+envs = ["cartpole-swingup"]
+seeds = 1
+steps = 40
+
+[fixed]
+eval_every = 20
+eval_episodes = 1
+checkpoint_every = 20
+dataset = "{DATASET}"
+"agent_config.policy_hidden_sizes" = [16]
+"agent_config.batch_size" = 32
+
+[[levels]]
+name = "bc"
+agents = ["bc"]
+
+[[levels]]
+name = "crr"
+agents = ["crr"]
+"agent_config.critic_hidden_sizes" = [16]
+"agent_config.num_atoms" = 11
+"""
+
+
+def test_a_sweep_runs_offline_agents_on_a_dataset(tmp_path):
+    """Offline runs count updates, not env steps: the sweep records them done, with their updates."""
+    from rwrl.experiments.sweep import load_plan
+    from rwrl.experiments.sweep_run import run_sweep
+    from rwrl.metrics.sweep_results import read_sweep
+    spec = tmp_path / "offline.toml"
+    spec.write_text(OFFLINE_SWEEP)
+    counts = run_sweep(load_plan(spec), tmp_path / "sweep", workers=1, progress=False)
+    assert counts["done"] == 2 and counts["failed"] == 0, counts
+    _, runs, _ = read_sweep(tmp_path / "sweep")
+    assert sorted(runs["config.agent"]) == ["bc", "crr"]
+    assert runs["updates"].tolist() == [40, 40]
+    assert runs["env_steps"].isna().all()
