@@ -1,0 +1,231 @@
+"""The offline benchmark (issue 9): normalized scores of BC, CRR and IQL on the rwrl datasets.
+
+Three resumable stages, then the table; run the same command again after a
+kill (or in a later sitting) and each stage continues where it stopped:
+
+1. Behaviour policies per task and challenge (``rwrl policies train``:
+   an online D4PG run whose checkpoints are evaluated) into
+   ``ROOT/policies/<task>-<challenge>``; ``--policy-steps`` per task.
+2. The datasets (``rwrl dataset create``, the manifest's 0.75 snapshot with
+   the default behaviour noise) under ``MINARI_DATASETS_PATH`` (default
+   ``ROOT/datasets``); each one's generation time, rate and size on disk go
+   to ``ROOT/datasets.json``.
+3. The agents: ``sweeps/offline.toml`` as an ordinary ``rwrl sweep`` into
+   ``ROOT/sweep`` (3 agents x 2 tasks x none/easy x 5 %/20 % x 3 seeds);
+   ``--updates`` replaces the file's learner updates per run (reduced scale).
+
+The table (``OUT/offline.md``, ``OUT/offline.json``): per dataset and
+agent the final normalized score (the last evaluation's return, 0 = the
+random policy's mean return, 100 = the best behaviour snapshot's; Minari's
+``ref_min_score`` / ``ref_max_score``), mean over seeds with a 95 %
+bootstrap interval, and the issue's checks: CRR at or above BC on each
+dataset, and every agent above the random policy (score > 0). Nothing is
+tuned to make them hold.
+
+Usage::
+
+    python benchmarks/offline.py --root runs/offline                  # everything, file scale
+    python benchmarks/offline.py --root runs/offline --updates 20000 --tasks cartpole-swingup
+    python benchmarks/offline.py --root runs/offline --summarize-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP_FILE = REPO / "sweeps" / "offline.toml"
+TASKS = ("cartpole-swingup", "walker-walk")
+CHALLENGES = ("none", "easy")
+SIZES = (5, 20)
+#: env steps of the online run behind each task's behaviour policies.
+POLICY_STEPS = {"cartpole-swingup": 150_000, "walker-walk": 300_000}
+DATASETS_FILE = "datasets.json"
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def make_policies(args: argparse.Namespace) -> None:
+    """Stage 1: train (or continue) each task's and challenge's behaviour policies."""
+    from rwrl.experiments.policies import train_behaviour_policies
+    for task in args.tasks:
+        for challenge in args.challenges:
+            out = args.root / "policies" / f"{task}-{challenge}"
+            print(f"policies {task} {challenge} -> {out}", flush=True)
+            manifest = train_behaviour_policies(task, challenge, out, steps=args.policy_steps[task],
+                                                progress=not args.no_progress)
+            print(f"  best return {manifest['best_return']:.1f}", flush=True)
+
+
+def make_datasets(args: argparse.Namespace) -> None:
+    """Stage 2: create (or continue, or find) each dataset; record time, rate and size."""
+    from rwrl.core.files import atomic_write_bytes
+    from rwrl.datasets import naming, store
+    from rwrl.datasets.create import create_dataset
+    record_path = args.root / DATASETS_FILE
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    for task in args.tasks:
+        for challenge in args.challenges:
+            for size in args.sizes:
+                dataset_id = naming.dataset_id(task, challenge, size)
+                policy = args.root / "policies" / f"{task}-{challenge}" / "manifest.json"
+                fresh = not (store.dataset_dir(dataset_id) / "data").exists()
+                started = time.perf_counter()
+                summary = create_dataset(task, challenge, size, policy=policy,
+                                         progress=not args.no_progress)
+                seconds = time.perf_counter() - started
+                entry = record.get(dataset_id, {})
+                if fresh:  # a resumed generation's time covers only its last part
+                    steps = int(summary["steps"])
+                    entry = {"seconds": round(seconds, 1), "steps": steps,
+                             "steps_per_s": round(steps / seconds) if seconds > 0 else None}
+                entry["episodes"] = summary["episodes"]
+                entry["bytes"] = _dir_bytes(store.dataset_dir(dataset_id))
+                record[dataset_id] = entry
+                atomic_write_bytes(record_path, (json.dumps(record, indent=2, sort_keys=True)
+                                                 + "\n").encode())
+                print(f"dataset {dataset_id}: {entry}", flush=True)
+
+
+def run_agents(args: argparse.Namespace) -> Path:
+    """Stage 3: the sweep of the offline agents over the datasets (resumable)."""
+    from rwrl.experiments.sweep import Overrides, load_plan
+    from rwrl.experiments.sweep_run import record_plan, run_sweep
+    plan = load_plan(SWEEP_FILE, Overrides(seeds=args.seeds, steps=args.updates,
+                                           envs=tuple(args.tasks)))
+    levels = {f"{c}-{s}pct" for c in args.challenges for s in args.sizes}
+    plan = dataclasses.replace(plan, levels=tuple(n for n in plan.levels if n in levels),
+                               runs=tuple(r for r in plan.runs if r.level in levels))
+    sweep_dir = args.root / "sweep"
+    (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
+    record_plan(sweep_dir, plan)
+    counts = run_sweep(plan, sweep_dir, workers=args.workers, progress=not args.no_progress)
+    print(f"offline sweep: {counts}", flush=True)
+    return sweep_dir
+
+
+def _scores(sweep_dir: Path) -> dict[tuple[str, str], list[float]]:
+    """Final normalized score per (dataset, agent), one per finished seed."""
+    from rwrl.metrics import sweep_results as results
+    plan = results.read_plan(sweep_dir)
+    status = results.statuses(sweep_dir, plan)
+    scores: dict[tuple[str, str], list[float]] = {}
+    for run in plan["runs"]:
+        if status.get(run["run_id"]) != "done":
+            continue
+        summary = json.loads((results.run_dir(sweep_dir, run["run_id"]) / "summary.json").read_text())
+        score = summary.get("final_normalized_score")
+        if score is not None:
+            scores.setdefault((run["config"]["dataset"], run["config"]["agent"]), []).append(score)
+    return scores
+
+
+def _cell(values: list[float]) -> str:
+    import numpy as np
+    from rwrl.report.aggregate import bootstrap_ci
+    if not values:
+        return "–"
+    low, high = bootstrap_ci(values)
+    interval = "" if math.isnan(low) else f" [{low:.0f}, {high:.0f}]"
+    return f"{np.mean(values):.0f}{interval} n={len(values)}"
+
+
+def summarize(args: argparse.Namespace) -> Path:
+    """Write OUT/offline.md and OUT/offline.json from the finished runs."""
+    import numpy as np
+    from rwrl.core.files import atomic_write_bytes
+    scores = _scores(args.root / "sweep")
+    datasets = sorted({d for d, _ in scores})
+    agents = [a for a in ("bc", "crr", "iql") if any(a == b for _, b in scores)]
+    record_path = args.root / DATASETS_FILE
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    lines = ["# Offline benchmark: normalized score (0 = random policy, 100 = best behaviour snapshot)",
+             "", f"`python benchmarks/offline.py --root {args.root} --updates {args.updates} "
+             f"--seeds {args.seeds}`; each cell: final evaluation's normalized score, mean over "
+             "seeds [95 % bootstrap interval], n seeds finished.", "",
+             "| dataset | " + " | ".join(agents) + " | CRR >= BC? | all > random? |",
+             "|---|" + "---:|" * len(agents) + "---|---|"]
+    checks = {}
+    for dataset in datasets:
+        means = {a: float(np.mean(scores[(dataset, a)])) for a in agents if scores.get((dataset, a))}
+        crr_bc = ("yes" if means["crr"] >= means["bc"] else "no") if {"crr", "bc"} <= set(means) else "–"
+        above = ("yes" if all(m > 0 for m in means.values()) else "no") if means else "–"
+        checks[dataset] = {"means": means, "crr_at_or_above_bc": crr_bc, "all_above_random": above}
+        cells = " | ".join(_cell(scores.get((dataset, a), [])) for a in agents)
+        lines.append(f"| `{dataset}` | {cells} | {crr_bc} | {above} |")
+    if record:
+        lines += ["", "Datasets: episodes, size on disk, generation rate (env steps/s).", "",
+                  "| dataset | episodes | MB | steps/s |", "|---|---:|---:|---:|"]
+        for dataset_id, entry in sorted(record.items()):
+            lines.append(f"| `{dataset_id}` | {entry.get('episodes')} | "
+                         f"{entry.get('bytes', 0) / 1e6:.1f} | {entry.get('steps_per_s', '–')} |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "offline.md"
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    table = {"scores": {f"{d}|{a}": v for (d, a), v in scores.items()}, "checks": checks,
+             "datasets": record, "updates": args.updates, "seeds": args.seeds}
+    atomic_write_bytes(args.out / "offline.json", (json.dumps(table, indent=2) + "\n").encode())
+    print(path.read_text())
+    return path
+
+
+def _policy_steps(text: str) -> dict[str, int]:
+    steps = dict(POLICY_STEPS)
+    for pair in filter(None, text.split(",")):
+        task, _, value = pair.partition("=")
+        steps[task] = int(value)
+    return steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=REPO / "runs" / "offline")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--challenges", default=",".join(CHALLENGES))
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--updates", type=int, default=None,
+                        help="learner updates per run (default: the sweep file's)")
+    parser.add_argument("--policy-steps", default="",
+                        help="TASK=STEPS,... env steps of the behaviour run (default "
+                             f"{POLICY_STEPS})")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--stages", default="policies,datasets,agents")
+    parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    args.tasks = [t for t in args.tasks.split(",") if t]
+    args.challenges = [c for c in args.challenges.split(",") if c]
+    args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.policy_steps = _policy_steps(args.policy_steps)
+    bad = ({t for t in args.tasks if t not in TASKS}, {c for c in args.challenges if c not in CHALLENGES},
+           {s for s in args.sizes if s not in SIZES})
+    if any(bad):
+        parser.error(f"allowed: --tasks {list(TASKS)}, --challenges {list(CHALLENGES)}, "
+                     f"--sizes {list(SIZES)} (the sweep file's datasets); got extra {bad}")
+    os.environ.setdefault("MINARI_DATASETS_PATH", str((args.root / "datasets").resolve()))
+    stages = set(args.stages.split(","))
+    if not args.summarize_only:
+        if "policies" in stages:
+            make_policies(args)
+        if "datasets" in stages:
+            make_datasets(args)
+        if "agents" in stages:
+            run_agents(args)
+    summarize(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
