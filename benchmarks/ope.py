@@ -1,0 +1,148 @@
+"""The off-policy evaluation benchmark (issue 9): FQE and max-ent on the rwrl datasets, DOPE metrics.
+
+Per task (cartpole-swingup and walker-walk, challenge none): the policy set
+is every checkpoint of the behaviour run (``rwrl policies train``: the
+checkpoint at step 0 and 20 periodic ones, spanning the returns), the data
+one rwrl dataset (``--size`` percent, default 20), and each method's
+estimates are scored against online rollouts of every policy (``rwrl ope``:
+normalized absolute error, Spearman rank correlation and regret@1 with
+bootstrap intervals over policies). The goal to check: FQE's rank
+correlation at least 0.6 on cartpole-swingup. Nothing is tuned to make it hold.
+
+Resumable: the policies and the dataset are made (or continued) exactly as
+``benchmarks/offline.py`` makes them, under the same ``--root``; each
+(task, method) result is one JSON written atomically when it finishes and
+kept on the next invocation (the true values are cached beside them, so the
+second method reuses the first one's rollouts).
+
+Usage::
+
+    python benchmarks/ope.py --root runs/offline                       # both tasks, both methods
+    python benchmarks/ope.py --root runs/offline --tasks cartpole-swingup --fqe-steps 20000
+    python benchmarks/ope.py --root runs/offline --summarize-only
+
+Writes ``OUT/ope.md`` and ``OUT/ope.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import offline  # benchmarks/offline.py: the policies and datasets stages
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = offline.TASKS
+METHODS = ("fqe", "maxent")
+GOAL = ("cartpole-swingup", "fqe", "rank_correlation", 0.6)
+
+
+def result_path(args: argparse.Namespace, task: str, method: str) -> Path:
+    return args.root / "ope" / f"{task}-none-{args.size}pct-{method}.json"
+
+
+def estimate_all(args: argparse.Namespace) -> None:
+    """Run each (task, method) that has no result yet."""
+    from rwrl.datasets import naming
+    from rwrl.datasets.policies import ope_loader
+    from rwrl.ope.evaluate import RolloutSettings, format_table, run_ope
+    from rwrl.ope.fqe import FQEConfig
+    from rwrl.ope.maxent import MaxEntConfig
+    settings = RolloutSettings(episodes=args.episodes, num_envs=args.num_envs)
+    for task in args.tasks:
+        for method in args.methods:
+            out = result_path(args, task, method)
+            if out.exists():
+                print(f"{out.name}: done before, kept", flush=True)
+                continue
+            print(f"ope {task} {method} -> {out}", flush=True)
+            result = run_ope(naming.dataset_id(task, "none", args.size),
+                             args.root / "policies" / f"{task}-none", method, ope_loader, out,
+                             settings=settings,
+                             fqe_config=FQEConfig(discount=settings.discount, num_steps=args.fqe_steps),
+                             maxent_config=MaxEntConfig(), seed=args.seed)
+            print(format_table(result), flush=True)
+
+
+def summarize(args: argparse.Namespace) -> Path:
+    """Write OUT/ope.md and OUT/ope.json from the finished results."""
+    from rwrl.core.files import atomic_write_bytes
+    lines = ["# Off-policy evaluation: DOPE metrics over each task's policy set", "",
+             f"`python benchmarks/ope.py --root {args.root} --size {args.size} --fqe-steps "
+             f"{args.fqe_steps} --episodes {args.episodes}`; dataset `<task>-none-{args.size}pct`, "
+             "policies: every checkpoint of the behaviour run; value: discounted return "
+             "(gamma 0.99); intervals: 95 % bootstrap over policies.", "",
+             "| task | method | policies | true returns | rank correlation | abs. error | regret@1 "
+             "| rank corr. vs return |", "|---|---|---:|---|---|---|---|---:|"]
+    table = {}
+    for task in args.tasks:
+        for method in METHODS:
+            path = result_path(args, task, method)
+            if not path.exists():
+                continue
+            result = json.loads(path.read_text())
+            table[f"{task}|{method}"] = result
+            m = result["metrics"]
+            returns = [r["true_return"] for r in result["rows"]]
+
+            def cell(name: str) -> str:
+                return f"{m[name]['value']:.2f} [{m[name]['low']:.2f}, {m[name]['high']:.2f}]"
+            lines.append(f"| {task} | {method} | {len(returns)} | {min(returns):.0f} to "
+                         f"{max(returns):.0f} | {cell('rank_correlation')} | "
+                         f"{cell('absolute_error')} | {cell('regret_at_1')} | "
+                         f"{result['metrics_vs_return']['rank_correlation']:.2f} |")
+    task, method, metric, goal = GOAL
+    reached = table.get(f"{task}|{method}")
+    verdict = ("not measured yet" if reached is None else
+               f"{reached['metrics'][metric]['value']:.2f}: "
+               + ("met" if reached["metrics"][metric]["value"] >= goal else "not met"))
+    lines += ["", f"Goal: {method} {metric.replace('_', ' ')} >= {goal} on {task}: {verdict}."]
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "ope.md"
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(args.out / "ope.json", (json.dumps(table, indent=1) + "\n").encode())
+    print(path.read_text())
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=REPO / "runs" / "offline")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--size", type=int, default=20, help="dataset size in percent")
+    parser.add_argument("--fqe-steps", type=int, default=50_000)
+    parser.add_argument("--episodes", type=int, default=100, help="true-value episodes per policy")
+    parser.add_argument("--num-envs", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policy-steps", default="", help="as benchmarks/offline.py")
+    parser.add_argument("--stages", default="policies,datasets,estimates")
+    parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    args.tasks = [t for t in args.tasks.split(",") if t]
+    args.methods = [m for m in args.methods.split(",") if m]
+    if set(args.tasks) - set(TASKS) or set(args.methods) - set(METHODS):
+        parser.error(f"allowed: --tasks {list(TASKS)}, --methods {list(METHODS)}")
+    os.environ.setdefault("MINARI_DATASETS_PATH", str((args.root / "datasets").resolve()))
+    if not args.summarize_only:
+        stages = argparse.Namespace(root=args.root, tasks=args.tasks, challenges=["none"],
+                                    sizes=[args.size], no_progress=args.no_progress,
+                                    policy_steps=offline._policy_steps(args.policy_steps))
+        wanted = set(args.stages.split(","))
+        if "policies" in wanted:
+            offline.make_policies(stages)
+        if "datasets" in wanted:
+            offline.make_datasets(stages)
+        if "estimates" in wanted:
+            estimate_all(args)
+    summarize(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
