@@ -10,8 +10,9 @@ kill (or in a later sitting) and each stage continues where it stopped:
    the default behaviour noise) under ``MINARI_DATASETS_PATH`` (default
    ``ROOT/datasets``); each one's generation time, rate and size on disk go
    to ``ROOT/datasets.json``.
-3. The agents: ``sweeps/offline.toml`` as an ordinary ``rwrl sweep`` into
-   ``ROOT/sweep`` (3 agents x 2 tasks x none/easy x 5 %/20 % x 3 seeds);
+3. The agents: ``sweeps/offline.toml`` as ordinary ``rwrl sweep``s, one
+   directory per dataset ``ROOT/sweeps/<task>-<challenge>-<size>pct``
+   (3 agents x 2 tasks x none/easy x 5 %/20 % x 3 seeds);
    ``--updates`` replaces the file's learner updates per run (reduced scale).
 
 The table (``OUT/offline.md``, ``OUT/offline.json``): per dataset and
@@ -32,14 +33,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import sweep_file
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_FILE = REPO / "sweeps" / "offline.toml"
@@ -97,61 +98,60 @@ def make_datasets(args: argparse.Namespace) -> None:
                 print(f"dataset {dataset_id}: {entry}", flush=True)
 
 
-def run_agents(args: argparse.Namespace) -> Path:
-    """Stage 3: the sweep of the offline agents over the datasets (resumable)."""
-    from rwrl.experiments.sweep import Overrides, load_plan
-    from rwrl.experiments.sweep_run import record_plan, run_sweep
-    plan = load_plan(SWEEP_FILE, Overrides(seeds=args.seeds, steps=args.updates,
-                                           envs=tuple(args.tasks)))
-    levels = {f"{c}-{s}pct" for c in args.challenges for s in args.sizes}
-    plan = dataclasses.replace(plan, levels=tuple(n for n in plan.levels if n in levels),
-                               runs=tuple(r for r in plan.runs if r.level in levels))
-    sweep_dir = args.root / "sweep"
-    (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
-    record_plan(sweep_dir, plan)
-    counts = run_sweep(plan, sweep_dir, workers=args.workers, progress=not args.no_progress)
-    print(f"offline sweep: {counts}", flush=True)
-    return sweep_dir
+def run_agents(args: argparse.Namespace) -> None:
+    """Stage 3: the offline agents' sweep, one sweep directory per dataset (resumable).
+
+    One directory per dataset (``ROOT/sweeps/<task>-<challenge>-<size>pct``) so that a later
+    invocation may add tasks, challenges or sizes without changing a recorded plan.
+    """
+    from rwrl.experiments.sweep import Overrides
+    for task in args.tasks:
+        for challenge in args.challenges:
+            for size in args.sizes:
+                level = f"{challenge}-{size}pct"
+                sweep_file.run_sweep_file(
+                    SWEEP_FILE, args.root / "sweeps" / f"{task}-{level}",
+                    Overrides(seeds=args.seeds, steps=args.updates, envs=(task,)),
+                    workers=args.workers, progress=not args.no_progress,
+                    keep=lambda run, level=level: run.level == level)
 
 
-def _scores(sweep_dir: Path) -> dict[tuple[str, str], list[float]]:
-    """Final normalized score per (dataset, agent), one per finished seed."""
+def _scores(root: Path) -> tuple[dict[tuple[str, str], list[float]], set[int]]:
+    """Final normalized score per (dataset, agent), one per finished seed; the runs' updates."""
     from rwrl.metrics import sweep_results as results
-    plan = results.read_plan(sweep_dir)
-    status = results.statuses(sweep_dir, plan)
     scores: dict[tuple[str, str], list[float]] = {}
-    for run in plan["runs"]:
-        if status.get(run["run_id"]) != "done":
-            continue
-        summary = json.loads((results.run_dir(sweep_dir, run["run_id"]) / "summary.json").read_text())
-        score = summary.get("final_normalized_score")
-        if score is not None:
-            scores.setdefault((run["config"]["dataset"], run["config"]["agent"]), []).append(score)
-    return scores
+    updates: set[int] = set()
+    for sweep_dir in sorted(root.glob("sweeps/*/")):
+        plan = results.read_plan(sweep_dir)
+        status = results.statuses(sweep_dir, plan)
+        for run in plan["runs"]:
+            if status.get(run["run_id"]) != "done":
+                continue
+            path = results.run_dir(sweep_dir, run["run_id"]) / "summary.json"
+            score = json.loads(path.read_text()).get("final_normalized_score")
+            if score is not None:
+                scores.setdefault((run["config"]["dataset"], run["config"]["agent"]), []).append(score)
+                updates.add(run["config"]["steps"])
+    return scores, updates
 
 
 def _cell(values: list[float]) -> str:
-    import numpy as np
-    from rwrl.report.aggregate import bootstrap_ci
-    if not values:
-        return "–"
-    low, high = bootstrap_ci(values)
-    interval = "" if math.isnan(low) else f" [{low:.0f}, {high:.0f}]"
-    return f"{np.mean(values):.0f}{interval} n={len(values)}"
+    from rwrl.report.aggregate import estimate
+    return sweep_file.format_estimate(estimate(values)) if values else "–"
 
 
 def summarize(args: argparse.Namespace) -> Path:
     """Write OUT/offline.md and OUT/offline.json from the finished runs."""
     import numpy as np
     from rwrl.core.files import atomic_write_bytes
-    scores = _scores(args.root / "sweep")
+    scores, updates = _scores(args.root)
     datasets = sorted({d for d, _ in scores})
     agents = [a for a in ("bc", "crr", "iql") if any(a == b for _, b in scores)]
     record_path = args.root / DATASETS_FILE
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     lines = ["# Offline benchmark: normalized score (0 = random policy, 100 = best behaviour snapshot)",
-             "", f"`python benchmarks/offline.py --root {args.root} --updates {args.updates} "
-             f"--seeds {args.seeds}`; each cell: final evaluation's normalized score, mean over "
+             "", f"`python benchmarks/offline.py --root {args.root}`; learner updates per run: "
+             f"{sorted(updates)}; each cell: final evaluation's normalized score, mean over "
              "seeds [95 % bootstrap interval], n seeds finished.", "",
              "| dataset | " + " | ".join(agents) + " | CRR >= BC? | all > random? |",
              "|---|" + "---:|" * len(agents) + "---|---|"]
@@ -173,7 +173,7 @@ def summarize(args: argparse.Namespace) -> Path:
     path = args.out / "offline.md"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
     table = {"scores": {f"{d}|{a}": v for (d, a), v in scores.items()}, "checks": checks,
-             "datasets": record, "updates": args.updates, "seeds": args.seeds}
+             "datasets": record, "updates": sorted(updates)}
     atomic_write_bytes(args.out / "offline.json", (json.dumps(table, indent=2) + "\n").encode())
     print(path.read_text())
     return path

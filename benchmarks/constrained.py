@@ -1,0 +1,136 @@
+"""The constrained-agents claim (issue 10): penalized return of MetaL against its baselines.
+
+Runs ``sweeps/constrained.toml`` (resumable; ``--scale`` / ``--seeds`` /
+``--envs`` shrink it) into ``ROOT``, then scores each finished run from
+its last ``--evaluations`` evaluations: average return R (mean episode
+return), J_C the average cost per step (the mean over episodes of the
+violation rate of the domain's constraint: cartpole slider_pos, walker
+joint_velocity, as the agents' cost), the overshoot psi = max(0, J_C - beta)
+and the penalized return R_pen = R - kappa psi, kappa = 1000 (the
+paper's). D4PG and the fixed-lambda runs do not depend on beta: they are
+scored at each beta of the sweep. Per (task, safety coefficient, beta) and
+agent: mean over seeds with a 95 % bootstrap interval. The claim, checked
+as measured: MetaL's mean R_pen at or above every baseline's in each
+setting. Nothing is tuned to make it hold.
+
+Usage::
+
+    python benchmarks/constrained.py --root runs/constrained --scale 0.25 --envs cartpole-swingup
+    python benchmarks/constrained.py --root runs/constrained --summarize-only
+
+Writes ``OUT/constrained.md`` and ``OUT/constrained.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import sweep_file
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = REPO / "sweeps" / "constrained.toml"
+KAPPA = 1000.0
+#: the constraint whose violation rate is the cost, per domain (as the sweep's agents).
+COST = {"cartpole": "slider_pos", "walker": "joint_velocity"}
+
+
+def agent_label(config: dict) -> str:
+    """Name a run's agent setting: D4PG, fixed lambda, RC-D4PG or MetaL."""
+    agent, ac = config["agent"], config.get("agent_config", {})
+    if agent == "rcd4pg" and ac.get("mode") == "fixed":
+        return f"fixed lambda={ac.get('lagrange_init')}"
+    return {"d4pg": "d4pg (reward only)", "rcd4pg": "rc-d4pg", "metal": "metal"}[agent]
+
+
+def run_scores(args: argparse.Namespace) -> list[dict]:
+    """One row per finished run and beta it is scored at: env, coeff, beta, label, seed, R, J_C."""
+    from rwrl.report.aggregate import load_sweep
+    data = load_sweep(args.root)
+    configs = {r["run_id"]: r["config"] for r in data.plan["runs"]}
+    betas = sorted({c["agent_config"]["cost_threshold"] for c in configs.values()
+                    if "cost_threshold" in c.get("agent_config", {})})
+    rows = sweep_file.last_evaluations(data, args.evaluations)
+    out = []
+    for run_id, group in rows.groupby("run_id"):
+        config = configs[run_id]
+        column = "violation_rate/" + COST[config["env"].split("-")[0]]
+        if column not in group:
+            continue
+        threshold = config.get("agent_config", {}).get("cost_threshold")
+        scored_at = [threshold] if config["agent"] == "metal" or (
+            config["agent"] == "rcd4pg" and config["agent_config"].get("mode") != "fixed") else betas
+        for beta in scored_at:
+            out.append({"env": config["env"], "safety_coeff": config["safety_coeff"], "beta": beta,
+                        "label": agent_label(config), "seed": config["seed"],
+                        "R": float(group["return"].mean()), "J_C": float(group[column].mean())})
+    return out
+
+
+def summarize(args: argparse.Namespace) -> Path:
+    import numpy as np
+    from rwrl.core.files import atomic_write_bytes
+    from rwrl.report.aggregate import estimate
+    scores = run_scores(args)
+    labels = sorted({s["label"] for s in scores}, key=lambda x: (x == "metal", x))
+    settings = sorted({(s["env"], s["safety_coeff"], s["beta"]) for s in scores})
+    lines = ["# Constrained agents: penalized return R_pen = R - 1000 psi", "",
+             f"`python benchmarks/constrained.py --root {args.root}` ({sweep_file.scale_of(args.root)}); "
+             f"last {args.evaluations} evaluations per run; each cell: R_pen mean "
+             "over seeds [95 % bootstrap interval] (R, psi means), n seeds.", "",
+             "| task | safety coeff | beta | " + " | ".join(labels) + " | MetaL >= every baseline? |",
+             "|---|---:|---:|" + "---|" * len(labels) + "---|"]
+    table = []
+    for env, coeff, beta in settings:
+        cells, means = [], {}
+        for name in labels:
+            runs = [s for s in scores if (s["env"], s["safety_coeff"], s["beta"], s["label"])
+                    == (env, coeff, beta, name)]
+            if not runs:
+                cells.append("–")
+                continue
+            psi = [max(0.0, s["J_C"] - beta) for s in runs]
+            pen = [s["R"] - KAPPA * p for s, p in zip(runs, psi)]
+            e = estimate(pen)
+            means[name] = e["mean"]
+            table.append({"env": env, "safety_coeff": coeff, "beta": beta, "agent": name,
+                          "R_pen": e, "R": float(np.mean([s["R"] for s in runs])),
+                          "J_C": float(np.mean([s["J_C"] for s in runs])), "psi": float(np.mean(psi))})
+            cells.append(f"{sweep_file.format_estimate(e)} "
+                         f"(R {np.mean([s['R'] for s in runs]):.0f}, psi {np.mean(psi):.3f})")
+        others = [m for k, m in means.items() if k != "metal"]
+        verdict = ("yes" if means["metal"] >= max(others) else "no") if "metal" in means and others \
+            else "not measured yet"
+        lines.append(f"| {env} | {coeff} | {beta} | " + " | ".join(cells) + f" | {verdict} |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "constrained.md"
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(args.out / "constrained.json", (json.dumps(table, indent=1) + "\n").encode())
+    print(path.read_text())
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rwrl.experiments.sweep import Overrides
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=REPO / "runs" / "constrained")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--envs", default="", help="comma-separated envs instead of the file's")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--evaluations", type=int, default=2, help="last evaluations scored")
+    parser.add_argument("--summarize-only", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.summarize_only:
+        envs = tuple(e for e in args.envs.split(",") if e) or None
+        sweep_file.run_sweep_file(SPEC, args.root, Overrides(scale=args.scale, seeds=args.seeds,
+                                                             envs=envs), workers=args.workers)
+    summarize(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Run one sweep file resumably from a benchmark script, and read its final evaluations.
+
+Shared by the benchmark drivers that are a sweep plus a claim table
+(``offline.py``, ``robust.py``, ``constrained.py``): the sweep is an
+ordinary ``rwrl sweep`` into its directory (run the same command again to
+continue it), and the tables are built from the finished runs' last
+evaluations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1,
+                   progress: bool = True, keep: Callable[[Any], bool] | None = None,
+                   report: bool = True) -> dict[str, int]:
+    """Run (or continue) the sweep of ``spec`` in ``sweep_dir``; return its status counts.
+
+    Args:
+      overrides: ``rwrl.experiments.sweep.Overrides`` (scale, seeds, steps, envs, agents).
+      keep: a filter of the planned runs (``PlannedRun -> bool``); None keeps all.
+      report: write ``sweep_dir/report.html`` afterwards.
+    """
+    import dataclasses
+    from rwrl.experiments.sweep import load_plan
+    from rwrl.experiments.sweep_run import record_plan, run_sweep
+    plan = load_plan(spec, overrides)
+    if keep is not None:
+        runs = tuple(r for r in plan.runs if keep(r))
+        plan = dataclasses.replace(plan, runs=runs,
+                                   levels=tuple(n for n in plan.levels if any(r.level == n for r in runs)))
+    (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
+    record_plan(sweep_dir, plan)
+    counts = run_sweep(plan, sweep_dir, workers=workers, progress=progress)
+    print(f"{plan.name}: {counts}", flush=True)
+    if report:
+        from rwrl.report.sweep_report import write_sweep_report
+        write_sweep_report(sweep_dir)
+    return counts
+
+
+def last_evaluations(data: Any, evaluations: int) -> "Any":
+    """Return the eval rows of each finished run's last ``evaluations`` evaluations.
+
+    ``data`` is ``rwrl.report.aggregate.load_sweep``'s; the rows keep every
+    column of the episode table (return, violation rates, perturbed parameters)
+    plus the run's agent, level and seed.
+    """
+    done = data.done()
+    rows = data.episodes[(data.episodes["phase"] == "eval")
+                         & data.episodes["run_id"].isin(done["run_id"])]
+    done = done[["run_id", *(c for c in ("agent", "env", "level", "seed") if c not in rows)]]
+    if rows.empty:
+        return rows.merge(done, on="run_id")
+    steps = rows.groupby("run_id")["env_steps"].transform(
+        lambda s: s.isin(np.sort(s.unique())[-evaluations:]))
+    return rows[steps.astype(bool)].merge(done, on="run_id")
+
+
+def format_estimate(e: dict) -> str:
+    """``mean [low, high] n=N`` of ``rwrl.report.aggregate.estimate``'s dict (no interval below 2 seeds)."""
+    import math
+    interval = "" if math.isnan(e["ci_low"]) else f" [{e['ci_low']:.0f}, {e['ci_high']:.0f}]"
+    return f"{e['mean']:.0f}{interval} n={e['n_seeds']}"
+
+
+def scale_of(sweep_dir: Path) -> str:
+    """``steps per run [...], seeds [...]`` as recorded in a sweep directory's plan."""
+    from rwrl.metrics.sweep_results import read_plan
+    runs = read_plan(sweep_dir)["runs"]
+    steps = sorted({r["config"]["steps"] for r in runs})
+    seeds = sorted({r["config"]["seed"] for r in runs})
+    return f"steps per run {steps}, seeds {seeds}"
