@@ -38,7 +38,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import sweep_file
 

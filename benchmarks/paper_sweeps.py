@@ -35,6 +35,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import sweep_file
+
 REPO = Path(__file__).resolve().parents[1]
 #: the order the files run in: the combined challenges first (the headline
 #: finding), then the dimensions, safety last (its runs train like `none`).
@@ -76,21 +78,18 @@ def reuse_finished(sweep_dir: Path, others: list[Path]) -> list[str]:
 
 def run_file(name: str, args: argparse.Namespace, earlier: list[Path]) -> Path:
     """Run one sweep file (resuming), reusing finished identical runs of ``earlier``."""
-    from rwrl.experiments.sweep import Overrides, load_plan
-    from rwrl.experiments.sweep_run import record_plan, run_sweep
-    plan = load_plan(REPO / "sweeps" / "paper" / f"{name}.toml",
-                     Overrides(scale=args.scale, seeds=args.seeds, envs=(args.env,),
-                               agents=(args.agent,)))
+    from rwrl.experiments.sweep import Overrides
+
+    def reuse(sweep_dir: Path) -> None:
+        copied = reuse_finished(sweep_dir, earlier)
+        if copied:
+            print(f"{name}: reused {len(copied)} finished identical runs: {', '.join(copied)}",
+                  flush=True)
     sweep_dir = args.root / name
-    (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
-    record_plan(sweep_dir, plan)
-    copied = reuse_finished(sweep_dir, earlier)
-    if copied:
-        print(f"{name}: reused {len(copied)} finished identical runs: {', '.join(copied)}", flush=True)
-    counts = run_sweep(plan, sweep_dir, workers=args.workers, progress=True)
-    print(f"{name}: {counts}", flush=True)
-    from rwrl.report.sweep_report import write_sweep_report
-    write_sweep_report(sweep_dir)
+    sweep_file.run_sweep_file(REPO / "sweeps" / "paper" / f"{name}.toml", sweep_dir,
+                              Overrides(scale=args.scale, seeds=args.seeds, envs=(args.env,),
+                                        agents=(args.agent,)),
+                              workers=args.workers, prepare=reuse)
     return sweep_dir
 
 

@@ -1,7 +1,7 @@
 """Run one sweep file resumably from a benchmark script, and read its final evaluations.
 
-Shared by the benchmark drivers that are a sweep plus a claim table
-(``offline.py``, ``robust.py``, ``constrained.py``): the sweep is an
+Shared by the benchmark drivers that are sweeps plus a claim table
+(``paper_sweeps.py``, ``offline.py``, ``robust.py``, ``constrained.py``): the sweep is an
 ordinary ``rwrl sweep`` into its directory (run the same command again to
 continue it), and the tables are built from the finished runs' last
 evaluations.
@@ -17,12 +17,14 @@ import numpy as np
 
 def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1,
                    progress: bool = True, keep: Callable[[Any], bool] | None = None,
+                   prepare: Callable[[Path], None] | None = None,
                    report: bool = True) -> dict[str, int]:
     """Run (or continue) the sweep of ``spec`` in ``sweep_dir``; return its status counts.
 
     Args:
       overrides: ``rwrl.experiments.sweep.Overrides`` (scale, seeds, steps, envs, agents).
       keep: a filter of the planned runs (``PlannedRun -> bool``); None keeps all.
+      prepare: called with ``sweep_dir`` once its plan is recorded, before any run starts.
       report: write ``sweep_dir/report.html`` afterwards.
     """
     import dataclasses
@@ -35,6 +37,8 @@ def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1
                                    levels=tuple(n for n in plan.levels if any(r.level == n for r in runs)))
     (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
     record_plan(sweep_dir, plan)
+    if prepare is not None:
+        prepare(sweep_dir)
     counts = run_sweep(plan, sweep_dir, workers=workers, progress=progress)
     print(f"{plan.name}: {counts}", flush=True)
     if report:
