@@ -1,7 +1,6 @@
 """The pipeline: transform order, determinism across batch sizes, and the real cartpole."""
 
 import numpy as np
-import pytest
 
 from rwrl.challenges.pipeline import ACTION_PATH, OBSERVATION_PATH
 from rwrl.tasks.task import BatchedTask

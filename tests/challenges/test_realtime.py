@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from rwrl.challenges.realtime import RealTime
-from rwrl.tasks.constraints import ConstraintSet
 from tests.challenges.challenge_probe import ProbeTask, challenge_env
 
 

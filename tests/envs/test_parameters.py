@@ -1,6 +1,5 @@
 """Perturbable parameters of every domain: range checks and nominal sharing."""
 
-import numpy as np
 import pytest
 
 from rwrl.domains import DOMAINS, domain_class
