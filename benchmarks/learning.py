@@ -11,6 +11,8 @@ Usage::
     python benchmarks/learning.py --list
     python benchmarks/learning.py --config d4pg-cartpole-swingup-seed0
     python benchmarks/learning.py --config d4pg-cartpole-swingup-seed0 --steps 5000 --root /tmp/b
+    python benchmarks/learning.py --figure curves.png --results benchmarks/results/learning.json \
+        --extra-run runs/benchmarks/dmpo-acme-baseline-walker-walk-seed0   # an unfinished run too
 
 Goals (issue 4): cartpole-swingup, evaluation return >= 750 within 150,000 env
 steps (median of seeds); walker-walk >= 600 within 300,000; a learner update
@@ -177,6 +179,45 @@ def _write_overview(root: Path) -> None:
     (root / "learning.json").write_text(json.dumps({"runs": results, "groups": medians}, indent=2) + "\n")
 
 
+def draw_curves(results: Path, extra_runs: list[Path], path: Path) -> None:
+    """Draw every evaluation curve of ``results`` (a learning.json) and of ``extra_runs``.
+
+    One panel per task (challenge-free and ``easy`` apart), one colour per
+    configuration group (agent and variant), one line per seed.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = json.loads(results.read_text())["runs"]
+    for run in extra_runs:  # unfinished runs: their curve so far, named by their directory
+        benchmark = BENCHMARKS[run.name]
+        steps, returns = eval_curve(read_rows(run / "metrics.jsonl"))
+        rows.append({"agent": benchmark.config.agent, "variant": benchmark.variant,
+                     "env": benchmark.config.env,
+                     "combined_challenge": benchmark.config.combined_challenge,
+                     "eval_curve": np.stack([steps, returns], axis=1)})
+    panels: dict[str, list] = {}
+    for row in rows:
+        task = row["env"] + (f" ({row['combined_challenge']})" if row["combined_challenge"] else "")
+        label = row["agent"] + (f" {row['variant']}" if row.get("variant") else "")
+        panels.setdefault(task, []).append((label, np.asarray(row["eval_curve"], float)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    labels = sorted({label for lines in panels.values() for label, _ in lines})
+    colours = {label: f"C{i}" for i, label in enumerate(labels)}
+    for ax, (task, lines) in zip(axes[0], sorted(panels.items())):
+        seen = set()
+        for label, curve in lines:
+            ax.plot(curve[:, 0], curve[:, 1], color=colours[label], alpha=0.8,
+                    label=None if label in seen else label)
+            seen.add(label)
+        ax.set_title(task)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("evaluation return")
+        ax.legend(fontsize=7)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", choices=sorted(BENCHMARKS), help="the configuration to run")
@@ -184,7 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="override the env steps (a quick check)")
     parser.add_argument("--list", action="store_true", help="list the configurations")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--figure", type=Path, help="draw the curves of --results to this PNG")
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results/learning.json"))
+    parser.add_argument("--extra-run", type=Path, action="append", default=[],
+                        help="a configuration's run directory to draw too (e.g. unfinished)")
     args = parser.parse_args(argv)
+    if args.figure is not None:
+        draw_curves(args.results, args.extra_run, args.figure)
+        print(f"figure: {args.figure}")
+        return 0
     if args.list or args.config is None:
         print("\n".join(sorted(BENCHMARKS)))
         return 0 if args.list else 2
