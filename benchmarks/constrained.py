@@ -47,6 +47,7 @@ def agent_label(config: dict) -> str:
 
 def run_scores(args: argparse.Namespace) -> list[dict]:
     """One row per finished run and beta it is scored at: env, coeff, beta, label, seed, R, J_C."""
+    from rwrl.agents import make_config
     from rwrl.report.aggregate import load_sweep
     data = load_sweep(args.root)
     configs = {r["run_id"]: r["config"] for r in data.plan["runs"]}
@@ -59,9 +60,11 @@ def run_scores(args: argparse.Namespace) -> list[dict]:
         column = "violation_rate/" + COST[config["env"].split("-")[0]]
         if column not in group:
             continue
-        threshold = config.get("agent_config", {}).get("cost_threshold")
-        scored_at = [threshold] if config["agent"] == "metal" or (
-            config["agent"] == "rcd4pg" and config["agent_config"].get("mode") != "fixed") else betas
+        agent_config = make_config(config["agent"], **{  # JSON lists are the configs' tuples
+            k: tuple(v) if isinstance(v, list) else v for k, v in config["agent_config"].items()})
+        learns_lambda = config["agent"] == "metal" or (
+            config["agent"] == "rcd4pg" and agent_config.mode != "fixed")
+        scored_at = [agent_config.cost_threshold] if learns_lambda else betas
         for beta in scored_at:
             out.append({"env": config["env"], "safety_coeff": config["safety_coeff"], "beta": beta,
                         "label": agent_label(config), "seed": config["seed"],
