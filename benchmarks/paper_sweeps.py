@@ -52,7 +52,11 @@ def reuse_finished(sweep_dir: Path, others: list[Path]) -> list[str]:
     ``sweep_dir`` must hold its recorded plan (``sweep.json``). Returns the
     run ids copied.
     """
+    from rwrl.experiments.config import RunConfig
     from rwrl.metrics import sweep_results as results
+
+    def key(config: dict[str, Any]) -> str:  # defaults filled in: plans recorded before a
+        return json.dumps(RunConfig.from_dict(config).to_dict(), sort_keys=True)  # field existed
     plan = results.read_plan(sweep_dir)
     done: dict[str, Path] = {}
     for other in others:
@@ -61,12 +65,12 @@ def reuse_finished(sweep_dir: Path, others: list[Path]) -> list[str]:
         status = results.statuses(other)
         for run in results.read_plan(other)["runs"]:
             if status.get(run["run_id"]) == "done":
-                done.setdefault(json.dumps(run["config"], sort_keys=True),
+                done.setdefault(key(run["config"]),
                                 results.run_dir(other, run["run_id"]))
     copied = []
     for run in plan["runs"]:
         target = results.run_dir(sweep_dir, run["run_id"])
-        source = done.get(json.dumps(run["config"], sort_keys=True))
+        source = done.get(key(run["config"]))
         if source is not None and not target.exists():
             tmp = target.with_name(target.name + ".copying")
             shutil.rmtree(tmp, ignore_errors=True)
