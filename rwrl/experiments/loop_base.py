@@ -277,9 +277,13 @@ class Loop:
     def evaluate(self) -> list[dict[str, Any]]:
         """Run one episode per eval env with the deterministic policy; write their rows."""
         c = self.counters
+        # Its own keys: an evaluation must not move the training stream, or the run's
+        # training would depend on how often it is evaluated.
+        keys = KeyStream(np.asarray(jax.random.PRNGKey(
+            derived_seed(self.config.seed, "eval-keys", c.evaluations))))
         episodes = run_eval_episodes(self.agent, self.state, self.eval_env,
                                      derived_seed(self.config.seed, "eval", c.evaluations),
-                                     self.keys, self.constraint_names, self._env_actions)
+                                     keys, self.constraint_names, self._env_actions)
         # The learner's last metrics (a constrained agent's lambda, J_C, ...) as of this evaluation.
         context = {**self._row_context("eval"), "evaluation": c.evaluations, **self._learner_columns()}
         rows = [{**context, "episode": c.eval_episodes + i, "env_index": i, **row}
