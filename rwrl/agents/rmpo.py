@@ -189,8 +189,8 @@ def robust_update_step(networks, losses, optimisers, config: RMPOConfig, weights
 
 def split_env(env: str) -> tuple[str, str]:
     """Return (domain, task) of an env name ``<domain>-<task>`` (dashes for underscores in the task)."""
-    from rwrl.domains import available_tasks
-    names = {f"{d}-{t.replace('_', '-')}": (d, t) for d, t in available_tasks()}
+    from rwrl.domains import env_names
+    names = env_names()
     if env not in names:
         raise ValueError(f"env={env!r}: unknown task; allowed {sorted(names)}")
     return names[env]

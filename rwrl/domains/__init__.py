@@ -41,5 +41,10 @@ def available_tasks() -> list[tuple[str, str]]:
     return pairs
 
 
-__all__ = ["Constraint", "Domain", "PerturbParam", "DOMAINS", "domain_class", "make_domain",
+def env_names() -> dict[str, tuple[str, str]]:
+    """Return {``<domain>-<task>``: (domain, task)} of every available task (dashes for underscores)."""
+    return {f"{d}-{t.replace('_', '-')}": (d, t) for d, t in available_tasks()}
+
+
+__all__ = ["Constraint", "Domain", "PerturbParam", "DOMAINS", "domain_class", "env_names", "make_domain",
            "available_tasks"]

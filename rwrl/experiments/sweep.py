@@ -77,6 +77,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from rwrl.domains import env_names
 from rwrl.experiments.config import ConfigError, RunConfig
 
 #: challenge keyword arguments addressed as ``<name>.<key>`` (``combined_challenge``
@@ -242,14 +243,9 @@ def _agents(names: Sequence[str], where: str = "[sweep] agents") -> list[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _env_names() -> dict[str, tuple[str, str]]:
-    from rwrl.domains import available_tasks
-    return {f"{d}-{t.replace('_', '-')}": (d, t) for d, t in available_tasks()}
-
-
 def _env(name: str) -> str:
-    if name not in _env_names():
-        raise SweepSpecError(f"[sweep] envs: unknown env {name!r}; allowed: {sorted(_env_names())}")
+    if name not in env_names():
+        raise SweepSpecError(f"[sweep] envs: unknown env {name!r}; allowed: {sorted(env_names())}")
     return name
 
 
@@ -406,7 +402,7 @@ def _set(target: dict, keys: Sequence[str], value: Any) -> None:
 def _resolve(agent: str, env: str, seed: int, fixed: Mapping[str, Any],
              settings: Mapping[str, Any], overrides: Overrides, where: str) -> RunConfig:
     """Return the validated RunConfig of one run."""
-    domain = _env_names()[env][0]
+    domain = env_names()[env][0]
     fields: dict[str, Any] = dict(SWEEP_DEFAULTS)
     env_kwargs: dict[str, Any] = {}
     eval_env_kwargs: dict[str, Any] = {}
@@ -470,7 +466,7 @@ def task_facts(env: str):
     """Return the ``TaskFacts`` of a sweep env name, without compiling its model."""
     from rwrl.domains import make_domain
     from rwrl.tasks.protocol import TaskFacts
-    domain_name, task_name = _env_names()[env]
+    domain_name, task_name = env_names()[env]
     domain = make_domain(domain_name, task_name)
     return TaskFacts(domain.name, tuple(c.name for c in domain.constraints()),
                      dict(domain.perturb_params()), domain.ACTION_ROC_LIMIT)
