@@ -60,8 +60,7 @@ def run_scores(args: argparse.Namespace) -> list[dict]:
         column = "violation_rate/" + COST[config["env"].split("-")[0]]
         if column not in group:
             continue
-        agent_config = make_config(config["agent"], **{  # JSON lists are the configs' tuples
-            k: tuple(v) if isinstance(v, list) else v for k, v in config["agent_config"].items()})
+        agent_config = make_config(config["agent"], **config["agent_config"])
         learns_lambda = config["agent"] == "metal" or (
             config["agent"] == "rcd4pg" and agent_config.mode != "fixed")
         scored_at = [agent_config.cost_threshold] if learns_lambda else betas

@@ -60,6 +60,9 @@ def agent_classes(name: str) -> tuple[type, type]:
 def make_config(name: str, **config_overrides):
     """Return the config of agent ``name`` with the given fields overridden.
 
+    Lists are taken as tuples: the configs' sequence fields (hidden sizes, value
+    sets) are tuples, and overrides read from JSON or TOML carry lists.
+
     Raises:
         ValueError: for an unknown agent name or config field, naming the allowed ones.
     """
@@ -68,7 +71,7 @@ def make_config(name: str, **config_overrides):
     unknown = sorted(set(config_overrides) - set(fields))
     if unknown:
         raise ValueError(f"unknown {name} config field(s) {unknown}; allowed: {fields}")
-    return config_cls(**config_overrides)
+    return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config_overrides.items()})
 
 
 def make_agent(name: str, obs_size: int, action_size: int, **config_overrides):

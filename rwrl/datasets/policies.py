@@ -135,8 +135,7 @@ def _cached_agent(key: str) -> Any:
     """Build an agent once per (name, sizes, config): snapshots of one run share its compiled act."""
     from rwrl.agents import make_agent
     name, obs_size, action_size, config = json.loads(key)
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    return make_agent(name, obs_size, action_size, **overrides)
+    return make_agent(name, obs_size, action_size, **config)
 
 
 def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:

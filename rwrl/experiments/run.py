@@ -81,8 +81,6 @@ def make_agent_for(config: RunConfig, obs_size: int, action_size: int) -> Any:
 def _cached_agent(key: str) -> Any:
     from rwrl.agents import make_agent
     name, obs_size, action_size, overrides = json.loads(key)
-    # JSON has no tuples; the configs' sequence fields (hidden sizes) are tuples.
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     try:
         return make_agent(name, obs_size, action_size, **overrides)
     except (TypeError, ValueError) as err:

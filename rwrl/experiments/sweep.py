@@ -452,11 +452,8 @@ def _scale(fields: dict[str, Any], overrides: Overrides, where: str) -> None:
 @functools.lru_cache(maxsize=256)
 def _validate_agent(agent: str, overrides_json: str, where: str) -> None:
     from rwrl.agents import make_config
-    # TOML arrays are lists; the configs' sequence fields (hidden sizes) are tuples.
-    overrides = {k: tuple(v) if isinstance(v, list) else v
-                 for k, v in json.loads(overrides_json).items()}
     try:
-        make_config(agent, **overrides)
+        make_config(agent, **json.loads(overrides_json))
     except (TypeError, ValueError) as err:
         raise SweepSpecError(f"{where}: agent_config for {agent}: {err}") from None
 
