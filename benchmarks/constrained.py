@@ -24,7 +24,6 @@ Writes ``OUT/constrained.md`` and ``OUT/constrained.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -73,7 +72,6 @@ def run_scores(args: argparse.Namespace) -> list[dict]:
 
 def summarize(args: argparse.Namespace) -> Path:
     import numpy as np
-    from rwrl.core.files import atomic_write_bytes
     from rwrl.report.aggregate import estimate
     scores = run_scores(args)
     labels = sorted({s["label"] for s in scores}, key=lambda x: (x == "metal", x))
@@ -106,12 +104,7 @@ def summarize(args: argparse.Namespace) -> Path:
         verdict = ("yes" if means["metal"] >= max(others) else "no") if "metal" in means and others \
             else "not measured yet"
         lines.append(f"| {env} | {coeff} | {beta} | " + " | ".join(cells) + f" | {verdict} |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "constrained.md"
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    atomic_write_bytes(args.out / "constrained.json", (json.dumps(table, indent=1) + "\n").encode())
-    print(path.read_text())
-    return path
+    return sweep_file.write_tables(args.out, "constrained", lines, table)
 
 
 def main(argv: list[str] | None = None) -> int:

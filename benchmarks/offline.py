@@ -142,7 +142,6 @@ def _cell(values: list[float]) -> str:
 def summarize(args: argparse.Namespace) -> Path:
     """Write OUT/offline.md and OUT/offline.json from the finished runs."""
     import numpy as np
-    from rwrl.core.files import atomic_write_bytes
     scores, updates = _scores(args.root)
     datasets = sorted({d for d, _ in scores})
     agents = [a for a in ("bc", "crr", "iql") if any(a == b for _, b in scores)]
@@ -168,14 +167,9 @@ def summarize(args: argparse.Namespace) -> Path:
         for dataset_id, entry in sorted(record.items()):
             lines.append(f"| `{dataset_id}` | {entry.get('episodes')} | "
                          f"{entry.get('bytes', 0) / 1e6:.1f} | {entry.get('steps_per_s', '–')} |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "offline.md"
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
     table = {"scores": {f"{d}|{a}": v for (d, a), v in scores.items()}, "checks": checks,
              "datasets": record, "updates": sorted(updates)}
-    atomic_write_bytes(args.out / "offline.json", (json.dumps(table, indent=2) + "\n").encode())
-    print(path.read_text())
-    return path
+    return sweep_file.write_tables(args.out, "offline", lines, table)
 
 
 def _policy_steps(text: str) -> dict[str, int]:

@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 
 import offline  # benchmarks/offline.py: the policies and datasets stages
+import sweep_file
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = offline.TASKS
@@ -69,7 +70,6 @@ def estimate_all(args: argparse.Namespace) -> None:
 
 def summarize(args: argparse.Namespace) -> Path:
     """Write OUT/ope.md and OUT/ope.json from the finished results."""
-    from rwrl.core.files import atomic_write_bytes
     lines = ["# Off-policy evaluation: DOPE metrics over each task's policy set", "",
              f"`python benchmarks/ope.py --root {args.root} --size {args.size} --fqe-steps "
              f"{args.fqe_steps} --episodes {args.episodes}`; dataset `<task>-none-{args.size}pct`, "
@@ -100,12 +100,7 @@ def summarize(args: argparse.Namespace) -> Path:
                f"{reached['metrics'][metric]['value']:.2f}: "
                + ("met" if reached["metrics"][metric]["value"] >= goal else "not met"))
     lines += ["", f"Goal: {method} {metric.replace('_', ' ')} >= {goal} on {task}: {verdict}."]
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "ope.md"
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    atomic_write_bytes(args.out / "ope.json", (json.dumps(table, indent=1) + "\n").encode())
-    print(path.read_text())
-    return path
+    return sweep_file.write_tables(args.out, "ope", lines, table)
 
 
 def main(argv: list[str] | None = None) -> int:

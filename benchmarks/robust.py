@@ -22,7 +22,6 @@ Writes ``OUT/robust.md``, ``OUT/robust.json`` and ``OUT/robust.png``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -59,7 +58,6 @@ def returns_by_length(args: argparse.Namespace):
 
 
 def summarize(args: argparse.Namespace) -> Path:
-    from rwrl.core.files import atomic_write_bytes
     from rwrl.report.aggregate import estimate
     table = returns_by_length(args)
     lengths = sorted({x for per in table.values() for x in per})
@@ -96,11 +94,7 @@ def summarize(args: argparse.Namespace) -> Path:
             lines.append(f"- {robust}, {where.replace('loss_', 'held-out ')}: " + "; ".join(verdicts))
     args.out.mkdir(parents=True, exist_ok=True)
     _figure(summary, args.out / "robust.png")
-    path = args.out / "robust.md"
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    atomic_write_bytes(args.out / "robust.json", (json.dumps(summary, indent=1) + "\n").encode())
-    print(path.read_text())
-    return path
+    return sweep_file.write_tables(args.out, "robust", lines, summary)
 
 
 def _figure(summary: dict, path: Path) -> None:

@@ -79,3 +79,34 @@ def scale_of(sweep_dir: Path) -> str:
     steps = sorted({r["config"]["steps"] for r in runs})
     seeds = sorted({r["config"]["seed"] for r in runs})
     return f"steps per run {steps}, seeds {seeds}"
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with every NaN or infinite float as None (JSON has no NaN: strict readers refuse it)."""
+    import math
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, np.generic):
+        return _strict(value.item())
+    return value
+
+
+def write_tables(out: Path, name: str, lines: list[str], table: Any) -> Path:
+    """Write ``OUT/<name>.md`` (``lines``) and ``OUT/<name>.json`` (``table``), atomically; print the md.
+
+    The JSON is strict: a missing figure (NaN, e.g. an interval over one seed) is ``null``.
+    Returns the md's path.
+    """
+    import json
+    from rwrl.core.files import atomic_write_bytes
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.md"
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    text = json.dumps(_strict(table), indent=1, sort_keys=True, allow_nan=False)
+    atomic_write_bytes(out / f"{name}.json", (text + "\n").encode())
+    print(path.read_text())
+    return path

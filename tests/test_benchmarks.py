@@ -96,3 +96,19 @@ def test_walker_goal_is_the_single_env_time_over_the_raw_step_time():
     row = {"ratio_single_over_raw_step": 0.8}  # 1.25x the raw step time: within 1.3x
     (goal,) = throughput.goals("walker", row, None)
     assert goal["value"] == pytest.approx(1.25) and goal["op"] == "<=" and goal["met"]
+
+
+def test_claim_tables_are_strict_json_with_missing_figures_as_null(tmp_path, capsys):
+    import numpy as np
+    import sweep_file
+
+    table = [{"mean": np.float64(812.5), "ci_low": math.nan, "ci_high": float("inf"),
+              "n_seeds": np.int64(1), "per_seed": (1.0, math.nan)}]
+    path = sweep_file.write_tables(tmp_path / "out", "claim", ["# claim", "| a |"], table)
+    assert path == tmp_path / "out" / "claim.md"
+    assert path.read_text() == "# claim\n| a |\n"
+    assert "# claim" in capsys.readouterr().out
+    text = (tmp_path / "out" / "claim.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == [{"mean": 812.5, "ci_low": None, "ci_high": None, "n_seeds": 1,
+                                 "per_seed": [1.0, None]}]
