@@ -20,9 +20,11 @@ Usage::
     python benchmarks/paper_sweeps.py --summarize-only     # tables and figures from what finished
     python benchmarks/paper_sweeps.py --files combined,delay-actions --seeds 3
 
-Writes ``OUT/paper-<env>.md`` (the table, the checks, the scale) and
-``OUT/paper-<env>-<file>.png`` per finished dimension; ``ROOT/<file>/report.html``
-is each sweep's full report.
+Writes ``OUT/paper-<env>.md`` (the table, the checks, the scale; for the safety
+file, violations per constraint against the coefficient) and
+``OUT/paper-<env>-<file>.png`` per finished dimension (plus
+``paper-<env>-safety-violations.png``); ``ROOT/<file>/report.html`` is each
+sweep's full report.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import math
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import sweep_file
 
@@ -43,7 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 ORDER = ("combined", "delay-actions", "delay-observations", "delay-rewards",
          "noise-gaussian-actions", "noise-gaussian-observations", "noise-dropped", "noise-stuck",
          "action-repetition", "dimensionality", "perturbation", "multiobj", "safety")
-LEVEL_ORDER = ("none", "easy", "medium", "hard")
+#: the runs-table column the table is made of: the final evaluation's task reward.
+TASK_REWARD = "task_reward/final"
 
 
 def reuse_finished(sweep_dir: Path, others: list[Path]) -> list[str]:
@@ -101,6 +104,10 @@ def _fmt(x: float) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0f}"
 
 
+def _fmt1(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+
+
 def summarize(args: argparse.Namespace) -> Path:
     """Write the table, the checks and one figure per finished dimension to ``args.out``."""
     from rwrl.report import aggregate as agg
@@ -108,37 +115,44 @@ def summarize(args: argparse.Namespace) -> Path:
     args.out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Paper sweeps reproduced on {args.env} ({args.agent}, reduced scale)", "",
              f"Scale: `--scale {args.scale} --seeds {args.seeds} --envs {args.env} "
-             f"--agents {args.agent}` (`python benchmarks/paper_sweeps.py`); each cell: final "
-             "evaluation return, mean over seeds [95 % bootstrap interval], n seeds finished.", "",
+             f"--agents {args.agent}` (`python benchmarks/paper_sweeps.py`); each cell: the final "
+             "evaluation's task reward (the return; under a multi-objective reward the task's own "
+             "reward, not the mix), mean over seeds [95 % bootstrap interval], n seeds finished.", "",
              "| dimension | what moves | none | easy | medium | hard | falls with magnitude? |",
              "|---|---|---:|---:|---:|---:|---|"]
-    checks = []
+    safety_lines: list[str] = []
     for name in ORDER:
         sweep_dir = args.root / name
         if not (sweep_dir / "sweep.json").exists():
             continue
         data = agg.load_sweep(sweep_dir)
+        data.runs[TASK_REWARD] = data.runs["run_id"].map(final_task_reward(data.episodes))
         for dim in data.dimensions:
-            table = agg.aggregate(data, dim)
+            table = agg.aggregate(data, dim, TASK_REWARD)
             if table.empty:
                 continue
-            cells, means = {}, {}
-            for _, row in table.iterrows():
-                key = str(row["magnitude"])
-                cells[key] = (f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
-                              f" n={int(row['n_seeds'])}")
-                means[key] = row["mean"]
-            order = [k for k in cells]
-            verdict = _verdict(order, means, table)
-            checks.append((name, verdict))
-            if name == "safety":
-                row_cells = " | ".join(f"{k}: {cells[k]}" for k in order)
-                lines.append(f"| {name} | {_what(dim)} | {row_cells} | | | | {verdict} |")
+            if dim.is_safety:  # the constraints are observed, not in the reward: violations
+                safety_lines += _safety_rows(data, dim)
+                fig = sweep_plots.violations_figure(data, dim)
+                if fig is not None:
+                    fig.savefig(args.out / f"paper-{args.env}-{name}-violations.png", dpi=90,
+                                bbox_inches="tight")
             else:
+                cells, means = _cells(table, _fmt)
+                order = list(cells)
                 row_cells = " | ".join(cells.get(k, "–") for k in order[:4])
-                lines.append(f"| {name} | {_what(dim)} | {row_cells} | {verdict} |")
+                lines.append(f"| {name} | {_what(dim)} | {row_cells} | "
+                             f"{_verdict(order, means, table, 'falls')} |")
             fig = sweep_plots.dimension_figure(table, dim, agg.line_keys(data, dim))
             fig.savefig(args.out / f"paper-{args.env}-{name}.png", dpi=90, bbox_inches="tight")
+    if safety_lines:
+        lines += ["", "Safety: the task reward and the violations per episode of each constraint "
+                  "at the final evaluation against `safety_coeff`, from 1 (nominal limits) to the "
+                  "tightest, mean over seeds [95 % bootstrap interval]. The constraints are "
+                  "observed, not in the reward; the published finding is that violations rise as "
+                  "the coefficient tightens.", "",
+                  "| what | per coefficient | rises as it tightens? |", "|---|---|---|",
+                  *safety_lines]
     path = args.out / f"paper-{args.env}.md"
     path.write_text("\n".join(lines) + "\n")
     print(path.read_text())
@@ -153,17 +167,69 @@ def _what(dim: Any) -> str:
     return ", ".join(f"`{p}`" for p in paths) or "–"
 
 
-def _verdict(order: list[str], means: dict[str, float], table: Any) -> str:
-    """'yes' when the means fall level by level, 'partly' when only first > last, else 'no'."""
+def _cells(table: Any, fmt: Callable[[float], str]) -> tuple[dict[str, str], dict[str, float]]:
+    """Per magnitude of an aggregate table: its cell text and its mean."""
+    cells, means = {}, {}
+    for _, row in table.iterrows():
+        key = str(row["magnitude"])
+        cells[key] = f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}] n={int(row['n_seeds'])}"
+        means[key] = row["mean"]
+    return cells, means
+
+
+def final_task_reward(episodes: Any) -> Any:
+    """Per run: the mean task reward of its last evaluation's episodes.
+
+    The task reward is the return, except under a multi-objective reward
+    (``multiobj_spec.reward``), where the return is the mix
+    ``(1 - alpha) r + alpha s`` and the task's own reward ``r`` is the episode's
+    ``multiobj/reward``: the published finding is about ``r``, which the mix
+    trades away.
+    """
+    from rwrl.metrics import schema
+    evals = episodes[episodes["phase"] == "eval"]
+    last = evals[evals["env_steps"] == evals.groupby("run_id")["env_steps"].transform("max")]
+    reward = last[schema.RETURN]
+    if schema.MULTIOBJ_REWARD in last:
+        reward = last[schema.MULTIOBJ_REWARD].where(last[schema.MULTIOBJ_REWARD].notna(), reward)
+    return reward.groupby(last["run_id"]).mean()
+
+
+def _safety_rows(data: Any, dim: Any) -> list[str]:
+    """The task reward, then one row per constraint's violations, against the coefficient."""
+    from rwrl.metrics import schema
+    from rwrl.report import aggregate as agg
+    rows = []
+    columns = [("task reward", TASK_REWARD, _fmt)] + [
+        (f"violations: {c}", f"final_{schema.VIOLATIONS}{c}", _fmt1) for c in data.constraints]
+    for what, column, fmt in columns:
+        table = agg.aggregate(data, dim, column)
+        if table.empty or table["n_seeds"].sum() == 0:
+            continue
+        # nominal (1) first, then tighter and tighter
+        table = table.iloc[table["magnitude"].astype(float).argsort()[::-1]]
+        cells, means = _cells(table, fmt)
+        order = list(cells)
+        verdict = ("– (the constraints are not in the reward)" if column == TASK_REWARD
+                   else _verdict(order, means, table, "rises"))
+        rows.append(f"| {what} | " + "; ".join(f"{k}: {cells[k]}" for k in order) + f" | {verdict} |")
+    return rows
+
+
+def _verdict(order: list[str], means: dict[str, float], table: Any, direction: str) -> str:
+    """'yes' when the means fall (or rise) level by level, 'partly' when only first vs last, else 'no'."""
     values = [means[k] for k in order if not math.isnan(means[k])]
     if len(values) < 2:
         return "not yet (too few levels finished)"
+    if direction == "rises":
+        values = [-v for v in values]
+        table = table.assign(ci_low=-table["ci_high"], ci_high=-table["ci_low"])
     falls = all(a > b for a, b in zip(values, values[1:]))
     first_last = values[0] > values[-1]
     lows, highs = table["ci_low"].tolist(), table["ci_high"].tolist()
     separated = highs[-1] < lows[0] if not (math.isnan(highs[-1]) or math.isnan(lows[0])) else False
     note = " (first and last intervals apart)" if separated else " (intervals overlap)"
-    return ("yes" if falls else "partly: first > last, not level by level" if first_last
+    return ("yes" if falls else "partly: first vs last, not level by level" if first_last
             else "no") + note
 
 

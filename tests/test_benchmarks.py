@@ -112,3 +112,40 @@ def test_claim_tables_are_strict_json_with_missing_figures_as_null(tmp_path, cap
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == [{"mean": 812.5, "ci_low": None, "ci_high": None, "n_seeds": 1,
                                  "per_seed": [1.0, None]}]
+
+
+def test_paper_table_reads_the_task_reward_of_the_last_evaluation_not_the_multiobjective_mix():
+    import pandas as pd
+    import paper_sweeps
+
+    episodes = pd.DataFrame({
+        "run_id": ["plain", "plain", "plain", "mix", "mix", "mix"],
+        "phase": ["eval", "eval", "train", "eval", "eval", "eval"],
+        "env_steps": [1000, 2000, 2500, 2000, 2000, 1000],
+        "return": [100.0, 300.0, 999.0, 700.0, 720.0, 5.0],
+        # under a multi-objective reward the return is the mix; the task reward is its own column
+        "multiobj/reward": [math.nan, math.nan, math.nan, 400.0, 420.0, 1.0],
+    })
+    got = paper_sweeps.final_task_reward(episodes)
+    assert got.to_dict() == {"mix": 410.0, "plain": 300.0}
+
+
+def test_paper_verdicts_check_the_direction_level_by_level():
+    import pandas as pd
+    import paper_sweeps
+
+    def verdict(means, lows, highs, direction):
+        order = [str(i) for i in range(len(means))]
+        table = pd.DataFrame({"ci_low": lows, "ci_high": highs})
+        return paper_sweeps._verdict(order, dict(zip(order, means)), table, direction)
+
+    assert verdict([800, 500, 200], [780, 400, 150], [820, 600, 250], "falls") == \
+        "yes (first and last intervals apart)"
+    assert verdict([800, 850, 200], [700, 800, 100], [900, 900, 750], "falls") == \
+        "partly: first vs last, not level by level (intervals overlap)"
+    assert verdict([1.0, 5.0, 30.0], [0.0, 2.0, 20.0], [2.0, 8.0, 40.0], "rises") == \
+        "yes (first and last intervals apart)"
+    assert verdict([1.0, 5.0, 30.0], [0.0, 2.0, 20.0], [2.0, 8.0, 40.0], "falls") == \
+        "no (intervals overlap)"
+    assert verdict([800, math.nan], [780, math.nan], [820, math.nan], "falls") == \
+        "not yet (too few levels finished)"
