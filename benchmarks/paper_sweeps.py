@@ -100,12 +100,8 @@ def run_file(name: str, args: argparse.Namespace, earlier: list[Path]) -> Path:
     return sweep_dir
 
 
-def _fmt(x: float) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.0f}"
-
-
-def _fmt1(x: float) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+def _fmt(x: float, digits: int = 0) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
 def summarize(args: argparse.Namespace) -> Path:
@@ -201,7 +197,8 @@ def _safety_rows(data: Any, dim: Any) -> list[str]:
     from rwrl.report import aggregate as agg
     rows = []
     columns = [("task reward", TASK_REWARD, _fmt)] + [
-        (f"violations: {c}", f"final_{schema.VIOLATIONS}{c}", _fmt1) for c in data.constraints]
+        (f"violations: {c}", f"final_{schema.VIOLATIONS}{c}", lambda x: _fmt(x, 1))
+        for c in data.constraints]
     for what, column, fmt in columns:
         table = agg.aggregate(data, dim, column)
         if table.empty or table["n_seeds"].sum() == 0:
