@@ -242,7 +242,6 @@ def _agents(names: Sequence[str], where: str = "[sweep] agents") -> list[str]:
     return list(names)
 
 
-@functools.lru_cache(maxsize=1)
 def _env(name: str) -> str:
     if name not in env_names():
         raise SweepSpecError(f"[sweep] envs: unknown env {name!r}; allowed: {sorted(env_names())}")
