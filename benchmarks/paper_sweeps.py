@@ -183,8 +183,8 @@ def final_task_reward(episodes: Any) -> Any:
     trades away.
     """
     from rwrl.metrics import schema
-    evals = episodes[episodes["phase"] == "eval"]
-    last = evals[evals["env_steps"] == evals.groupby("run_id")["env_steps"].transform("max")]
+    from rwrl.report.aggregate import last_evaluation
+    last = last_evaluation(episodes)
     reward = last[schema.RETURN]
     if schema.MULTIOBJ_REWARD in last:
         reward = last[schema.MULTIOBJ_REWARD].where(last[schema.MULTIOBJ_REWARD].notna(), reward)

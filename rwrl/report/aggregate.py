@@ -233,15 +233,19 @@ def _tables(sweep_dir: Path, plan: Mapping[str, Any], live: Mapping[str, str]):
     return results.run_table(sweep_dir, plan), results.episode_table(sweep_dir, plan)
 
 
+def last_evaluation(episodes: "pd.DataFrame") -> "pd.DataFrame":
+    """Return the eval rows of each run's last evaluation (its largest ``env_steps``)."""
+    evals = episodes[episodes["phase"] == "eval"]
+    return evals[evals["env_steps"] == evals.groupby("run_id")["env_steps"].transform("max")]
+
+
 def final_violations(episodes: "pd.DataFrame") -> "pd.DataFrame":
     """Return per run the mean violations per episode of each constraint at its last evaluation."""
     import pandas as pd
     columns = [c for c in episodes.columns if str(c).startswith(schema.VIOLATIONS)]
     if not columns or "phase" not in episodes:
         return pd.DataFrame({"run_id": []})
-    evals = episodes[episodes["phase"] == "eval"]
-    last = evals[evals["env_steps"] == evals.groupby("run_id")["env_steps"].transform("max")]
-    table = last.groupby("run_id")[columns].mean()
+    table = last_evaluation(episodes).groupby("run_id")[columns].mean()
     return table.rename(columns=lambda c: "final_" + c).reset_index()
 
 
@@ -328,4 +332,4 @@ def status_counts(data: SweepData) -> dict[str, int]:
 
 
 __all__ = ["Dimension", "SweepData", "aggregate", "aggregate_all", "bootstrap_ci", "estimate",
-           "evaluators_table", "iqm", "load_sweep", "plan_dimensions", "status_counts"]
+           "evaluators_table", "iqm", "last_evaluation", "load_sweep", "plan_dimensions", "status_counts"]
