@@ -134,11 +134,11 @@ def summarize(args: argparse.Namespace) -> Path:
                     fig.savefig(args.out / f"paper-{args.env}-{name}-violations.png", dpi=90,
                                 bbox_inches="tight")
             else:
-                cells, means = _cells(table, _fmt)
+                cells, stats = _cells(table, _fmt)
                 order = list(cells)
                 row_cells = " | ".join(cells.get(k, "–") for k in order[:4])
                 lines.append(f"| {name} | {_what(dim)} | {row_cells} | "
-                             f"{_verdict(order, means, table, 'falls')} |")
+                             f"{_verdict(order, stats, 'falls')} |")
             fig = sweep_plots.dimension_figure(table, dim, agg.line_keys(data, dim))
             fig.savefig(args.out / f"paper-{args.env}-{name}.png", dpi=90, bbox_inches="tight")
     if safety_lines:
@@ -163,14 +163,14 @@ def _what(dim: Any) -> str:
     return ", ".join(f"`{p}`" for p in paths) or "–"
 
 
-def _cells(table: Any, fmt: Callable[[float], str]) -> tuple[dict[str, str], dict[str, float]]:
-    """Per magnitude of an aggregate table: its cell text and its mean."""
-    cells, means = {}, {}
+def _cells(table: Any, fmt: Callable[[float], str]) -> tuple[dict[str, str], dict[str, tuple]]:
+    """Per magnitude of an aggregate table: its cell text and its (mean, ci_low, ci_high)."""
+    cells, stats = {}, {}
     for _, row in table.iterrows():
         key = str(row["magnitude"])
         cells[key] = f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}] n={int(row['n_seeds'])}"
-        means[key] = row["mean"]
-    return cells, means
+        stats[key] = (row["mean"], row["ci_low"], row["ci_high"])
+    return cells, stats
 
 
 def final_task_reward(episodes: Any) -> Any:
@@ -205,27 +205,32 @@ def _safety_rows(data: Any, dim: Any) -> list[str]:
             continue
         # nominal (1) first, then tighter and tighter
         table = table.iloc[table["magnitude"].astype(float).argsort()[::-1]]
-        cells, means = _cells(table, fmt)
+        cells, stats = _cells(table, fmt)
         order = list(cells)
         verdict = ("– (the constraints are not in the reward)" if column == TASK_REWARD
-                   else _verdict(order, means, table, "rises"))
+                   else _verdict(order, stats, "rises"))
         rows.append(f"| {what} | " + "; ".join(f"{k}: {cells[k]}" for k in order) + f" | {verdict} |")
     return rows
 
 
-def _verdict(order: list[str], means: dict[str, float], table: Any, direction: str) -> str:
-    """'yes' when the means fall (or rise) level by level, 'partly' when only first vs last, else 'no'."""
-    values = [means[k] for k in order if not math.isnan(means[k])]
-    if len(values) < 2:
+def _verdict(order: list[str], stats: dict[str, tuple], direction: str) -> str:
+    """'yes' when the means fall (or rise) level by level, 'partly' when only first vs last, else 'no'.
+
+    Only the finished levels count; when some are not finished yet the
+    verdict says how many are, so a partial table does not read as final.
+    """
+    done = [k for k in order if not math.isnan(stats[k][0])]
+    if len(done) < 2:
         return "not yet (too few levels finished)"
-    if direction == "rises":
-        values = [-v for v in values]
-        table = table.assign(ci_low=-table["ci_high"], ci_high=-table["ci_low"])
+    sign = -1.0 if direction == "rises" else 1.0
+    values = [sign * stats[k][0] for k in done]
     falls = all(a > b for a, b in zip(values, values[1:]))
     first_last = values[0] > values[-1]
-    lows, highs = table["ci_low"].tolist(), table["ci_high"].tolist()
-    separated = highs[-1] < lows[0] if not (math.isnan(highs[-1]) or math.isnan(lows[0])) else False
+    (_, low0, high0), (_, low1, high1) = stats[done[0]], stats[done[-1]]
+    separated = high1 < low0 if direction == "falls" else low1 > high0  # NaN compares False
     note = " (first and last intervals apart)" if separated else " (intervals overlap)"
+    if len(done) < len(order):
+        note += f"; {len(done)} of {len(order)} levels finished"
     return ("yes" if falls else "partly: first vs last, not level by level" if first_last
             else "no") + note
 

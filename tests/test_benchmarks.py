@@ -136,8 +136,10 @@ def test_paper_verdicts_check_the_direction_level_by_level():
 
     def verdict(means, lows, highs, direction):
         order = [str(i) for i in range(len(means))]
-        table = pd.DataFrame({"ci_low": lows, "ci_high": highs})
-        return paper_sweeps._verdict(order, dict(zip(order, means)), table, direction)
+        table = pd.DataFrame({"magnitude": order, "mean": means, "ci_low": lows,
+                              "ci_high": highs, "n_seeds": [2] * len(means)})
+        _, stats = paper_sweeps._cells(table, str)
+        return paper_sweeps._verdict(order, stats, direction)
 
     assert verdict([800, 500, 200], [780, 400, 150], [820, 600, 250], "falls") == \
         "yes (first and last intervals apart)"
@@ -149,3 +151,7 @@ def test_paper_verdicts_check_the_direction_level_by_level():
         "no (intervals overlap)"
     assert verdict([800, math.nan], [780, math.nan], [820, math.nan], "falls") == \
         "not yet (too few levels finished)"
+    # a level not finished yet: the verdict reads the finished ones and says so
+    assert verdict([858, 716, math.nan, math.nan], [852, 649, math.nan, math.nan],
+                   [865, 784, math.nan, math.nan], "falls") == \
+        "yes (first and last intervals apart); 2 of 4 levels finished"
