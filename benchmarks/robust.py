@@ -66,22 +66,28 @@ def summarize(args: argparse.Namespace) -> Path:
              "trained with the set {0.75, 1.0, 1.25}; each cell: mean over "
              f"seeds of the last {args.evaluations} evaluations' return at that length "
              "[95 % bootstrap interval over seeds], n seeds.", "",
-             "| agent | " + " | ".join(f"{x:g}" for x in lengths) + " | loss held-out in | loss out |",
-             "|---|" + "---:|" * len(lengths) + "---:|---:|"]
+             "| agent | " + " | ".join(f"{x:g}" for x in lengths)
+             + " | loss held-out in | loss out | mean held-out in | mean out |",
+             "|---|" + "---:|" * len(lengths) + "---:|---:|---:|---:|"]
     summary = {}
     for name, per in sorted(table.items()):
         est = {x: estimate(per[x]) for x in per}
         nominal = est.get(NOMINAL, {}).get("mean", math.nan)
         inside = [est[x]["mean"] for x in est if x != NOMINAL and SET_RANGE[0] <= x <= SET_RANGE[1]]
         outside = [est[x]["mean"] for x in est if not SET_RANGE[0] <= x <= SET_RANGE[1]]
-        loss_in = nominal - float(np.mean(inside)) if inside else math.nan
-        loss_out = nominal - float(np.mean(outside)) if outside else math.nan
+        mean_in = float(np.mean(inside)) if inside else math.nan
+        mean_out = float(np.mean(outside)) if outside else math.nan
+        loss_in, loss_out = nominal - mean_in, nominal - mean_out
         summary[name] = {"by_length": {str(x): e for x, e in est.items()},
-                         "loss_inside": loss_in, "loss_outside": loss_out}
+                         "loss_inside": loss_in, "loss_outside": loss_out,
+                         "mean_inside": mean_in, "mean_outside": mean_out}
         cells = " | ".join(sweep_file.format_estimate(est[x]) if x in est else "–" for x in lengths)
-        lines.append(f"| {name} | {cells} | {loss_in:.0f} | {loss_out:.0f} |")
+        lines.append(f"| {name} | {cells} | {loss_in:.0f} | {loss_out:.0f} | {mean_in:.0f} "
+                     f"| {mean_out:.0f} |")
     lines += ["", "Claim: R-MPO and SR-MPO lose less return than DMPO on held-out lengths "
-              "(loss = nominal return minus the mean return over the held-out lengths)."]
+              "(loss = nominal return minus the mean return over the held-out lengths); "
+              "beside it, whether they return more there (the loss alone favours an agent "
+              "that is poor at the nominal length too)."]
     baselines = {k: v for k, v in summary.items() if k.startswith("dmpo")}
     for robust in ("rmpo", "srmpo"):
         if robust not in summary or not baselines:
@@ -92,6 +98,13 @@ def summarize(args: argparse.Namespace) -> Path:
             verdicts = [f"{b}: {'yes' if mine < s[where] else 'no'} ({mine:.0f} vs {s[where]:.0f})"
                         for b, s in baselines.items()]
             lines.append(f"- {robust}, {where.replace('loss_', 'held-out ')}: " + "; ".join(verdicts))
+        # the loss is small for an agent poor everywhere: also compare what is returned there
+        for where in ("mean_inside", "mean_outside"):
+            mine = summary[robust][where]
+            verdicts = [f"{b}: {'yes' if mine > s[where] else 'no'} ({mine:.0f} vs {s[where]:.0f})"
+                        for b, s in baselines.items()]
+            lines.append(f"- {robust} returns more, {where.replace('mean_', 'held-out ')}: "
+                         + "; ".join(verdicts))
     args.out.mkdir(parents=True, exist_ok=True)
     _figure(summary, args.out / "robust.png")
     return sweep_file.write_tables(args.out, "robust", lines, summary)

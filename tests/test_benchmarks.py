@@ -155,3 +155,21 @@ def test_paper_verdicts_check_the_direction_level_by_level():
     assert verdict([858, 716, math.nan, math.nan], [852, 649, math.nan, math.nan],
                    [865, 784, math.nan, math.nan], "falls") == \
         "yes (first and last intervals apart); 2 of 4 levels finished"
+
+
+def test_robust_table_reports_the_held_out_return_beside_the_loss(tmp_path, monkeypatch):
+    import argparse
+    import robust
+
+    # a robust agent good everywhere but best at nominal loses more than a baseline poor everywhere
+    table = {"rmpo": {1.0: [600.0, 600.0], 1.125: [400.0, 400.0], 2.0: [300.0, 300.0]},
+             "dmpo (nominal)": {1.0: [200.0, 200.0], 1.125: [190.0, 190.0], 2.0: [150.0, 150.0]}}
+    monkeypatch.setattr(robust, "returns_by_length", lambda args: table)
+    monkeypatch.setattr(robust.sweep_file, "scale_of", lambda root: "test scale")
+    args = argparse.Namespace(root=tmp_path, out=tmp_path / "out", evaluations=2)
+    text = robust.summarize(args).read_text()
+    assert "| rmpo | " in text and "| 200 | 300 | 400 | 300 |" in text  # losses, then means
+    assert "- rmpo, held-out inside: dmpo (nominal): no (200 vs 10)" in text
+    assert "- rmpo returns more, held-out outside: dmpo (nominal): yes (300 vs 150)" in text
+    summary = json.loads((tmp_path / "out" / "robust.json").read_text())
+    assert summary["rmpo"]["mean_inside"] == 400.0 and summary["dmpo (nominal)"]["loss_outside"] == 50.0
