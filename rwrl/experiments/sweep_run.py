@@ -45,17 +45,16 @@ def _normalized(data: Any) -> Any:
 
 
 def _plan_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Return what differs between two recorded plans (runs added, removed, changed)."""
+    """Return what differs between two recorded plans, other than runs the new one adds."""
     old_runs = {r["run_id"]: r for r in old["runs"]}
     new_runs = {r["run_id"]: r for r in new["runs"]}
-    added = sorted(set(new_runs) - set(old_runs))
     removed = sorted(set(old_runs) - set(new_runs))
     out = []
     if old.get("name") != new.get("name"):
         out.append(f"name {old.get('name')!r} -> {new.get('name')!r}")
-    for label, ids in (("runs added", added), ("runs removed", removed)):
-        if ids:
-            out.append(f"{len(ids)} {label} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})")
+    if removed:
+        out.append(f"{len(removed)} runs removed ({', '.join(removed[:3])}"
+                   f"{', ...' if len(removed) > 3 else ''})")
     for run_id in sorted(set(old_runs) & set(new_runs)):
         a, b = old_runs[run_id]["config"], new_runs[run_id]["config"]
         changed = [k for k in sorted(set(a) | set(b))
@@ -70,6 +69,10 @@ def _plan_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[st
 def record_plan(sweep_dir: Path, plan: SweepPlan) -> dict[str, Any]:
     """Write ``DIR/sweep.json``, or check that the one there is this plan; return it.
 
+    A plan that only adds runs to the recorded one (more seeds, another
+    level) grows it: the recorded runs keep their results and the new ones
+    are pending. Any other difference is refused.
+
     Raises:
       SweepPlanError: ``DIR`` holds another plan (the message names the differences).
     """
@@ -82,7 +85,8 @@ def record_plan(sweep_dir: Path, plan: SweepPlan) -> dict[str, Any]:
             raise SweepPlanError(
                 f"{sweep_dir} holds the sweep {old.get('name')!r} with another plan: "
                 f"{'; '.join(differences)}. Re-run it with its own settings, or pick another --out")
-        return old
+        if len(new["runs"]) == len(old["runs"]):
+            return old
     text = json.dumps(new, indent=1)  # file order kept: the tables list columns in it
     atomic_write_bytes(path, (text + "\n").encode())
     return new

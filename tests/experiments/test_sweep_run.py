@@ -17,7 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from rwrl.cli_sweep import register
-from rwrl.experiments.sweep_run import SweepPlanError, run_sweep
+from rwrl.experiments.sweep_run import SweepPlanError, record_plan, run_sweep
 from rwrl.metrics import sweep_results
 from rwrl.metrics.sweep_results import read_sweep
 from tests.experiments.sweep_fixtures import (assert_every_row_once, rows_of, tiny_plan,
@@ -103,6 +103,21 @@ def test_a_directory_with_another_plan_is_refused_naming_the_difference(local_sw
     result = CliRunner().invoke(_app(), ["sweep", str(tmp_path / "tiny.toml"),
                                          "--out", str(local_sweep["dir"]), "--no-progress"])
     assert result.exit_code == 2 and "steps 200 -> 300" in result.output
+
+
+def test_a_plan_that_only_adds_seeds_grows_the_recorded_one_and_removing_runs_is_refused(tmp_path):
+    _, plan = tiny_plan(tmp_path)
+    seed0 = dataclasses.replace(plan, runs=tuple(r for r in plan.runs if r.config.seed == 0))
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)
+    assert len(record_plan(out, seed0)["runs"]) == 2
+    grown = record_plan(out, plan)  # seeds 0 and 1: the two seed-1 runs are added
+    assert [r["run_id"] for r in grown["runs"]] == [r.run_id for r in plan.runs]
+    assert json.loads((out / "sweep.json").read_text()) == grown
+    assert set(sweep_results.statuses(out, grown).values()) == {"pending"}
+    with pytest.raises(SweepPlanError, match=r"another plan: 2 runs removed \(d4pg__cartpole-balance__"):
+        record_plan(out, seed0)
+    assert json.loads((out / "sweep.json").read_text()) == grown  # a refused plan changes nothing
 
 
 def test_a_run_that_fails_is_recorded_and_the_others_finish(tmp_path):
