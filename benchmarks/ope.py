@@ -13,7 +13,8 @@ Resumable: the policies and the dataset are made (or continued) exactly as
 ``benchmarks/offline.py`` makes them, under the same ``--root``; each
 (task, method) result is one JSON written atomically when it finishes and
 kept on the next invocation (the true values are cached beside them, so the
-second method reuses the first one's rollouts).
+second method reuses the first one's rollouts); within one, each policy's
+estimate is kept as it is made, so a kill loses at most one policy's work.
 
 Usage::
 

@@ -27,7 +27,8 @@
 
 Output: one JSON (atomic) with a row per policy (name, native estimate, estimate on
 the discounted scale, the three truths) and the metrics with their intervals, and the
-same table printed.
+same table printed. Each policy's estimate is kept as soon as it is made
+(``<out>.partial.json``), so a killed run continues with the next policy.
 """
 
 from __future__ import annotations
@@ -224,10 +225,27 @@ def format_table(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _estimates_key(dataset_id: str, policies_dir: Path, method: str, horizon: float, discount: float,
+                   fqe_config, maxent_config, seed: int) -> str:
+    """Return what an estimate depends on besides the policy's name, as one string."""
+    config = fqe_config if method == "fqe" else maxent_config
+    manifest = (Path(policies_dir) / MANIFEST).read_text()  # another policy set, another key
+    return json.dumps({"dataset": dataset_id, "manifest": manifest, "method": method,
+                       "horizon": horizon, "discount": discount, "seed": seed,
+                       "config": None if config is None else dataclasses.asdict(config)},
+                      sort_keys=True, default=str)
+
+
 def run_ope(dataset_id: str, policies_dir: Path, method: str, loader: PolicyLoader, out: Path, *,
             settings: RolloutSettings = RolloutSettings(), fqe_config=None, maxent_config=None,
             seed: int = 0) -> dict[str, Any]:
-    """Estimate every policy of ``policies_dir`` from ``dataset_id``, measure the truths, write ``out``."""
+    """Estimate every policy of ``policies_dir`` from ``dataset_id``, measure the truths, write ``out``.
+
+    Resumable: each policy's estimate is kept in ``<out>.partial.json`` as soon
+    as it is made (keyed by the dataset, the policy manifest, the method and its
+    config), so a killed run continues with the next policy; the file is removed
+    once ``out`` is written.
+    """
     import minari
 
     if method not in METHODS:
@@ -236,18 +254,27 @@ def run_ope(dataset_id: str, policies_dir: Path, method: str, loader: PolicyLoad
     data, horizon = load_transitions(dataset)
     env_spec = dataset.recover_environment(eval_env=True).spec
     policies = load_policy_set(policies_dir, loader)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    truths = true_values(policies, env_spec, settings, Path(out).parent / TRUTHS_FILE)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    truths = true_values(policies, env_spec, settings, out.parent / TRUTHS_FILE)
+    partial = out.with_name(out.name + ".partial.json")
+    key = _estimates_key(dataset_id, policies_dir, method, horizon, settings.discount,
+                         fqe_config, maxent_config, seed)
+    stored = json.loads(partial.read_text()) if partial.is_file() else {}
+    estimates = stored.get("estimates", {}) if stored.get("key") == key else {}
     rows = []
     for policy in policies:
-        est = estimate(method, policy, data, horizon, settings.discount, fqe_config, maxent_config, seed)
-        t = truths[policy.name]
+        if policy.name not in estimates:
+            estimates[policy.name] = estimate(method, policy, data, horizon, settings.discount,
+                                              fqe_config, maxent_config, seed)
+            atomic_write_bytes(partial, json.dumps({"key": key, "estimates": estimates}).encode())
+        est, t = estimates[policy.name], truths[policy.name]
         rows.append({"name": policy.name, "estimate": est["discounted"], "native_estimate": est["native"],
                      "true_discounted": t["discounted"], "true_return": t["return"],
                      "true_average_reward": t["average_reward"]})
     result = {"dataset": dataset_id, "method": method, "discount": settings.discount,
               "horizon": horizon, "rollouts": dataclasses.asdict(settings), "rows": rows,
               **score(rows, seed)}
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(Path(out), json.dumps(result, indent=1).encode())
+    atomic_write_bytes(out, json.dumps(result, indent=1).encode())
+    partial.unlink(missing_ok=True)
     return result

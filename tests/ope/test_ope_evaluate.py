@@ -127,6 +127,38 @@ def test_rwrl_ope_writes_the_table_and_reuses_the_truths(dataset_id, policies_di
     assert all(r["estimate"] == r["native_estimate"] for r in fqe["rows"])
 
 
+def test_a_killed_ope_run_continues_with_the_next_policy(dataset_id, policies_dir, tmp_path, monkeypatch):
+    from rwrl.ope.maxent import MaxEntConfig
+
+    settings, config = RolloutSettings(episodes=2, num_envs=2), MaxEntConfig(num_features=16)
+
+    def run(out):
+        return evaluate.run_ope(dataset_id, policies_dir, "maxent", constant_loader, out,
+                                settings=settings, maxent_config=config)
+
+    whole = run(tmp_path / "whole" / "maxent.json")
+    real_estimate, calls = evaluate.estimate, []
+
+    def killed_at_the_second(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the kill, between two policies
+        return real_estimate(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "estimate", killed_at_the_second)
+    out = tmp_path / "resumed" / "maxent.json"
+    with pytest.raises(KeyboardInterrupt):
+        run(out)
+    partial = out.with_name("maxent.json.partial.json")
+    assert not out.exists() and list(json.loads(partial.read_text())["estimates"]) == ["push-left"]
+    calls.clear()
+    monkeypatch.setattr(evaluate, "estimate", lambda *a, **k: (calls.append(a[1]), real_estimate(*a, **k))[1])
+    resumed = run(out)
+    assert len(calls) == 2  # push-left was kept, not estimated again
+    assert resumed["rows"] == whole["rows"] and resumed["metrics"] == whole["metrics"]
+    assert not partial.exists()
+
+
 def test_an_unknown_method_is_named(policies_dir):
     from rwrl.cli import app
 
