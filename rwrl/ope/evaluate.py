@@ -162,22 +162,35 @@ def rollout_values(policy, env_spec, settings: RolloutSettings) -> dict[str, flo
             "average_reward": float(np.mean(returns / lengths)), "episodes": int(len(returns))}
 
 
-def true_values(policies: Sequence[NamedPolicy], env_spec, settings: RolloutSettings,
-                cache: Path | None = None) -> dict[str, dict[str, float]]:
-    """Return policy name -> rollout values, reusing and updating ``cache`` (JSON) if given."""
-    key = json.dumps({"env": env_spec.to_json(), **dataclasses.asdict(settings)}, sort_keys=True)
+def per_policy(policies: Sequence[NamedPolicy], compute: Callable[[NamedPolicy], Any], cache: Path | None,
+               key: str, desc: str | None = None) -> dict[str, Any]:
+    """Return policy name -> ``compute(policy)``, kept in ``cache`` (JSON) as each one is made.
+
+    ``cache`` maps ``key`` (what the values depend on besides the policy) to the
+    values by policy name; those of another key are left alone. Only the policies
+    missing under ``key`` are computed, so a killed caller continues with the next one.
+    """
     stored = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
     values = stored.get(key, {})
     missing = [p for p in policies if p.name not in values]
-    reporter = ProgressReporter(len(missing), desc="true values", unit="policy", enabled=bool(missing))
+    reporter = ProgressReporter(len(missing), desc=desc or "", unit="policy",
+                                enabled=bool(desc and missing))
     for i, policy in enumerate(missing):
-        values[policy.name] = rollout_values(policy, env_spec, settings)
+        values[policy.name] = compute(policy)
         reporter.update(i + 1)
         if cache is not None:
             stored[key] = values
             atomic_write_bytes(cache, json.dumps(stored, indent=1).encode())
     reporter.close()
     return {p.name: values[p.name] for p in policies}
+
+
+def true_values(policies: Sequence[NamedPolicy], env_spec, settings: RolloutSettings,
+                cache: Path | None = None) -> dict[str, dict[str, float]]:
+    """Return policy name -> rollout values, reusing and updating ``cache`` (JSON) if given."""
+    key = json.dumps({"env": env_spec.to_json(), **dataclasses.asdict(settings)}, sort_keys=True)
+    return per_policy(policies, lambda policy: rollout_values(policy, env_spec, settings), cache, key,
+                      desc="true values")
 
 
 # ------------------------------------------------------------------ estimates and table
@@ -260,14 +273,10 @@ def run_ope(dataset_id: str, policies_dir: Path, method: str, loader: PolicyLoad
     partial = out.with_name(out.name + ".partial.json")
     key = _estimates_key(dataset_id, policies_dir, method, horizon, settings.discount,
                          fqe_config, maxent_config, seed)
-    stored = json.loads(partial.read_text()) if partial.is_file() else {}
-    estimates = stored.get("estimates", {}) if stored.get("key") == key else {}
+    estimates = per_policy(policies, lambda policy: estimate(method, policy, data, horizon, settings.discount,
+                                                             fqe_config, maxent_config, seed), partial, key)
     rows = []
     for policy in policies:
-        if policy.name not in estimates:
-            estimates[policy.name] = estimate(method, policy, data, horizon, settings.discount,
-                                              fqe_config, maxent_config, seed)
-            atomic_write_bytes(partial, json.dumps({"key": key, "estimates": estimates}).encode())
         est, t = estimates[policy.name], truths[policy.name]
         rows.append({"name": policy.name, "estimate": est["discounted"], "native_estimate": est["native"],
                      "true_discounted": t["discounted"], "true_return": t["return"],
