@@ -6,8 +6,11 @@ checkpoint at step 0 and 20 periodic ones, spanning the returns), the data
 one rwrl dataset (``--size`` percent, default 20), and each method's
 estimates are scored against online rollouts of every policy (``rwrl ope``:
 normalized absolute error, Spearman rank correlation and regret@1 with
-bootstrap intervals over policies). The goal to check: FQE's rank
-correlation at least 0.6 on cartpole-swingup. Nothing is tuned to make it hold.
+bootstrap intervals over policies). Methods: ``fqe`` (scalar critic),
+``fqe-dist`` (DOPE's FQE-D: a C51 critic on [0, 1 / (1 - gamma)], added after
+the scalar critic missed the goal by extrapolating, not tuned) and ``maxent``.
+The goal to check: FQE's rank correlation at least 0.6 on cartpole-swingup,
+stated for both critics. Nothing is tuned to make it hold.
 
 Resumable: the policies and the dataset are made (or continued) exactly as
 ``benchmarks/offline.py`` makes them, under the same ``--root``; each
@@ -38,8 +41,9 @@ import sweep_file
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = offline.TASKS
-METHODS = ("fqe", "maxent")
-GOAL = ("cartpole-swingup", "fqe", "rank_correlation", 0.6)
+#: benchmark method -> (rwrl ope method, FQE critic): FQE with the scalar critic, DOPE's FQE-D, max-ent.
+METHODS = {"fqe": ("fqe", "scalar"), "fqe-dist": ("fqe", "distributional"), "maxent": ("maxent", None)}
+GOAL = ("cartpole-swingup", ("fqe", "fqe-dist"), "rank_correlation", 0.6)
 
 
 def result_path(args: argparse.Namespace, task: str, method: str) -> Path:
@@ -61,10 +65,12 @@ def estimate_all(args: argparse.Namespace) -> None:
                 print(f"{out.name}: done before, kept", flush=True)
                 continue
             print(f"ope {task} {method} -> {out}", flush=True)
+            ope_method, critic = METHODS[method]
             result = run_ope(naming.dataset_id(task, "none", args.size),
-                             args.root / "policies" / f"{task}-none", method, ope_loader, out,
+                             args.root / "policies" / f"{task}-none", ope_method, ope_loader, out,
                              settings=settings,
-                             fqe_config=FQEConfig(discount=settings.discount, num_steps=args.fqe_steps),
+                             fqe_config=FQEConfig(discount=settings.discount, num_steps=args.fqe_steps,
+                                                  critic=critic or "scalar"),
                              maxent_config=MaxEntConfig(), seed=args.seed)
             print(format_table(result), flush=True)
 
@@ -95,12 +101,14 @@ def summarize(args: argparse.Namespace) -> Path:
                          f"{max(returns):.0f} | {cell('rank_correlation')} | "
                          f"{cell('absolute_error')} | {cell('regret_at_1')} | "
                          f"{result['metrics_vs_return']['rank_correlation']:.2f} |")
-    task, method, metric, goal = GOAL
-    reached = table.get(f"{task}|{method}")
-    verdict = ("not measured yet" if reached is None else
-               f"{reached['metrics'][metric]['value']:.2f}: "
-               + ("met" if reached["metrics"][metric]["value"] >= goal else "not met"))
-    lines += ["", f"Goal: {method} {metric.replace('_', ' ')} >= {goal} on {task}: {verdict}."]
+    task, methods, metric, goal = GOAL
+    lines.append("")
+    for method in methods:
+        reached = table.get(f"{task}|{method}")
+        verdict = ("not measured yet" if reached is None else
+                   f"{reached['metrics'][metric]['value']:.2f}: "
+                   + ("met" if reached["metrics"][metric]["value"] >= goal else "not met"))
+        lines.append(f"Goal: {method} {metric.replace('_', ' ')} >= {goal} on {task}: {verdict}.")
     return sweep_file.write_tables(args.out, "ope", lines, table)
 
 

@@ -28,22 +28,26 @@ def ope(dataset: str = typer.Option(..., help="Minari dataset id"),
         num_envs: int = typer.Option(50, min=1, help="parallel envs of the rollouts"),
         discount: float = typer.Option(0.99, min=0.0, max=0.999999, help="discount of values and FQE"),
         steps: int = typer.Option(50_000, min=100, help="FQE gradient steps (a multiple of 100)"),
+        critic: str = typer.Option("scalar", help="FQE critic: scalar | distributional (C51, DOPE's FQE-D)"),
         features: int = typer.Option(256, min=1, help="max-ent random Fourier features"),
         seed: int = typer.Option(0, min=0, help="seed of the estimators and the bootstrap"),
         loader: str = typer.Option(DEFAULT_LOADER, help="policy loader as module:function")) -> None:
     """Estimate each policy's value from the dataset alone; score against online rollouts (DOPE)."""
     from rwrl.ope.evaluate import METHODS, RolloutSettings, format_table, resolve_loader, run_ope
-    from rwrl.ope.fqe import FQEConfig
+    from rwrl.ope.fqe import CRITICS, FQEConfig
     from rwrl.ope.maxent import MaxEntConfig
 
     if method not in METHODS:
         raise typer.BadParameter(f"{method!r}; allowed: {', '.join(METHODS)}", param_hint="--method")
+    if critic not in CRITICS:
+        raise typer.BadParameter(f"{critic!r}; allowed: {', '.join(CRITICS)}", param_hint="--critic")
     if out is None:
-        out = Path("ope-out") / f"{dataset.replace('/', '_')}-{method}.json"
+        variant = f"{method}-{critic}" if method == "fqe" and critic != "scalar" else method
+        out = Path("ope-out") / f"{dataset.replace('/', '_')}-{variant}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = run_ope(dataset, policies, method, resolve_loader(loader), out,
                      settings=RolloutSettings(episodes, num_envs, discount),
-                     fqe_config=FQEConfig(discount=discount, num_steps=steps),
+                     fqe_config=FQEConfig(discount=discount, num_steps=steps, critic=critic),
                      maxent_config=MaxEntConfig(num_features=features), seed=seed)
     typer.echo(format_table(result))
     typer.echo(f"table: {out}")

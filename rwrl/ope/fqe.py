@@ -10,11 +10,21 @@ and estimate the policy's value as the mean over the dataset's initial states of
 
 Choices (the method leaves them open):
 
-* Critic: plain mean-squared error on a scalar Q (no distributional critic), the
+* Critic, ``critic="scalar"`` (default): plain mean-squared error on a scalar Q, the
   network of the online agents' critics (rwrl.agents.networks: LayerNorm-tanh MLP
   then ELU layers) with a scalar head. The network predicts ``Q / value_scale``
   (default ``value_scale = 1 / (1 - gamma)``, the largest discounted value of
   rewards in [0, 1], as the suite's are), so its outputs stay of order one.
+* Critic, ``critic="distributional"``: the same trunk with a categorical (C51)
+  head of ``num_atoms`` atoms on [0, value_scale], trained by the projected
+  cross-entropy of D4PG (rwrl.agents.distributional.categorical_td_loss), the
+  value being the distribution's mean. This is DOPE's FQE-D, the variant Fu et
+  al. (2021) ran on the RL Unplugged (rwrl) datasets. Its estimate cannot leave
+  [0, value_scale], the range of discounted values of rewards in [0, 1], so it
+  cannot extrapolate far outside the possible values where the data do not
+  cover the policy, which the scalar critic does (measured on cartpole-swingup:
+  -2921 for the untrained policy, truth in [0, 100]). Rewards outside
+  [0, value_scale * (1 - gamma)] are refused: the support could not hold them.
 * One FQE iteration = ``target_update_period`` Adam steps on minibatches drawn
   uniformly with replacement from the transitions with ``Q_k`` (the target
   network) frozen, then ``Q_k <- Q``: a periodic hard target update, the literal
@@ -34,7 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -42,9 +52,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rwrl.agents.distributional import categorical_mean, categorical_support, categorical_td_loss
 from rwrl.agents.networks import LayerNormMLP
 from rwrl.core.progress import ProgressReporter
 from rwrl.ope.policy import Transitions, apply_policy
+
+
+CRITICS = ("scalar", "distributional")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +81,10 @@ class FQEConfig:
     value_scale: float | None = None
     #: global gradient norm clip.
     max_gradient_norm: float = 40.0
+    #: "scalar" (mean-squared TD error) or "distributional" (C51 on [0, value_scale]).
+    critic: str = "scalar"
+    #: atoms of the distributional critic.
+    num_atoms: int = 51
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -80,21 +98,47 @@ class FQEConfig:
                              f"target_update_period ({self.target_update_period})")
         if self.value_scale is not None and not self.value_scale > 0:
             raise ValueError(f"value_scale must be > 0, got {self.value_scale!r}")
+        if self.critic not in CRITICS:
+            raise ValueError(f"critic must be one of {CRITICS}, got {self.critic!r}")
+        if self.num_atoms < 2:
+            raise ValueError(f"num_atoms must be >= 2, got {self.num_atoms!r}")
 
     @property
     def scale(self) -> float:
         return self.value_scale if self.value_scale is not None else 1.0 / (1.0 - self.discount)
 
 
-class ScalarCritic(nn.Module):
-    """(observation, action) -> scalar Q / value_scale."""
+class Critic(nn.Module):
+    """(observation, action) -> (..., outputs): Q / value_scale (1 output) or the atoms' logits."""
 
     hidden_sizes: Sequence[int]
+    outputs: int = 1
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         h = LayerNormMLP(self.hidden_sizes)(jnp.concatenate([obs, action], axis=-1))
-        return nn.Dense(1)(h)[..., 0]
+        return nn.Dense(self.outputs)(h)
+
+
+class Head(NamedTuple):
+    """How a critic's outputs become values and a loss, in value / value_scale units."""
+
+    critic: Critic
+    #: (..., outputs) -> (...) Q / value_scale.
+    value: Callable[[jax.Array], jax.Array]
+    #: (out_tm1 (outputs,), r_t (), discount_t (), out_t (outputs,)) -> () loss of one transition.
+    loss: Callable[..., jax.Array]
+
+
+def make_head(config: FQEConfig) -> Head:
+    """Return the critic of ``config.critic`` with its value and loss."""
+    if config.critic == "scalar":
+        return Head(Critic(config.hidden_sizes, 1), lambda out: out[..., 0],
+                    lambda q_tm1, r_t, discount_t, q_t: td_loss(q_tm1[0], r_t, discount_t, q_t[0]))
+    atoms = categorical_support(0.0, 1.0, config.num_atoms)
+    return Head(Critic(config.hidden_sizes, config.num_atoms), lambda logits: categorical_mean(logits, atoms),
+                lambda logits_tm1, r_t, discount_t, logits_t: categorical_td_loss(
+                    logits_tm1, r_t, discount_t, jax.nn.softmax(logits_t), atoms))
 
 
 class FQEResult(NamedTuple):
@@ -104,7 +148,7 @@ class FQEResult(NamedTuple):
       value: the discounted value estimate, mean of ``initial_values``.
       initial_values: (M,) Q(s0, pi(s0)) per initial state.
       losses: (num_steps / target_update_period,) mean TD loss per FQE iteration, in
-        (value / value_scale)^2 units.
+        (value / value_scale)^2 units (scalar critic) or nats (distributional).
     """
 
     value: float
@@ -133,13 +177,13 @@ def compiled_iteration(config: FQEConfig):
     Cached per config, and the data are an argument (not constants of the
     computation), so every policy of a set reuses one compilation.
     """
-    critic, optimiser = ScalarCritic(config.hidden_sizes), make_optimiser(config)
+    head, optimiser = make_head(config), make_optimiser(config)
 
     def loss_fn(params, target_params, data, idx):
-        q_tm1 = critic.apply(params, data["obs"][idx], data["actions"][idx])
-        q_t = critic.apply(target_params, data["next_obs"][idx], data["next_actions"][idx])
+        out_tm1 = head.critic.apply(params, data["obs"][idx], data["actions"][idx])
+        out_t = head.critic.apply(target_params, data["next_obs"][idx], data["next_actions"][idx])
         r_t = data["rewards"][idx] / config.scale
-        return jnp.mean(jax.vmap(td_loss)(q_tm1, r_t, config.discount * data["discounts"][idx], q_t))
+        return jnp.mean(jax.vmap(head.loss)(out_tm1, r_t, config.discount * data["discounts"][idx], out_t))
 
     def iteration(params, opt_state, data, key):
         def step(carry, step_key):
@@ -171,6 +215,12 @@ def fitted_q_evaluation(policy, data: Transitions, config: FQEConfig = FQEConfig
     Returns:
       FQEResult with the value estimate in the units of the rewards (discounted sum).
     """
+    if config.critic == "distributional":
+        low, high = float(np.min(data.rewards)), float(np.max(data.rewards))
+        if low < 0.0 or high > config.scale * (1.0 - config.discount) + 1e-6:
+            raise ValueError(f"rewards in [{low:.4g}, {high:.4g}]; the distributional critic's support "
+                             f"[0, value_scale={config.scale:.4g}] holds rewards in "
+                             f"[0, {config.scale * (1.0 - config.discount):.4g}] only (set value_scale)")
     arrays = {
         "obs": jnp.asarray(data.obs, jnp.float32),
         "actions": jnp.asarray(data.actions, jnp.float32),
@@ -179,9 +229,9 @@ def fitted_q_evaluation(policy, data: Transitions, config: FQEConfig = FQEConfig
         "next_actions": jnp.asarray(apply_policy(policy, data.next_obs)),
         "discounts": jnp.asarray(data.discounts, jnp.float32),
     }
-    critic = ScalarCritic(config.hidden_sizes)
+    head = make_head(config)
     init_key, key = jax.random.split(jax.random.PRNGKey(seed))
-    params = jax.jit(critic.init)(init_key, arrays["obs"][:1], arrays["actions"][:1])
+    params = jax.jit(head.critic.init)(init_key, arrays["obs"][:1], arrays["actions"][:1])
     opt_state = make_optimiser(config).init(params)
     iteration = compiled_iteration(config)
     reporter = ProgressReporter(config.num_steps, desc=f"fqe {getattr(policy, 'name', '')}".strip(),
@@ -194,6 +244,7 @@ def fitted_q_evaluation(policy, data: Transitions, config: FQEConfig = FQEConfig
         reporter.update((k + 1) * config.target_update_period)
     reporter.close()
     s0 = jnp.asarray(data.initial_obs, jnp.float32)
-    q0 = jax.jit(critic.apply)(params, s0, jnp.asarray(apply_policy(policy, data.initial_obs)))
+    q0 = jax.jit(lambda p, o, a: head.value(head.critic.apply(p, o, a)))(
+        params, s0, jnp.asarray(apply_policy(policy, data.initial_obs)))
     initial_values = np.asarray(q0, dtype=np.float64) * config.scale
     return FQEResult(float(initial_values.mean()), initial_values, np.asarray(losses))

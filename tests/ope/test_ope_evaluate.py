@@ -126,6 +126,17 @@ def test_rwrl_ope_writes_the_table_and_reuses_the_truths(dataset_id, policies_di
     assert [r["true_discounted"] for r in fqe["rows"]] == [r["true_discounted"] for r in table["rows"]]
     assert all(r["estimate"] == r["native_estimate"] for r in fqe["rows"])
 
+    # FQE-D: the C51 critic's estimates stay in the support [0, 1 / (1 - gamma)]
+    out_dist = tmp_path / "out" / "fqe-dist.json"
+    result = CliRunner().invoke(app, common + ["--method", "fqe", "--steps", "100", "--critic", "distributional",
+                                               "--out", str(out_dist)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out_dist.read_text())["rows"]
+    assert all(0.0 <= r["estimate"] <= 1.0 / (1.0 - gamma) for r in rows)
+    assert [r["estimate"] for r in rows] != [r["estimate"] for r in fqe["rows"]]
+    result = CliRunner().invoke(app, common + ["--method", "fqe", "--critic", "quantile"])
+    assert result.exit_code != 0 and "--critic" in result.output and "distributional" in result.output
+
 
 def test_a_killed_ope_run_continues_with_the_next_policy(dataset_id, policies_dir, tmp_path, monkeypatch):
     from rwrl.ope.maxent import MaxEntConfig
