@@ -9,7 +9,10 @@ kill (or in a later sitting) and each stage continues where it stopped:
 2. The datasets (``rwrl dataset create``, the manifest's 0.75 snapshot with
    the default behaviour noise) under ``MINARI_DATASETS_PATH`` (default
    ``ROOT/datasets``); each one's generation time, rate and size on disk go
-   to ``ROOT/datasets.json``.
+   to ``ROOT/datasets.json``. These two stages take every published task
+   (also quadruped-walk and humanoid-walk) and size (1, 5, 20, 40, 100 %):
+   ``--tasks quadruped-walk --sizes 1,5,20,40,100 --stages policies,datasets``
+   makes the sets no agent of the sweep file trains on.
 3. The agents: ``sweeps/offline.toml`` as ordinary ``rwrl sweep``s, one
    directory per dataset ``ROOT/sweeps/<task>-<challenge>-<size>pct``
    (3 agents x 2 tasks x none/easy x 5 %/20 % x 3 seeds);
@@ -40,14 +43,19 @@ import time
 from pathlib import Path
 
 import sweep_file
+from rwrl.datasets import naming
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_FILE = REPO / "sweeps" / "offline.toml"
+#: the datasets the agents of sweeps/offline.toml train on (stage 3).
 TASKS = ("cartpole-swingup", "walker-walk")
 CHALLENGES = ("none", "easy")
 SIZES = (5, 20)
-#: env steps of the online run behind each task's behaviour policies.
-POLICY_STEPS = {"cartpole-swingup": 150_000, "walker-walk": 300_000}
+#: env steps of the online run behind each task's behaviour policies. Quadruped and
+#: humanoid: the same 300k as walker, a partially trained agent (humanoid-walk far from
+#: solved); its best checkpoint is the 100 % of the dataset's normalized score.
+POLICY_STEPS = {"cartpole-swingup": 150_000, "walker-walk": 300_000, "quadruped-walk": 300_000,
+                "humanoid-walk": 300_000}
 DATASETS_FILE = "datasets.json"
 
 
@@ -107,6 +115,8 @@ def run_agents(args: argparse.Namespace) -> None:
     for task in args.tasks:
         for challenge in args.challenges:
             for size in args.sizes:
+                if task not in TASKS or size not in SIZES:
+                    continue  # a dataset made for its own sake: no agent of the sweep file uses it
                 level = f"{challenge}-{size}pct"
                 sweep_file.run_sweep_file(
                     SWEEP_FILE, args.root / "sweeps" / f"{task}-{level}",
@@ -132,6 +142,19 @@ def _scores(root: Path) -> tuple[dict[tuple[str, str], list[float]], set[int]]:
                 scores.setdefault((run["config"]["dataset"], run["config"]["agent"]), []).append(score)
                 updates.add(run["config"]["steps"])
     return scores, updates
+
+
+def _behaviour_policies(root: Path) -> list[dict]:
+    """One row per finished ``ROOT/policies/*/manifest.json``: its return and the datasets' snapshot."""
+    from rwrl.datasets.policies import DEFAULT_BEHAVIOUR_FRACTION, manifest_snapshot, read_manifest
+    rows = []
+    for path in sorted(root.glob("policies/*/manifest.json")):
+        manifest = read_manifest(path)
+        _, snapshot = manifest_snapshot(manifest, DEFAULT_BEHAVIOUR_FRACTION)
+        rows.append({"task": manifest["task"], "challenge": manifest["challenge"], "steps": manifest["steps"],
+                     "best_return": manifest["best_return"], "snapshot_step": snapshot["env_steps"],
+                     "snapshot_return": snapshot["mean_return"]})
+    return rows
 
 
 def _cell(values: list[float]) -> str:
@@ -161,6 +184,15 @@ def summarize(args: argparse.Namespace) -> Path:
         checks[dataset] = {"means": means, "crr_at_or_above_bc": crr_bc, "all_above_random": above}
         cells = " | ".join(_cell(scores.get((dataset, a), [])) for a in agents)
         lines.append(f"| `{dataset}` | {cells} | {crr_bc} | {above} |")
+    policies = _behaviour_policies(args.root)
+    if policies:
+        lines += ["", "Behaviour policies (`rwrl policies train`, D4PG): best checkpoint's mean return "
+                  "(the datasets' 100 % score) and the snapshot that generates the datasets.", "",
+                  "| task | challenge | online env steps | best return | snapshot (step: return) |",
+                  "|---|---|---:|---:|---|"]
+        for p in policies:
+            lines.append(f"| {p['task']} | {p['challenge']} | {p['steps']} | {p['best_return']:.1f} | "
+                         f"{p['snapshot_step']}: {p['snapshot_return']:.1f} |")
     if record:
         lines += ["", "Datasets: episodes, size on disk, generation rate (env steps/s).", "",
                   "| dataset | episodes | MB | steps/s |", "|---|---:|---:|---:|"]
@@ -168,7 +200,7 @@ def summarize(args: argparse.Namespace) -> Path:
             lines.append(f"| `{dataset_id}` | {entry.get('episodes')} | "
                          f"{entry.get('bytes', 0) / 1e6:.1f} | {entry.get('steps_per_s', '–')} |")
     table = {"scores": {f"{d}|{a}": v for (d, a), v in scores.items()}, "checks": checks,
-             "datasets": record, "updates": sorted(updates)}
+             "datasets": record, "policies": policies, "updates": sorted(updates)}
     return sweep_file.write_tables(args.out, "offline", lines, table)
 
 
@@ -202,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     args.challenges = [c for c in args.challenges.split(",") if c]
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.policy_steps = _policy_steps(args.policy_steps)
-    bad = ({t for t in args.tasks if t not in TASKS}, {c for c in args.challenges if c not in CHALLENGES},
-           {s for s in args.sizes if s not in SIZES})
+    bad = ({t for t in args.tasks if t not in naming.FULL_EPISODES},
+           {c for c in args.challenges if c not in CHALLENGES}, {s for s in args.sizes if s not in naming.SIZES})
     if any(bad):
-        parser.error(f"allowed: --tasks {list(TASKS)}, --challenges {list(CHALLENGES)}, "
-                     f"--sizes {list(SIZES)} (the sweep file's datasets); got extra {bad}")
+        parser.error(f"allowed: --tasks {list(naming.FULL_EPISODES)}, --challenges {list(CHALLENGES)}, "
+                     f"--sizes {list(naming.SIZES)} (agents train on {list(TASKS)} x {list(SIZES)} "
+                     f"only); got extra {bad}")
     os.environ.setdefault("MINARI_DATASETS_PATH", str((args.root / "datasets").resolve()))
     stages = set(args.stages.split(","))
     if not args.summarize_only:

@@ -173,3 +173,24 @@ def test_robust_table_reports_the_held_out_return_beside_the_loss(tmp_path, monk
     assert "- rmpo returns more, held-out outside: dmpo (nominal): yes (300 vs 150)" in text
     summary = json.loads((tmp_path / "out" / "robust.json").read_text())
     assert summary["rmpo"]["mean_inside"] == 400.0 and summary["dmpo (nominal)"]["loss_outside"] == 50.0
+
+
+def test_offline_benchmark_makes_every_published_dataset_but_trains_only_the_sweep_files(tmp_path, capsys):
+    import offline
+    from rwrl.datasets.policies import MANIFEST_FORMAT, write_manifest
+
+    with pytest.raises(SystemExit):
+        offline.main(["--root", str(tmp_path), "--tasks", "pendulum-swingup"])
+    err = capsys.readouterr().err
+    assert "pendulum-swingup" in err and "humanoid-walk" in err and "100" in err
+    # quadruped at 40 % is a dataset to make, not one the sweep file trains on: no sweep starts
+    snapshot = {"fraction": 0.75, "env_steps": 200_000, "mean_return": 512.0, "path": "run/c", "sha256": "0"}
+    (tmp_path / "policies" / "quadruped-walk-none").mkdir(parents=True)
+    write_manifest(tmp_path / "policies" / "quadruped-walk-none" / "manifest.json",
+                   {"format": MANIFEST_FORMAT, "task": "quadruped-walk", "challenge": "none",
+                    "steps": 300_000, "best_return": 700.0, "snapshots": [snapshot]})
+    assert offline.main(["--root", str(tmp_path), "--out", str(tmp_path / "out"), "--tasks", "quadruped-walk",
+                         "--challenges", "none", "--sizes", "40", "--stages", "agents"]) == 0
+    assert not (tmp_path / "sweeps").exists()
+    text = (tmp_path / "out" / "offline.md").read_text()
+    assert "| quadruped-walk | none | 300000 | 700.0 | 200000: 512.0 |" in text
