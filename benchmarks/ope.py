@@ -85,7 +85,7 @@ def summarize(args: argparse.Namespace) -> Path:
              "| task | method | policies | true returns | rank correlation | abs. error | regret@1 "
              "| rank corr. vs return |", "|---|---|---:|---|---|---|---|---:|"]
     table = {}
-    for task in args.tasks:
+    for task in TASKS:  # every finished result, whichever tasks this invocation ran
         for method in METHODS:
             path = result_path(args, task, method)
             if not path.exists():
