@@ -18,8 +18,9 @@ Choices (the method leaves them open):
 * Critic, ``critic="distributional"``: the same trunk with a categorical (C51)
   head of ``num_atoms`` atoms on [0, value_scale], trained by the projected
   cross-entropy of D4PG (rwrl.agents.distributional.categorical_td_loss), the
-  value being the distribution's mean. This is DOPE's FQE-D, the variant Fu et
-  al. (2021) ran on the RL Unplugged (rwrl) datasets. Its estimate cannot leave
+  value being the distribution's mean: a distributional FQE like the "FQE-D"
+  baseline of DOPE (Fu et al. 2021), as recalled, not checked against the
+  paper's text here. Its estimate cannot leave
   [0, value_scale], the range of discounted values of rewards in [0, 1], so it
   cannot extrapolate far outside the possible values where the data do not
   cover the policy, which the scalar critic does (measured on cartpole-swingup:
