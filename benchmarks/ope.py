@@ -7,7 +7,7 @@ one rwrl dataset (``--size`` percent, default 20), and each method's
 estimates are scored against online rollouts of every policy (``rwrl ope``:
 normalized absolute error, Spearman rank correlation and regret@1 with
 bootstrap intervals over policies). Methods: ``fqe`` (scalar critic),
-``fqe-dist`` (DOPE's FQE-D: a C51 critic on [0, 1 / (1 - gamma)], added after
+``fqe-dist`` (a C51 critic like DOPE's FQE-D on [0, 1 / (1 - gamma)], added after
 the scalar critic missed the goal by extrapolating, not tuned) and ``maxent``.
 The goal to check: FQE's rank correlation at least 0.6 on cartpole-swingup,
 stated for both critics. Nothing is tuned to make it hold.
@@ -41,7 +41,7 @@ import sweep_file
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = offline.TASKS
-#: benchmark method -> (rwrl ope method, FQE critic): FQE with the scalar critic, DOPE's FQE-D, max-ent.
+#: benchmark method -> (rwrl ope method, FQE critic): FQE with the scalar critic, the C51 critic, max-ent.
 METHODS = {"fqe": ("fqe", "scalar"), "fqe-dist": ("fqe", "distributional"), "maxent": ("maxent", None)}
 GOAL = ("cartpole-swingup", ("fqe", "fqe-dist"), "rank_correlation", 0.6)
 

@@ -28,7 +28,7 @@ def ope(dataset: str = typer.Option(..., help="Minari dataset id"),
         num_envs: int = typer.Option(50, min=1, help="parallel envs of the rollouts"),
         discount: float = typer.Option(0.99, min=0.0, max=0.999999, help="discount of values and FQE"),
         steps: int = typer.Option(50_000, min=100, help="FQE gradient steps (a multiple of 100)"),
-        critic: str = typer.Option("scalar", help="FQE critic: scalar | distributional (C51, DOPE's FQE-D)"),
+        critic: str = typer.Option("scalar", help="FQE critic: scalar | distributional (C51 on [0, 1/(1-gamma)])"),
         features: int = typer.Option(256, min=1, help="max-ent random Fourier features"),
         seed: int = typer.Option(0, min=0, help="seed of the estimators and the bootstrap"),
         loader: str = typer.Option(DEFAULT_LOADER, help="policy loader as module:function")) -> None:
