@@ -20,11 +20,11 @@ Choices (the method leaves them open):
   cross-entropy of D4PG (rwrl.agents.distributional.categorical_td_loss), the
   value being the distribution's mean: a distributional FQE like the "FQE-D"
   baseline of DOPE (Fu et al. 2021), as recalled, not checked against the
-  paper's text here. Its estimate cannot leave
-  [0, value_scale], the range of discounted values of rewards in [0, 1], so it
-  cannot extrapolate far outside the possible values where the data do not
-  cover the policy, which the scalar critic does (measured on cartpole-swingup:
-  -2921 for the untrained policy, truth in [0, 100]). Rewards outside
+  paper's text here. Its estimate cannot leave [0, value_scale], the range
+  of discounted values of rewards in [0, 1], so it cannot extrapolate far
+  outside the possible values where the data do not cover the policy, which
+  the scalar critic does (measured on cartpole-swingup: -2921 for the
+  untrained policy, truth in [0, 100]). Rewards outside
   [0, value_scale * (1 - gamma)] are refused: the support could not hold them.
 * One FQE iteration = ``target_update_period`` Adam steps on minibatches drawn
   uniformly with replacement from the transitions with ``Q_k`` (the target
