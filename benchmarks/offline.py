@@ -31,6 +31,7 @@ Usage::
     python benchmarks/offline.py --root runs/offline                  # everything, file scale
     python benchmarks/offline.py --root runs/offline --updates 20000 --tasks cartpole-swingup
     python benchmarks/offline.py --root runs/offline --summarize-only
+    python benchmarks/offline.py --root runs/offline --summarize-only --merge benchmarks/results/offline.json
 """
 
 from __future__ import annotations
@@ -162,16 +163,46 @@ def _cell(values: list[float]) -> str:
     return sweep_file.format_estimate(estimate(values)) if values else "–"
 
 
+def _merge(previous: Path, scores: dict, record: dict, policies: list[dict],
+           updates: set[int]) -> list[str]:
+    """Add an earlier ``offline.json``'s figures for what ROOT lacks; return what was carried over.
+
+    Run directories may not outlive a sitting (a fresh checkout has none): ``--merge`` keeps the
+    table whole by taking each (dataset, agent) cell, dataset record and behaviour policy that
+    ROOT has no figure for from the earlier table; ROOT's own figures always win.
+    """
+    old = json.loads(previous.read_text())
+    carried = []
+    for key, values in old.get("scores", {}).items():
+        dataset, agent = key.split("|")
+        if (dataset, agent) not in scores:
+            scores[(dataset, agent)] = list(values)
+            carried.append(key)
+    for dataset_id, entry in old.get("datasets", {}).items():
+        record.setdefault(dataset_id, entry)
+    have = {(p["task"], p["challenge"]) for p in policies}
+    policies += [p for p in old.get("policies", []) if (p["task"], p["challenge"]) not in have]
+    policies.sort(key=lambda p: (p["task"], p["challenge"]))
+    if carried:
+        updates.update(old.get("updates", []))
+    return carried
+
+
 def summarize(args: argparse.Namespace) -> Path:
-    """Write OUT/offline.md and OUT/offline.json from the finished runs."""
+    """Write OUT/offline.md and OUT/offline.json from the finished runs (and ``--merge``'s table)."""
     import numpy as np
     scores, updates = _scores(args.root)
-    datasets = sorted({d for d, _ in scores})
-    agents = [a for a in ("bc", "crr", "iql") if any(a == b for _, b in scores)]
     record_path = args.root / DATASETS_FILE
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    policies = _behaviour_policies(args.root)
+    carried = _merge(args.merge, scores, record, policies, updates) if args.merge else []
+    datasets = sorted({d for d, _ in scores})
+    agents = [a for a in ("bc", "crr", "iql") if any(a == b for _, b in scores)]
+    source = f"`python benchmarks/offline.py --root {args.root}`" + (
+        f" (cells carried over from an earlier table by `--merge`: {len(carried)} of {len(scores)})"
+        if args.merge else "")
     lines = ["# Offline benchmark: normalized score (0 = random policy, 100 = best behaviour snapshot)",
-             "", f"`python benchmarks/offline.py --root {args.root}`; learner updates per run: "
+             "", f"{source}; learner updates per run: "
              f"{sorted(updates)}; each cell: final evaluation's normalized score, mean over "
              "seeds [95 % bootstrap interval], n seeds finished.", "",
              "| dataset | " + " | ".join(agents) + " | CRR >= BC? | all > random? |",
@@ -184,7 +215,6 @@ def summarize(args: argparse.Namespace) -> Path:
         checks[dataset] = {"means": means, "crr_at_or_above_bc": crr_bc, "all_above_random": above}
         cells = " | ".join(_cell(scores.get((dataset, a), [])) for a in agents)
         lines.append(f"| `{dataset}` | {cells} | {crr_bc} | {above} |")
-    policies = _behaviour_policies(args.root)
     if policies:
         lines += ["", "Behaviour policies (`rwrl policies train`, D4PG): best checkpoint's mean return "
                   "(the datasets' 100 % score) and the snapshot that generates the datasets.", "",
@@ -228,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--stages", default="policies,datasets,agents")
     parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--merge", type=Path, default=None,
+                        help="an earlier offline.json whose figures fill what ROOT lacks (ROOT's win)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.tasks = [t for t in args.tasks.split(",") if t]

@@ -194,3 +194,37 @@ def test_offline_benchmark_makes_every_published_dataset_but_trains_only_the_swe
     assert not (tmp_path / "sweeps").exists()
     text = (tmp_path / "out" / "offline.md").read_text()
     assert "| quadruped-walk | none | 300000 | 700.0 | 200000: 512.0 |" in text
+
+
+def test_offline_merge_fills_what_root_lacks_and_roots_figures_win(tmp_path):
+    import offline
+    from rwrl.datasets.policies import MANIFEST_FORMAT, write_manifest
+
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps({
+        "scores": {"rwrl/walker-walk-none-5pct-v0|bc": [50.0, 60.0]},
+        "datasets": {"rwrl/walker-walk-none-5pct-v0": {"episodes": 250, "bytes": 4e7, "steps_per_s": 4871},
+                     "rwrl/quadruped-walk-none-40pct-v0": {"episodes": 1, "bytes": 1, "steps_per_s": 1}},
+        "policies": [{"task": "walker-walk", "challenge": "none", "steps": 300_000, "best_return": 830.0,
+                      "snapshot_step": 232_000, "snapshot_return": 575.0},
+                     {"task": "quadruped-walk", "challenge": "none", "steps": 1, "best_return": 1.0,
+                      "snapshot_step": 1, "snapshot_return": 1.0}],
+        "updates": [20000]}))
+    root = tmp_path / "root"
+    (root / "policies" / "quadruped-walk-none").mkdir(parents=True)
+    snapshot = {"fraction": 0.75, "env_steps": 200_000, "mean_return": 512.0, "path": "run/c", "sha256": "0"}
+    write_manifest(root / "policies" / "quadruped-walk-none" / "manifest.json",
+                   {"format": MANIFEST_FORMAT, "task": "quadruped-walk", "challenge": "none",
+                    "steps": 300_000, "best_return": 700.0, "snapshots": [snapshot]})
+    (root / offline.DATASETS_FILE).write_text(json.dumps(
+        {"rwrl/quadruped-walk-none-40pct-v0": {"episodes": 200, "bytes": 8e7, "steps_per_s": 3588}}))
+    out = tmp_path / "out"
+    assert offline.main(["--root", str(root), "--out", str(out), "--summarize-only",
+                         "--merge", str(previous)]) == 0
+    table = json.loads((out / "offline.json").read_text())
+    assert table["scores"] == {"rwrl/walker-walk-none-5pct-v0|bc": [50.0, 60.0]}
+    assert table["datasets"]["rwrl/quadruped-walk-none-40pct-v0"]["episodes"] == 200  # ROOT's wins
+    assert table["datasets"]["rwrl/walker-walk-none-5pct-v0"]["steps_per_s"] == 4871  # carried over
+    assert [(p["task"], p["best_return"]) for p in table["policies"]] == [("quadruped-walk", 700.0),
+                                                                         ("walker-walk", 830.0)]
+    assert "carried over from an earlier table by `--merge`: 1 of 1" in (out / "offline.md").read_text()
