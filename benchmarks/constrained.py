@@ -18,6 +18,10 @@ Usage::
     python benchmarks/constrained.py --root runs/constrained --scale 0.25 --envs cartpole-swingup
     python benchmarks/constrained.py --root runs/constrained --summarize-only
 
+``--archive DIR`` (e.g. ``benchmarks/results/archive/NAME``) keeps each finished
+run without its checkpoints as it finishes and restores them into a fresh
+ROOT: commit DIR to continue the benchmark from a fresh checkout.
+
 Writes ``OUT/constrained.md`` and ``OUT/constrained.json``.
 """
 
@@ -118,11 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--evaluations", type=int, default=2, help="last evaluations scored")
     parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--archive", type=Path, default=None, help=sweep_file.ARCHIVE_HELP)
     args = parser.parse_args(argv)
     if not args.summarize_only:
         envs = tuple(e for e in args.envs.split(",") if e) or None
         sweep_file.run_sweep_file(SPEC, args.root, Overrides(scale=args.scale, seeds=args.seeds,
-                                                             envs=envs), workers=args.workers)
+                                                             envs=envs), workers=args.workers,
+                                  archive=args.archive)
+    else:
+        sweep_file.restore(args.archive, args.root)
     summarize(args)
     return 0
 

@@ -32,6 +32,12 @@ Usage::
     python benchmarks/offline.py --root runs/offline --updates 20000 --tasks cartpole-swingup
     python benchmarks/offline.py --root runs/offline --summarize-only
     python benchmarks/offline.py --root runs/offline --summarize-only --merge benchmarks/results/offline.json
+    python benchmarks/offline.py --root runs/offline --updates 20000 --archive benchmarks/results/archive/offline
+
+``--archive DIR`` keeps each finished agent run (config, summary, compressed
+metrics; no checkpoints) under ``DIR/<dataset's sweep>/`` as it finishes and
+restores them into a fresh ROOT: commit DIR to continue from a fresh checkout
+(the policies and datasets are made again; the same seed gives the same data).
 """
 
 from __future__ import annotations
@@ -119,11 +125,13 @@ def run_agents(args: argparse.Namespace) -> None:
                 if task not in TASKS or size not in SIZES:
                     continue  # a dataset made for its own sake: no agent of the sweep file uses it
                 level = f"{challenge}-{size}pct"
+                name = f"{task}-{level}"
                 sweep_file.run_sweep_file(
-                    SWEEP_FILE, args.root / "sweeps" / f"{task}-{level}",
+                    SWEEP_FILE, args.root / "sweeps" / name,
                     Overrides(seeds=args.seeds, steps=args.updates, envs=(task,)),
                     workers=args.workers, progress=not args.no_progress,
-                    keep=lambda run, level=level: run.level == level)
+                    keep=lambda run, level=level: run.level == level,
+                    archive=args.archive / name if args.archive else None)
 
 
 def _scores(root: Path) -> tuple[dict[tuple[str, str], list[float]], set[int]]:
@@ -260,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summarize-only", action="store_true")
     parser.add_argument("--merge", type=Path, default=None,
                         help="an earlier offline.json whose figures fill what ROOT lacks (ROOT's win)")
+    parser.add_argument("--archive", type=Path, default=None,
+                        help=sweep_file.ARCHIVE_HELP + " (one folder per dataset's sweep)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.tasks = [t for t in args.tasks.split(",") if t]
@@ -281,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
             make_datasets(args)
         if "agents" in stages:
             run_agents(args)
+    elif args.archive:
+        for archived in sorted(p for p in args.archive.glob("*/") if p.is_dir()):
+            sweep_file.restore(archived, args.root / "sweeps" / archived.name)
     summarize(args)
     return 0
 

@@ -18,7 +18,7 @@ import numpy as np
 def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1,
                    progress: bool = True, keep: Callable[[Any], bool] | None = None,
                    prepare: Callable[[Path], None] | None = None,
-                   report: bool = True) -> dict[str, int]:
+                   report: bool = True, archive: Path | None = None) -> dict[str, int]:
     """Run (or continue) the sweep of ``spec`` in ``sweep_dir``; return its status counts.
 
     Args:
@@ -26,6 +26,8 @@ def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1
       keep: a filter of the planned runs (``PlannedRun -> bool``); None keeps all.
       prepare: called with ``sweep_dir`` once its plan is recorded, before any run starts.
       report: write ``sweep_dir/report.html`` afterwards.
+      archive: restore finished runs from this ``rwrl.experiments.sweep_archive`` directory
+        first and archive each run as it finishes (commit it to continue on another machine).
     """
     import dataclasses
     from rwrl.experiments.sweep import load_plan
@@ -39,12 +41,26 @@ def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1
     record_plan(sweep_dir, plan)
     if prepare is not None:
         prepare(sweep_dir)
-    counts = run_sweep(plan, sweep_dir, workers=workers, progress=progress)
+    counts = run_sweep(plan, sweep_dir, workers=workers, progress=progress, archive=archive)
     print(f"{plan.name}: {counts}", flush=True)
     if report:
         from rwrl.report.sweep_report import write_sweep_report
         write_sweep_report(sweep_dir)
     return counts
+
+
+def restore(archive: Path | None, sweep_dir: Path) -> None:
+    """Before a summary: bring ``archive``'s finished runs into ``sweep_dir`` (None: nothing)."""
+    if archive is not None:
+        from rwrl.experiments.sweep_archive import restore as restore_runs
+        restored = restore_runs(archive, sweep_dir)
+        if restored:
+            print(f"restored {restored} finished runs from {archive} into {sweep_dir}", flush=True)
+
+
+ARCHIVE_HELP = ("an archive of finished runs (config, summary, compressed metrics; no checkpoints): "
+                "restored into ROOT first, each run archived as it finishes; commit it to continue "
+                "the benchmark from a fresh checkout")
 
 
 def last_evaluations(data: Any, evaluations: int) -> "Any":

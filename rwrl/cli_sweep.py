@@ -66,6 +66,9 @@ def run(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
         scale: float = _SCALE, seeds: Optional[int] = _SEEDS, steps: Optional[int] = _STEPS,
         envs: Optional[str] = _ENVS, agents: Optional[str] = _AGENTS,
         retry_failed: bool = typer.Option(True, help="run failed runs again (resuming them)"),
+        archive: Optional[Path] = typer.Option(
+            None, help="restore finished runs from this archive first, archive each run as it "
+                       "finishes (config, summary, compressed metrics; no checkpoints)"),
         progress: bool = typer.Option(True, help="draw the sweep's progress")) -> None:
     """Run (or continue) a sweep: every unfinished run of SPEC under OUT/runs/."""
     from rwrl.experiments.run import RunLockedError
@@ -76,7 +79,7 @@ def run(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
     typer.echo(f"sweep {plan.name}: {len(plan.runs)} runs -> {out}")
     try:
         counts = run_sweep(plan, out, backend=backend, workers=workers, address=address,
-                           progress=progress, retry_failed=retry_failed)
+                           progress=progress, retry_failed=retry_failed, archive=archive)
     except (SweepPlanError, ValueError, ImportError) as err:
         _fail(str(err))
     except RunLockedError as err:
@@ -127,6 +130,24 @@ def plan(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
     typer.echo(f"sweep {loaded.name}: {len(loaded.runs)} runs, {total} env steps in all")
     for r in loaded.runs:
         typer.echo(f"  {r.run_id}  steps {r.config.steps}")
+
+
+@app.command("archive")
+def archive_command(sweep_dir: Path = typer.Argument(..., help="a sweep directory"),
+                    to: Path = typer.Argument(..., help="the archive directory (created or added to)")
+                    ) -> None:
+    """Copy SWEEP_DIR's finished runs, without checkpoints, to an archive small enough to commit.
+
+    `rwrl sweep run SPEC --out DIR --archive ARCHIVE` restores them into a new DIR.
+    """
+    from rwrl.experiments import sweep_archive
+    try:
+        written = sweep_archive.archive(sweep_dir, to)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    except OSError as err:
+        _fail(_describe_os_error(err))
+    typer.echo(f"archived {written} newly finished runs to {to}")
 
 
 @app.command("results")

@@ -185,7 +185,7 @@ def _results_stream(backend: str, tasks: list, workers: int, threads: int,
 
 def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", workers: int = 1,
               address: str | None = None, progress: bool = True, retry_failed: bool = True,
-              progress_file: Any = None) -> dict[str, int]:
+              progress_file: Any = None, archive: Path | None = None) -> dict[str, int]:
     """Run every unfinished run of ``plan`` under ``sweep_dir``; return the status counts.
 
     Args:
@@ -193,12 +193,16 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", worke
       workers: runs at once (local pool size; Ray: local ``num_cpus`` / threads).
       address: Ray cluster address (backend "ray" only).
       retry_failed: run failed runs again (they resume from their checkpoints).
+      archive: a ``sweep_archive`` directory: its runs of this plan are restored before
+        anything runs, and each run is archived there as it finishes.
 
     Raises:
       ValueError: an unknown backend or workers < 1.
       SweepPlanError: ``sweep_dir`` holds another plan.
       RunLockedError: another process is running this sweep.
+      ArchiveMismatchError: ``archive`` holds a run of this plan with another config.
     """
+    from rwrl.experiments import sweep_archive
     from rwrl.experiments.sweep_backends import threads_per_worker
     if backend not in BACKENDS:
         raise ValueError(f"backend = {backend!r}: allowed {list(BACKENDS)}")
@@ -211,6 +215,11 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", worke
         raise WriteError(sweep_dir, err) from err
     with RunLock(sweep_dir):
         recorded = record_plan(sweep_dir, plan)
+        if archive is not None:
+            restored = sweep_archive.restore(archive, sweep_dir)
+            sweep_archive.archive(sweep_dir, archive)  # its plan, and runs done before it was used
+            if restored:
+                print(f"restored {restored} finished runs from {archive}", flush=True)
         threads = threads_per_worker(workers) if backend == "local" or address is None else 1
         tasks = _tasks(sweep_dir, recorded, threads, retry_failed)
         bar = SweepProgress(sweep_dir, recorded, enabled=progress, file=progress_file)
@@ -222,6 +231,8 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", worke
                         bar.tick()
                         continue
                     bar.ended(result)
+                    if archive is not None:
+                        sweep_archive.archive_run(sweep_dir, archive, result["run_id"])
                     if time.monotonic() - last_write >= RESULTS_EVERY_S:
                         results.write_results(sweep_dir, recorded)
                         last_write = time.monotonic()

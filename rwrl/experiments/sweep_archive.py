@@ -1,0 +1,126 @@
+"""Keep a sweep's finished runs beyond its directory: archive them small, restore them later.
+
+A sweep directory holds each run's checkpoints (megabytes) beside its
+config, metrics and summary (kilobytes). A long sweep outlives a sitting,
+and the machine it ran on may not keep the directory (a fresh checkout
+holds only what was committed). ``archive_run`` copies one *finished*
+run's ``config.json`` and ``summary.json`` and its ``metrics.jsonl``
+(every row, gzip-compressed) to ``ARCHIVE/runs/<run_id>/``, and the plan
+to ``ARCHIVE/sweep.json``: no checkpoints, small enough to commit.
+``restore`` writes the archived runs back into a sweep directory whose
+recorded plan has them with the same config; there they are done
+(``summary.json``), so ``run_sweep`` skips them and every table and report
+reads them as before. Unfinished runs are never archived: they start over.
+
+``run_sweep(..., archive=DIR)`` (``rwrl sweep run --archive DIR``, the
+benchmarks' ``--archive``) restores before it runs and archives each run
+as it finishes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from rwrl.core.files import atomic_write_bytes
+from rwrl.metrics import sweep_results as results
+
+METRICS_GZ = results.RUN_METRICS + ".gz"
+
+
+class ArchiveMismatchError(ValueError):
+    """The archive holds a run of the same id with another config."""
+
+
+def _config_text(config: Mapping[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def _archived(archive_dir: Path, run_id: str) -> Path:
+    return Path(archive_dir) / results.RUNS_DIR / run_id
+
+
+def _write_plan(archive_dir: Path, plan: Mapping[str, Any]) -> None:
+    """Record ``plan`` in the archive, keeping archived runs the new plan does not list."""
+    path = Path(archive_dir) / results.PLAN_FILE
+    runs = {r["run_id"]: r for r in plan["runs"]}
+    if path.exists():
+        old = results.read_plan(archive_dir)
+        for run in old["runs"]:
+            runs.setdefault(run["run_id"], run)
+        plan = {**old, **plan}
+    text = json.dumps({**plan, "runs": list(runs.values())}, indent=1)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def archive_run(sweep_dir: Path, archive_dir: Path, run_id: str) -> bool:
+    """Archive one finished run (config, summary, compressed metrics); return whether it wrote.
+
+    A run already archived with the same summary is left as it is; a run that
+    is not done is not archived (False).
+    """
+    source = results.run_dir(sweep_dir, run_id)
+    if results.run_status(source) != "done":
+        return False
+    summary = (source / results.RUN_SUMMARY).read_bytes()
+    target = _archived(archive_dir, run_id)
+    if (target / results.RUN_SUMMARY).exists() and (target / results.RUN_SUMMARY).read_bytes() == summary:
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target / results.RUN_CONFIG, (source / results.RUN_CONFIG).read_bytes())
+    atomic_write_bytes(target / METRICS_GZ,
+                       gzip.compress((source / results.RUN_METRICS).read_bytes(), mtime=0))
+    atomic_write_bytes(target / results.RUN_SUMMARY, summary)  # last: it marks the run archived
+    return True
+
+
+def archive(sweep_dir: Path, archive_dir: Path) -> int:
+    """Archive every finished run of ``sweep_dir`` and its plan; return how many were written."""
+    plan = results.read_plan(sweep_dir)
+    Path(archive_dir).mkdir(parents=True, exist_ok=True)
+    _write_plan(archive_dir, plan)
+    return sum(archive_run(sweep_dir, archive_dir, r["run_id"]) for r in plan["runs"])
+
+
+def restore(archive_dir: Path, sweep_dir: Path) -> int:
+    """Write the archived runs that ``sweep_dir``'s plan lists back into it; return how many.
+
+    A ``sweep_dir`` without a plan gets the archive's (to read the results
+    without running anything). Runs the plan does not list are left in the
+    archive; runs already done (or running) in ``sweep_dir`` are kept as they are.
+
+    Raises:
+      ArchiveMismatchError: an archived run has the id of a planned run but another config
+        (another scale or setting): pick another archive for the other experiment.
+    """
+    archive_dir = Path(archive_dir)
+    if not (archive_dir / results.PLAN_FILE).exists():
+        return 0
+    if not (Path(sweep_dir) / results.PLAN_FILE).exists():
+        (Path(sweep_dir) / results.RUNS_DIR).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(sweep_dir) / results.PLAN_FILE, (archive_dir / results.PLAN_FILE).read_bytes())
+    planned = {r["run_id"]: r["config"] for r in results.read_plan(sweep_dir)["runs"]}
+    restored = 0
+    for run in results.read_plan(archive_dir)["runs"]:
+        run_id = run["run_id"]
+        source = _archived(archive_dir, run_id)
+        if run_id not in planned or not (source / results.RUN_SUMMARY).exists():
+            continue
+        if _config_text(run["config"]) != _config_text(planned[run_id]):
+            changed = sorted(k for k in set(run["config"]) | set(planned[run_id])
+                             if json.dumps(run["config"].get(k), sort_keys=True)
+                             != json.dumps(planned[run_id].get(k), sort_keys=True))
+            raise ArchiveMismatchError(
+                f"{archive_dir} holds run {run_id} with another config ({', '.join(changed[:3])} "
+                f"differ): it archives another experiment; pick another archive directory")
+        target = results.run_dir(sweep_dir, run_id)
+        if results.run_status(target) in ("done", "running"):
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target / results.RUN_CONFIG, (source / results.RUN_CONFIG).read_bytes())
+        atomic_write_bytes(target / results.RUN_METRICS, gzip.decompress((source / METRICS_GZ).read_bytes()))
+        atomic_write_bytes(target / results.RUN_SUMMARY, (source / results.RUN_SUMMARY).read_bytes())
+        restored += 1
+    return restored
