@@ -37,7 +37,8 @@ Usage::
 ``--archive DIR`` keeps each finished agent run (config, summary, compressed
 metrics; no checkpoints) under ``DIR/<dataset's sweep>/`` as it finishes and
 restores them into a fresh ROOT: commit DIR to continue from a fresh checkout
-(the policies and datasets are made again; the same seed gives the same data).
+(the policies and datasets are made again: on another machine or install the
+behaviour run, and so the data, may differ, as walker easy did on 2026-12-01).
 """
 
 from __future__ import annotations
