@@ -158,6 +158,12 @@ class Overrides:
 
 
 # ---------------------------------------------------------------- reading
+def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """Return the fields of two recorded run configs (dicts) whose values differ, sorted."""
+    return [k for k in sorted(set(a) | set(b))
+            if json.dumps(a.get(k), sort_keys=True) != json.dumps(b.get(k), sort_keys=True)]
+
+
 def load_plan(path: Path, overrides: Overrides | None = None) -> SweepPlan:
     """Read, expand and validate a sweep file; every run is checked before any starts.
 

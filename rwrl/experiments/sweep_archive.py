@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rwrl.core.files import atomic_write_bytes
+from rwrl.experiments.sweep import config_differences
 from rwrl.metrics import sweep_results as results
 
 METRICS_GZ = results.RUN_METRICS + ".gz"
@@ -32,10 +33,6 @@ METRICS_GZ = results.RUN_METRICS + ".gz"
 
 class ArchiveMismatchError(ValueError):
     """The archive holds a run of the same id with another config."""
-
-
-def _config_text(config: Mapping[str, Any]) -> str:
-    return json.dumps(config, sort_keys=True)
 
 
 def _archived(archive_dir: Path, run_id: str) -> Path:
@@ -108,10 +105,8 @@ def restore(archive_dir: Path, sweep_dir: Path) -> int:
         source = _archived(archive_dir, run_id)
         if run_id not in planned or not (source / results.RUN_SUMMARY).exists():
             continue
-        if _config_text(run["config"]) != _config_text(planned[run_id]):
-            changed = sorted(k for k in set(run["config"]) | set(planned[run_id])
-                             if json.dumps(run["config"].get(k), sort_keys=True)
-                             != json.dumps(planned[run_id].get(k), sort_keys=True))
+        changed = config_differences(run["config"], planned[run_id])
+        if changed:
             raise ArchiveMismatchError(
                 f"{archive_dir} holds run {run_id} with another config ({', '.join(changed[:3])} "
                 f"differ): it archives another experiment; pick another archive directory")

@@ -27,7 +27,7 @@ from typing import Any, Iterator, Mapping
 from rwrl.core.files import WriteError, atomic_write_bytes
 from rwrl.core.progress import ProgressReporter
 from rwrl.experiments.lock import RunLock
-from rwrl.experiments.sweep import SweepPlan
+from rwrl.experiments.sweep import SweepPlan, config_differences
 from rwrl.metrics import sweep_results as results
 
 BACKENDS = ("local", "ray")
@@ -57,8 +57,7 @@ def _plan_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[st
                    f"{', ...' if len(removed) > 3 else ''})")
     for run_id in sorted(set(old_runs) & set(new_runs)):
         a, b = old_runs[run_id]["config"], new_runs[run_id]["config"]
-        changed = [k for k in sorted(set(a) | set(b))
-                   if json.dumps(a.get(k), sort_keys=True) != json.dumps(b.get(k), sort_keys=True)]
+        changed = config_differences(a, b)
         if changed:
             shown = ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in changed[:3])
             out.append(f"run {run_id}: {shown}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
+from rwrl.cli_sweep import register
 from rwrl.experiments.sweep import load_plan
 from rwrl.metrics.episode_file import read_rows
 
@@ -58,3 +61,11 @@ def without_wall_clock(frame):
     keep = [c for c in frame.columns if c not in WALL_CLOCK]
     order = [c for c in ("run_id", "phase", "episode") if c in keep]
     return frame[keep].sort_values(order).reset_index(drop=True)
+
+
+def sweep_cli() -> typer.Typer:
+    """An app with ``rwrl sweep`` mounted, for CliRunner."""
+    app = typer.Typer()
+    register(app)
+    app.command("noop", hidden=True)(lambda: None)  # a group with one command would be flattened
+    return app

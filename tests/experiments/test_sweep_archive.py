@@ -7,14 +7,12 @@ import shutil
 
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from rwrl.cli_sweep import register
 from rwrl.experiments import sweep_archive
 from rwrl.experiments.sweep_run import run_sweep
 from rwrl.metrics.sweep_results import read_sweep
-from tests.experiments.sweep_fixtures import tiny_plan, without_wall_clock
+from tests.experiments.sweep_fixtures import sweep_cli, tiny_plan, without_wall_clock
 
 
 def _archive_of(local_sweep, tmp_path):
@@ -65,9 +63,7 @@ def test_an_archive_of_another_scale_is_refused_naming_the_field(local_sweep, tm
 
 
 def test_the_cli_archives_a_sweep_directory(local_sweep, tmp_path):
-    app = typer.Typer()
-    register(app)
-    app.command("noop", hidden=True)(lambda: None)
+    app = sweep_cli()
     result = CliRunner().invoke(app, ["sweep", "archive", str(local_sweep["dir"]), str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
     assert "archived 4 newly finished runs" in result.output

@@ -13,24 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from rwrl.cli_sweep import register
 from rwrl.experiments.sweep_run import SweepPlanError, record_plan, run_sweep
 from rwrl.metrics import sweep_results
 from rwrl.metrics.sweep_results import read_sweep
-from tests.experiments.sweep_fixtures import (assert_every_row_once, rows_of, tiny_plan,
+from tests.experiments.sweep_fixtures import (assert_every_row_once, rows_of, sweep_cli, tiny_plan,
                                               without_wall_clock)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _app():
-    app = typer.Typer()
-    register(app)
-    app.command("noop", hidden=True)(lambda: None)  # a group with one command would be flattened
-    return app
 
 
 def test_a_sweep_writes_one_ordinary_run_directory_per_run(local_sweep):
@@ -75,7 +66,7 @@ def test_the_results_hold_every_episode_row_with_the_runs_config(local_sweep):
 
 
 def test_status_prints_the_counts(local_sweep):
-    result = CliRunner().invoke(_app(), ["sweep", "status", str(local_sweep["dir"])])
+    result = CliRunner().invoke(sweep_cli(), ["sweep", "status", str(local_sweep["dir"])])
     assert result.exit_code == 0, result.output
     assert "sweep tiny: 4 runs" in result.output
     assert "done 4  failed 0  running 0  partial 0  pending 0" in result.output
@@ -100,7 +91,7 @@ def test_a_directory_with_another_plan_is_refused_naming_the_difference(local_sw
     with pytest.raises(SweepPlanError, match=r"another plan: run d4pg__cartpole-balance__"
                                              r"delay_spec.actions=0__s0: steps 200 -> 300"):
         run_sweep(longer, local_sweep["dir"], progress=False)
-    result = CliRunner().invoke(_app(), ["sweep", str(tmp_path / "tiny.toml"),
+    result = CliRunner().invoke(sweep_cli(), ["sweep", str(tmp_path / "tiny.toml"),
                                          "--out", str(local_sweep["dir"]), "--no-progress"])
     assert result.exit_code == 2 and "steps 200 -> 300" in result.output
 
@@ -132,7 +123,7 @@ def test_a_run_that_fails_is_recorded_and_the_others_finish(tmp_path):
     error = (tmp_path / "out" / "runs" / failed.run_id / "error.txt").read_text()
     assert error.splitlines()[0].startswith("ValueError: ") and "NaN" in error.splitlines()[0]
     assert "Traceback" in error
-    result = CliRunner().invoke(_app(), ["sweep", "status", str(tmp_path / "out")])
+    result = CliRunner().invoke(sweep_cli(), ["sweep", "status", str(tmp_path / "out")])
     assert "done 1  failed 1" in result.output
     assert f"failed {failed.run_id}: ValueError: " in result.output
     _, runs, _ = read_sweep(tmp_path / "out")
