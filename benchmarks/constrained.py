@@ -113,24 +113,12 @@ def summarize(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     from rwrl.experiments.sweep import Overrides
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=REPO / "runs" / "constrained")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = sweep_file.claim_parser(__doc__.split("\n")[0], REPO / "runs" / "constrained",
+                                     REPO / "benchmarks" / "results")
     parser.add_argument("--envs", default="", help="comma-separated envs instead of the file's")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--evaluations", type=int, default=2, help="last evaluations scored")
-    parser.add_argument("--summarize-only", action="store_true")
-    parser.add_argument("--archive", type=Path, default=None, help=sweep_file.ARCHIVE_HELP)
     args = parser.parse_args(argv)
-    if not args.summarize_only:
-        envs = tuple(e for e in args.envs.split(",") if e) or None
-        sweep_file.run_sweep_file(SPEC, args.root, Overrides(scale=args.scale, seeds=args.seeds,
-                                                             envs=envs), workers=args.workers,
-                                  archive=args.archive)
-    else:
-        sweep_file.restore(args.archive, args.root)
+    envs = tuple(e for e in args.envs.split(",") if e) or None
+    sweep_file.run_or_restore(SPEC, args, Overrides(scale=args.scale, seeds=args.seeds, envs=envs))
     summarize(args)
     return 0
 

@@ -140,21 +140,10 @@ def _figure(summary: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from rwrl.experiments.sweep import Overrides
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=REPO / "runs" / "robust")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--evaluations", type=int, default=2, help="last evaluations scored")
-    parser.add_argument("--summarize-only", action="store_true")
-    parser.add_argument("--archive", type=Path, default=None, help=sweep_file.ARCHIVE_HELP)
+    parser = sweep_file.claim_parser(__doc__.split("\n")[0], REPO / "runs" / "robust",
+                                     REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    if not args.summarize_only:
-        sweep_file.run_sweep_file(SPEC, args.root, Overrides(scale=args.scale, seeds=args.seeds),
-                                  workers=args.workers, archive=args.archive)
-    else:
-        sweep_file.restore(args.archive, args.root)
+    sweep_file.run_or_restore(SPEC, args, Overrides(scale=args.scale, seeds=args.seeds))
     summarize(args)
     return 0
 

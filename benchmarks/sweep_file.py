@@ -9,6 +9,7 @@ evaluations.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,6 +62,33 @@ def restore(archive: Path | None, sweep_dir: Path) -> None:
 ARCHIVE_HELP = ("an archive of finished runs (config, summary, compressed metrics; no checkpoints): "
                 "restored into ROOT first, each run archived as it finishes; commit it to continue "
                 "the benchmark from a fresh checkout")
+
+
+def claim_parser(description: str, root: Path, out: Path) -> argparse.ArgumentParser:
+    """The arguments of a sweep-plus-claim-table benchmark (``robust.py``, ``constrained.py``).
+
+    ``--root`` (default ``root``), ``--out`` (default ``out``), ``--scale``, ``--seeds``,
+    ``--workers``, ``--evaluations``, ``--summarize-only`` and ``--archive``; a script adds its own.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--root", type=Path, default=root)
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--evaluations", type=int, default=2, help="last evaluations scored")
+    parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--archive", type=Path, default=None, help=ARCHIVE_HELP)
+    return parser
+
+
+def run_or_restore(spec: Path, args: Any, overrides: Any) -> None:
+    """``claim_parser``'s ``args``: run (or continue) ``spec``'s sweep in ``args.root``, or with
+    ``--summarize-only`` only restore ``args.archive``'s finished runs there."""
+    if args.summarize_only:
+        restore(args.archive, args.root)
+    else:
+        run_sweep_file(spec, args.root, overrides, workers=args.workers, archive=args.archive)
 
 
 def last_evaluations(data: Any, evaluations: int) -> "Any":
