@@ -22,7 +22,8 @@ Usage::
 run without its checkpoints as it finishes and restores them into a fresh
 ROOT: commit DIR to continue the benchmark from a fresh checkout.
 
-Writes ``OUT/constrained.md`` and ``OUT/constrained.json``.
+Writes ``OUT/constrained.md``, ``OUT/constrained.json`` and ``OUT/constrained.png``
+(return against average cost per step, one panel per task and safety coefficient).
 """
 
 from __future__ import annotations
@@ -108,7 +109,48 @@ def summarize(args: argparse.Namespace) -> Path:
         verdict = ("yes" if means["metal"] >= max(others) else "no") if "metal" in means and others \
             else "not measured yet"
         lines.append(f"| {env} | {coeff} | {beta} | " + " | ".join(cells) + f" | {verdict} |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    _figure(scores, args.out / "constrained.png")
     return sweep_file.write_tables(args.out, "constrained", lines, table)
+
+
+def _figure(scores: list[dict], path: Path) -> None:
+    """R against J_C per agent setting (mean over seeds, bars: min to max seed), beta as lines."""
+    if not scores:
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    def setting(s: dict) -> str:  # the beta-free baselines are scored at every beta: one point each
+        return s["label"] + (f" beta={s['beta']}" if s["label"] in ("rc-d4pg", "metal") else "")
+
+    panels = sorted({(s["env"], s["safety_coeff"]) for s in scores})
+    names = sorted({setting(s) for s in scores}, key=lambda x: (x.startswith("metal"), x))
+    colors = dict(zip(names, plt.get_cmap("tab10").colors))
+    betas = sorted({s["beta"] for s in scores})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, (env, coeff) in zip(axes[0], panels):
+        points: dict[str, dict[int, tuple[float, float]]] = {}
+        for s in scores:
+            if (s["env"], s["safety_coeff"]) == (env, coeff):
+                points.setdefault(setting(s), {})[s["seed"]] = (s["J_C"], s["R"])
+        for name, seeds in sorted(points.items()):
+            jc, ret = np.array(list(seeds.values())).T
+            ax.errorbar(jc.mean(), ret.mean(), xerr=[[jc.mean() - jc.min()], [jc.max() - jc.mean()]],
+                        yerr=[[ret.mean() - ret.min()], [ret.max() - ret.mean()]], fmt="o",
+                        capsize=2, color=colors[name])
+        for beta in betas:
+            ax.axvline(beta, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(f"{env}, safety coeff {coeff}", fontsize=9)
+        ax.set_xlabel("J_C, average cost per step (dotted: beta)")
+        ax.set_ylabel("average return R")
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=colors[n]) for n in names]
+    fig.legend(handles, names, loc="upper center", ncol=min(len(names), 4), fontsize=8,
+               bbox_to_anchor=(0.5, -0.01), title="mean over seeds; bars: lowest to highest seed", title_fontsize=8)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:

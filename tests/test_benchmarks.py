@@ -228,3 +228,34 @@ def test_offline_merge_fills_what_root_lacks_and_roots_figures_win(tmp_path):
     assert [(p["task"], p["best_return"]) for p in table["policies"]] == [("quadruped-walk", 700.0),
                                                                          ("walker-walk", 830.0)]
     assert "carried over from an earlier table by `--merge`: 1 of 1" in (out / "offline.md").read_text()
+
+
+def test_constrained_table_scores_penalized_return_and_checks_metal_per_setting(tmp_path, monkeypatch):
+    import argparse
+    import constrained
+
+    def score(label, beta, seed, R, J_C):
+        return {"env": "cartpole-swingup", "safety_coeff": 0.3, "beta": beta, "label": label,
+                "seed": seed, "R": R, "J_C": J_C}
+
+    scores = []
+    for seed in (0, 1):
+        for beta in (0.05, 0.15):  # the reward-only baseline is scored at both thresholds
+            scores.append(score("d4pg (reward only)", beta, seed, 400.0, 0.25))
+        # at beta=0.05 MetaL overshoots by 0.05: R_pen 300 - 50 = 250, above D4PG's 400 - 200 = 200
+        scores.append(score("metal", 0.05, seed, 300.0, 0.10))
+        # at beta=0.15 MetaL is within the threshold but returns less than D4PG's penalized 300
+        scores.append(score("metal", 0.15, seed, 250.0, 0.10))
+    monkeypatch.setattr(constrained, "run_scores", lambda args: scores)
+    monkeypatch.setattr(constrained.sweep_file, "scale_of", lambda root: "test scale")
+    args = argparse.Namespace(root=tmp_path, out=tmp_path / "out", evaluations=2)
+    text = constrained.summarize(args).read_text()
+    rows = {line.split(" | ")[2]: line for line in text.splitlines() if line.startswith("| cartpole")}
+    assert "(R 400, psi 0.200)" in rows["0.05"] and "(R 300, psi 0.050)" in rows["0.05"]
+    assert rows["0.05"].endswith("| yes |")  # 250 >= 200
+    assert "(R 250, psi 0.000)" in rows["0.15"] and rows["0.15"].endswith("| no |")  # 250 < 300
+    table = json.loads((tmp_path / "out" / "constrained.json").read_text())
+    pen = {(r["agent"], r["beta"]): r["R_pen"]["mean"] for r in table}
+    assert pen == {("d4pg (reward only)", 0.05): 200.0, ("metal", 0.05): 250.0,
+                   ("d4pg (reward only)", 0.15): 300.0, ("metal", 0.15): 250.0}
+    assert (tmp_path / "out" / "constrained.png").stat().st_size > 0
