@@ -148,7 +148,8 @@ def _figure(scores: list[dict], path: Path) -> None:
         ax.set_ylabel("average return R")
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=colors[n]) for n in names]
     fig.legend(handles, names, loc="upper center", ncol=min(len(names), 4), fontsize=8,
-               bbox_to_anchor=(0.5, -0.01), title="mean over seeds; bars: lowest to highest seed", title_fontsize=8)
+               bbox_to_anchor=(0.5, -0.01), title="mean over seeds; bars: lowest to highest seed",
+               title_fontsize=8)
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
 
