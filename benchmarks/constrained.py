@@ -50,7 +50,8 @@ def agent_label(config: dict) -> str:
 
 
 def run_scores(args: argparse.Namespace) -> list[dict]:
-    """One row per finished run and beta it is scored at: env, coeff, beta, label, seed, R, J_C."""
+    """One row per finished run and beta it is scored at: env, coeff, beta, label, seed, R, J_C,
+    and ``learns_lambda`` (False: a beta-free baseline, scored at every beta)."""
     from rwrl.agents import make_config
     from rwrl.report.aggregate import load_sweep
     data = load_sweep(args.root)
@@ -70,7 +71,7 @@ def run_scores(args: argparse.Namespace) -> list[dict]:
         scored_at = [agent_config.cost_threshold] if learns_lambda else betas
         for beta in scored_at:
             out.append({"env": config["env"], "safety_coeff": config["safety_coeff"], "beta": beta,
-                        "label": agent_label(config), "seed": config["seed"],
+                        "label": agent_label(config), "seed": config["seed"], "learns_lambda": learns_lambda,
                         "R": float(group["return"].mean()), "J_C": float(group[column].mean())})
     return out
 
@@ -124,7 +125,7 @@ def _figure(scores: list[dict], path: Path) -> None:
     import numpy as np
 
     def setting(s: dict) -> str:  # the beta-free baselines are scored at every beta: one point each
-        return s["label"] + (f" beta={s['beta']}" if s["label"] in ("rc-d4pg", "metal") else "")
+        return s["label"] + (f" beta={s['beta']}" if s["learns_lambda"] else "")
 
     panels = sorted({(s["env"], s["safety_coeff"]) for s in scores})
     names = sorted({setting(s) for s in scores}, key=lambda x: (x.startswith("metal"), x))

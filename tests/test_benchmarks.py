@@ -236,7 +236,7 @@ def test_constrained_table_scores_penalized_return_and_checks_metal_per_setting(
 
     def score(label, beta, seed, R, J_C):
         return {"env": "cartpole-swingup", "safety_coeff": 0.3, "beta": beta, "label": label,
-                "seed": seed, "R": R, "J_C": J_C}
+                "seed": seed, "learns_lambda": label == "metal", "R": R, "J_C": J_C}
 
     scores = []
     for seed in (0, 1):
