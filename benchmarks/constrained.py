@@ -156,7 +156,7 @@ def _figure(scores: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rwrl.experiments.sweep import Overrides
+    from rwrl.experiments.sweeps.plan import Overrides
     parser = sweep_file.claim_parser(__doc__.split("\n")[0], REPO / "runs" / "constrained",
                                      REPO / "benchmarks" / "results")
     parser.add_argument("--envs", default="", help="comma-separated envs instead of the file's")

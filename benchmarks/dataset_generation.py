@@ -1,6 +1,6 @@
 """Generation rate of rwrl datasets: env steps per second of the behaviour rollouts.
 
-Times ``rwrl.datasets.rollout.run_episodes`` (the vector env and the batched
+Times ``rwrl.datasets.episodes.run_episodes`` (the vector env and the batched
 snapshot policy, noise on: what ``rwrl dataset create`` spends nearly all its
 time in) for one chunk of ``num_envs`` full episodes, after a warm-up chunk
 that compiles the policy. Prints one JSON object. Usage::
@@ -19,8 +19,8 @@ import numpy as np
 
 def main() -> None:
     from rwrl.datasets.create import resolve_policy
-    from rwrl.datasets.policies import make_vector_env
-    from rwrl.datasets.rollout import derived_seeds, run_episodes
+    from rwrl.datasets.behaviour_policies import make_vector_env
+    from rwrl.datasets.episodes import derived_seeds, run_episodes
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--policy", required=True, help="policies manifest or directory")
     parser.add_argument("--challenge", default="none")

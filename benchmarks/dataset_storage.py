@@ -38,8 +38,8 @@ def _size(path: Path) -> int:
 
 
 def _episodes(task: str, episodes: int, seed: int):
-    from rwrl.datasets.policies import make_vector_env, random_policy
-    from rwrl.datasets.rollout import derived_seeds, run_episodes
+    from rwrl.datasets.behaviour_policies import make_vector_env, random_policy
+    from rwrl.datasets.episodes import derived_seeds, run_episodes
     env = make_vector_env(f"rwrl/{task}-v0", {}, episodes)
     space = env.single_action_space
     arrays = run_episodes(env, random_policy(space.low, space.high, seed),

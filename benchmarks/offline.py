@@ -73,7 +73,7 @@ def _dir_bytes(path: Path) -> int:
 
 def make_policies(args: argparse.Namespace) -> None:
     """Stage 1: train (or continue) each task's and challenge's behaviour policies."""
-    from rwrl.experiments.policies import train_behaviour_policies
+    from rwrl.experiments.behaviour_training import train_behaviour_policies
     for task in args.tasks:
         for challenge in args.challenges:
             out = args.root / "policies" / f"{task}-{challenge}"
@@ -85,7 +85,7 @@ def make_policies(args: argparse.Namespace) -> None:
 
 def make_datasets(args: argparse.Namespace) -> None:
     """Stage 2: create (or continue, or find) each dataset; record time, rate and size."""
-    from rwrl.core.files import atomic_write_bytes
+    from rwrl.storage.atomic_files import atomic_write_bytes
     from rwrl.datasets import naming, store
     from rwrl.datasets.create import create_dataset
     record_path = args.root / DATASETS_FILE
@@ -119,7 +119,7 @@ def run_agents(args: argparse.Namespace) -> None:
     One directory per dataset (``ROOT/sweeps/<task>-<challenge>-<size>pct``) so that a later
     invocation may add tasks, challenges or sizes without changing a recorded plan.
     """
-    from rwrl.experiments.sweep import Overrides
+    from rwrl.experiments.sweeps.plan import Overrides
     for task in args.tasks:
         for challenge in args.challenges:
             for size in args.sizes:
@@ -156,7 +156,7 @@ def _scores(root: Path) -> tuple[dict[tuple[str, str], list[float]], set[int]]:
 
 def _behaviour_policies(root: Path) -> list[dict]:
     """One row per finished ``ROOT/policies/*/manifest.json``: its return and the datasets' snapshot."""
-    from rwrl.datasets.policies import DEFAULT_BEHAVIOUR_FRACTION, manifest_snapshot, read_manifest
+    from rwrl.datasets.behaviour_policies import DEFAULT_BEHAVIOUR_FRACTION, manifest_snapshot, read_manifest
     rows = []
     for path in sorted(root.glob("policies/*/manifest.json")):
         manifest = read_manifest(path)

@@ -53,7 +53,7 @@ def result_path(args: argparse.Namespace, task: str, method: str) -> Path:
 def estimate_all(args: argparse.Namespace) -> None:
     """Run each (task, method) that has no result yet."""
     from rwrl.datasets import naming
-    from rwrl.datasets.policies import ope_loader
+    from rwrl.datasets.behaviour_policies import ope_loader
     from rwrl.ope.evaluate import RolloutSettings, format_table, run_ope
     from rwrl.ope.fqe import FQEConfig
     from rwrl.ope.maxent import MaxEntConfig

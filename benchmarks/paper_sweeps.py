@@ -85,7 +85,7 @@ def reuse_finished(sweep_dir: Path, others: list[Path]) -> list[str]:
 
 def run_file(name: str, args: argparse.Namespace, earlier: list[Path]) -> Path:
     """Run one sweep file (resuming), reusing finished identical runs of ``earlier``."""
-    from rwrl.experiments.sweep import Overrides
+    from rwrl.experiments.sweeps.plan import Overrides
 
     def reuse(sweep_dir: Path) -> None:
         copied = reuse_finished(sweep_dir, earlier)

@@ -139,7 +139,7 @@ def _figure(summary: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rwrl.experiments.sweep import Overrides
+    from rwrl.experiments.sweeps.plan import Overrides
     parser = sweep_file.claim_parser(__doc__.split("\n")[0], REPO / "runs" / "robust",
                                      REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)

@@ -23,16 +23,16 @@ def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1
     """Run (or continue) the sweep of ``spec`` in ``sweep_dir``; return its status counts.
 
     Args:
-      overrides: ``rwrl.experiments.sweep.Overrides`` (scale, seeds, steps, envs, agents).
+      overrides: ``rwrl.experiments.sweeps.plan.Overrides`` (scale, seeds, steps, envs, agents).
       keep: a filter of the planned runs (``PlannedRun -> bool``); None keeps all.
       prepare: called with ``sweep_dir`` once its plan is recorded, before any run starts.
       report: write ``sweep_dir/report.html`` afterwards.
-      archive: restore finished runs from this ``rwrl.experiments.sweep_archive`` directory
+      archive: restore finished runs from this ``rwrl.experiments.sweeps.archive`` directory
         first and archive each run as it finishes (commit it to continue on another machine).
     """
     import dataclasses
-    from rwrl.experiments.sweep import load_plan
-    from rwrl.experiments.sweep_run import record_plan, run_sweep
+    from rwrl.experiments.sweeps.plan import load_plan
+    from rwrl.experiments.sweeps.run import record_plan, run_sweep
     plan = load_plan(spec, overrides)
     if keep is not None:
         runs = tuple(r for r in plan.runs if keep(r))
@@ -53,7 +53,7 @@ def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1
 def restore(archive: Path | None, sweep_dir: Path) -> None:
     """Before a summary: bring ``archive``'s finished runs into ``sweep_dir`` (None: nothing)."""
     if archive is not None:
-        from rwrl.experiments.sweep_archive import restore as restore_runs
+        from rwrl.experiments.sweeps.archive import restore as restore_runs
         restored = restore_runs(archive, sweep_dir)
         if restored:
             print(f"restored {restored} finished runs from {archive} into {sweep_dir}", flush=True)
@@ -146,7 +146,7 @@ def write_tables(out: Path, name: str, lines: list[str], table: Any) -> Path:
     Returns the md's path.
     """
     import json
-    from rwrl.core.files import atomic_write_bytes
+    from rwrl.storage.atomic_files import atomic_write_bytes
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.md"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())

@@ -34,8 +34,8 @@ SPEC = REPO / "sweeps" / "main.toml"
 
 
 def measure(backend: str, root: Path, steps: int, seeds: int, workers: int) -> dict:
-    from rwrl.experiments.sweep import Overrides, load_plan
-    from rwrl.experiments.sweep_run import record_plan, run_sweep
+    from rwrl.experiments.sweeps.plan import Overrides, load_plan
+    from rwrl.experiments.sweeps.run import record_plan, run_sweep
     plan = load_plan(SPEC, Overrides(steps=steps, seeds=seeds))
     sweep_dir = root / backend
     shutil.rmtree(sweep_dir, ignore_errors=True)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:
-        from rwrl.core.files import atomic_write_bytes
+        from rwrl.storage.atomic_files import atomic_write_bytes
         atomic_write_bytes(args.out, (text + "\n").encode())
     return 0
 

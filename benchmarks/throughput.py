@@ -44,7 +44,7 @@ import mujoco  # noqa: E402
 import steppers as st  # noqa: E402
 from rwrl.challenges.combined import combined_specs  # noqa: E402
 from rwrl.core.engine import default_num_threads  # noqa: E402
-from rwrl.core.files import atomic_write_bytes  # noqa: E402
+from rwrl.storage.atomic_files import atomic_write_bytes  # noqa: E402
 
 TASKS = {"cartpole": "swingup", "walker": "walk", "quadruped": "walk", "humanoid": "walk"}
 #: the batch at which the hard vector env and envpool are compared.

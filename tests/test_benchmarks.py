@@ -177,7 +177,7 @@ def test_robust_table_reports_the_held_out_return_beside_the_loss(tmp_path, monk
 
 def test_offline_benchmark_makes_every_published_dataset_but_trains_only_the_sweep_files(tmp_path, capsys):
     import offline
-    from rwrl.datasets.policies import MANIFEST_FORMAT, write_manifest
+    from rwrl.datasets.behaviour_policies import MANIFEST_FORMAT, write_manifest
 
     with pytest.raises(SystemExit):
         offline.main(["--root", str(tmp_path), "--tasks", "pendulum-swingup"])
@@ -198,7 +198,7 @@ def test_offline_benchmark_makes_every_published_dataset_but_trains_only_the_swe
 
 def test_offline_merge_fills_what_root_lacks_and_roots_figures_win(tmp_path):
     import offline
-    from rwrl.datasets.policies import MANIFEST_FORMAT, write_manifest
+    from rwrl.datasets.behaviour_policies import MANIFEST_FORMAT, write_manifest
 
     previous = tmp_path / "previous.json"
     previous.write_text(json.dumps({

@@ -1,6 +1,6 @@
 """Create a dataset: ``rwrl dataset create TASK --challenge C --size S``.
 
-Generation: the behaviour snapshot (``rwrl.datasets.policies``; the manifest's
+Generation: the behaviour snapshot (``rwrl.datasets.behaviour_policies``; the manifest's
 0.75 snapshot by default) acts on the batched vector env of the task and
 challenge, ``num_envs`` episodes at a time (a chunk), the whole batch in one
 policy call per step; behaviour noise is Gaussian, ``noise`` times the action
@@ -36,13 +36,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rwrl.core.files import atomic_write_bytes
-from rwrl.core.progress import ProgressReporter
+from rwrl.storage.atomic_files import atomic_write_bytes
+from rwrl.storage.progress_reporter import ProgressReporter
 from rwrl.datasets import naming, store
-from rwrl.datasets.policies import (DEFAULT_BEHAVIOUR_FRACTION, PolicyError, SnapshotPolicy,
+from rwrl.datasets.behaviour_policies import (DEFAULT_BEHAVIOUR_FRACTION, PolicyError, SnapshotPolicy,
                                     evaluate_policy, load_policy, make_vector_env,
                                     manifest_snapshot, read_manifest, random_policy)
-from rwrl.datasets.rollout import EpisodeArrays, derived_seeds, run_episodes
+from rwrl.datasets.episodes import EpisodeArrays, derived_seeds, run_episodes
 
 PLAN_FILE = "plan.json"
 REFS_FILE = "refs.json"

@@ -40,9 +40,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from rwrl.core.files import TMP_PREFIX, fsync_dir
+from rwrl.storage.atomic_files import TMP_PREFIX, fsync_dir
 from rwrl.datasets.naming import NAMESPACE
-from rwrl.datasets.rollout import EpisodeArrays
+from rwrl.datasets.episodes import EpisodeArrays
 
 DATA_FORMAT = "hdf5"
 #: (name, where in an episode, canonical dtype) in checksum order.

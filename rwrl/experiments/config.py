@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rwrl.agents import AGENTS, OFFLINE_AGENTS
-from rwrl.core.files import atomic_write_bytes
+from rwrl.storage.atomic_files import atomic_write_bytes
 
 AGENT_NAMES = tuple(AGENTS)
 COMBINED_CHALLENGES = ("easy", "medium", "hard")

@@ -66,7 +66,7 @@ import numpy as np
 from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import updates_per_vector_step
 from rwrl.envs.autoreset import EpisodeMarks
-from rwrl.core.checkpoint import Checkpoint
+from rwrl.storage.checkpoint import Checkpoint
 from rwrl.experiments.config import RunConfig
 from rwrl.experiments.loop_base import Loop, action_mapper, derived_seed, flat_obs
 from rwrl.metrics.accumulator import EpisodeAccumulator

@@ -22,10 +22,10 @@ import jax
 import numpy as np
 
 from rwrl.core.seeding import stream_id
-from rwrl.core.checkpoint import (Checkpoint, CheckpointError, flatten_pytree,
+from rwrl.storage.checkpoint import (Checkpoint, CheckpointError, flatten_pytree,
                                          save_checkpoint, unflatten_like)
 from rwrl.experiments.config import RunConfig
-from rwrl.experiments.progress import Progress, Stopwatch
+from rwrl.experiments.run_progress import Progress, Stopwatch
 from rwrl.metrics.accumulator import EpisodeAccumulator
 from rwrl.metrics.episode_file import EpisodeFile
 

@@ -29,7 +29,7 @@ Resume takes the newest checkpoint that verifies, restores and is consistent
 with ``metrics.jsonl`` (it counted no more rows than the file holds); each
 one passed over is named in a ``CheckpointWarning``. With none, the run
 starts over (with a warning). Failed writes (disk full, read-only) raise
-``rwrl.core.files.WriteError`` naming the file; the run resumes once the
+``rwrl.storage.atomic_files.WriteError`` naming the file; the run resumes once the
 cause is gone.
 """
 
@@ -44,10 +44,10 @@ from typing import Any, Callable
 
 from rwrl.agents import agent_classes
 from rwrl.agents.history import ObservationHistory
-from rwrl.core.files import WriteError, atomic_write_bytes
-from rwrl.core.checkpoint import Checkpoint, CheckpointError, load_latest
+from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
+from rwrl.storage.checkpoint import Checkpoint, CheckpointError, load_latest
 from rwrl.experiments.config import ConfigError, RunConfig, read_config, write_config
-from rwrl.experiments.lock import RunLock, RunLockedError
+from rwrl.storage.run_lock import RunLock, RunLockedError
 from rwrl.experiments.loop import Trainer
 from rwrl.metrics.episode_file import count_rows, truncate_rows
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from rwrl.core.files import WriteError, atomic_write_bytes
+from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -36,7 +36,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from rwrl.core.files import atomic_write_bytes
+from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.metrics.episode_file import read_rows
 
 if TYPE_CHECKING:

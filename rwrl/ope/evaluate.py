@@ -41,8 +41,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from rwrl.core.files import atomic_write_bytes
-from rwrl.core.progress import ProgressReporter
+from rwrl.storage.atomic_files import atomic_write_bytes
+from rwrl.storage.progress_reporter import ProgressReporter
 from rwrl.ope.metrics import dope_metrics, normalize, rank_correlation, regret_at_1
 from rwrl.ope.policy import NamedPolicy, Transitions, apply_policy
 

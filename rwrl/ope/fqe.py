@@ -55,7 +55,7 @@ import optax
 
 from rwrl.agents.distributional import categorical_mean, categorical_support, categorical_td_loss
 from rwrl.agents.networks import LayerNormMLP
-from rwrl.core.progress import ProgressReporter
+from rwrl.storage.progress_reporter import ProgressReporter
 from rwrl.ope.policy import Transitions, apply_policy
 
 
@@ -211,7 +211,7 @@ def fitted_q_evaluation(policy, data: Transitions, config: FQEConfig = FQEConfig
       data: the dataset's transitions and initial observations.
       config: hyperparameters.
       seed: seed of the network initialisation and the minibatch draws.
-      progress: print progress lines (rwrl.core.progress).
+      progress: print progress lines (rwrl.storage.progress_reporter).
 
     Returns:
       FQEResult with the value estimate in the units of the rewards (discounted sum).

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rwrl.core.files import atomic_write_bytes
+from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.metrics import across_seeds, evaluate_episodes
 from rwrl.report.plots import (RunData, group_runs, load_run, png_base64, returns_figure,
                                violations_figure)

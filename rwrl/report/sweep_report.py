@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from rwrl.core.files import atomic_write_bytes
+from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.metrics.sweep_results import PLAN_FILE
 from rwrl.report import aggregate as agg
 from rwrl.report import sweep_plots

@@ -12,7 +12,7 @@ import pytest
 from rwrl.agents import d4pg, make_agent, make_config, metal, rcd4pg
 from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import Transition
-from rwrl.core import checkpoint as ckpt
+from rwrl.storage import checkpoint as ckpt
 from rwrl.experiments.loop import episode_cost, step_cost
 from rwrl.experiments.run import RunHooks, resume_run, start_run
 from rwrl.metrics.episode_file import read_rows

@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rwrl.cli_data import register
+from rwrl.cli.data import register
 
 #: a D4PG small enough to train 1,000 steps in seconds; 100-step episodes keep evaluation short.
 TINY_ARGS = ["--steps", "1000", "--checkpoints", "2", "--episodes", "3", "--num-envs", "4",

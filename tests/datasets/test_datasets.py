@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from rwrl.datasets import naming
 from rwrl.datasets.create import _open_staging, create_dataset
-from rwrl.datasets.policies import PolicyError, make_vector_env, random_policy
-from rwrl.datasets.rollout import derived_seeds, run_episodes
+from rwrl.datasets.behaviour_policies import PolicyError, make_vector_env, random_policy
+from rwrl.datasets.episodes import derived_seeds, run_episodes
 from rwrl.datasets.store import env_spec, float32_box, staging_dir, write_dataset
 from tests.datasets.conftest import cli
 

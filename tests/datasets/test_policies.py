@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from rwrl.datasets.policies import (PolicyError, evaluate_policy, load_policy, manifest_snapshot,
+from rwrl.datasets.behaviour_policies import (PolicyError, evaluate_policy, load_policy, manifest_snapshot,
                                     read_manifest, select_snapshots, snapshot_checksum)
 from tests.datasets.conftest import train_tiny
 

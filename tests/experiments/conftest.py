@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from rwrl.experiments.sweep_run import run_sweep
+from rwrl.experiments.sweeps.run import run_sweep
 from tests.experiments.sweep_fixtures import tiny_plan
 
 

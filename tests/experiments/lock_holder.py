@@ -10,7 +10,7 @@ from pathlib import Path
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from rwrl.experiments.lock import RunLock
+from rwrl.storage.run_lock import RunLock
 with RunLock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from rwrl.cli_sweep import register
-from rwrl.experiments.sweep import load_plan
+from rwrl.cli.sweep import register
+from rwrl.experiments.sweeps.plan import load_plan
 from rwrl.metrics.episode_file import read_rows
 
 TINY = """

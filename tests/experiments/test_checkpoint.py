@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rwrl.core import checkpoint as ckpt
-from rwrl.core.files import atomic_write_bytes
-from rwrl.core.checkpoint import (Checkpoint, CheckpointError, CheckpointWarning,
+from rwrl.storage import checkpoint as ckpt
+from rwrl.storage.atomic_files import atomic_write_bytes
+from rwrl.storage.checkpoint import (Checkpoint, CheckpointError, CheckpointWarning,
                                          flatten_pytree, list_checkpoints,
                                          load_checkpoint, load_latest, save_checkpoint,
                                          unflatten_like)

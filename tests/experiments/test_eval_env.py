@@ -8,7 +8,7 @@ import pytest
 
 from rwrl.experiments.config import RunConfig
 from rwrl.experiments.run import RunHooks, _build_trainer
-from rwrl.experiments.sweep import Overrides, SweepSpecError, expand, load_plan
+from rwrl.experiments.sweeps.plan import Overrides, SweepSpecError, expand, load_plan
 
 REPO = Path(__file__).resolve().parents[2]
 HELD_OUT = [0.5, 2.0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rwrl.experiments.lock import RunLock, RunLockedError
+from rwrl.storage.run_lock import RunLock, RunLockedError
 from tests.experiments.lock_holder import start_lock_holder
 
 CONTENDERS = 8

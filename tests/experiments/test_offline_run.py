@@ -142,8 +142,8 @@ agents = ["crr"]
 
 def test_a_sweep_runs_offline_agents_on_a_dataset(tmp_path):
     """Offline runs count updates, not env steps: the sweep records them done, with their updates."""
-    from rwrl.experiments.sweep import load_plan
-    from rwrl.experiments.sweep_run import run_sweep
+    from rwrl.experiments.sweeps.plan import load_plan
+    from rwrl.experiments.sweeps.run import run_sweep
     from rwrl.metrics.sweep_results import read_sweep
     spec = tmp_path / "offline.toml"
     spec.write_text(OFFLINE_SWEEP)

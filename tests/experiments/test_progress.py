@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import time
 
-from rwrl.core.progress import ProgressReporter
-from rwrl.experiments.progress import Progress, Stopwatch
+from rwrl.storage.progress_reporter import ProgressReporter
+from rwrl.experiments.run_progress import Progress, Stopwatch
 
 
 def test_the_bar_shows_rates_eta_and_the_last_evaluation():

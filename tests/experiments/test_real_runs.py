@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rwrl.cli_run import register
+from rwrl.cli.run import register
 from rwrl.experiments import RunConfig, RunHooks, start_run
 from rwrl.experiments.run import make_agent_for
 from rwrl.metrics.episode_file import read_rows

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from rwrl.core import checkpoint as ckpt
-from rwrl.core.checkpoint import CheckpointWarning
+from rwrl.storage import checkpoint as ckpt
+from rwrl.storage.checkpoint import CheckpointWarning
 from rwrl.experiments.config import ConfigError
-from rwrl.experiments.lock import RunLockedError
+from rwrl.storage.run_lock import RunLockedError
 from rwrl.experiments.run import is_finished, resume_run, start_run
 from rwrl.metrics.episode_file import read_rows
 from tests.experiments.fakes import Killed, fake_hooks, kill_after, tiny_config

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from rwrl.experiments import sweep_archive
-from rwrl.experiments.sweep_run import run_sweep
+from rwrl.experiments.sweeps import archive as sweep_archive
+from rwrl.experiments.sweeps.run import run_sweep
 from rwrl.metrics.sweep_results import read_sweep
 from tests.experiments.sweep_fixtures import sweep_cli, tiny_plan, without_wall_clock
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rwrl.experiments.sweep_run import run_sweep
+from rwrl.experiments.sweeps.run import run_sweep
 from rwrl.metrics import sweep_results
 from rwrl.metrics.sweep_results import read_sweep
 from tests.experiments.sweep_fixtures import (assert_every_row_once, rows_of, tiny_plan,

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from rwrl.experiments.sweep_run import SweepPlanError, record_plan, run_sweep
+from rwrl.experiments.sweeps.run import SweepPlanError, record_plan, run_sweep
 from rwrl.metrics import sweep_results
 from rwrl.metrics.sweep_results import read_sweep
 from tests.experiments.sweep_fixtures import (assert_every_row_once, rows_of, sweep_cli, tiny_plan,

@@ -10,7 +10,7 @@ import pytest
 
 from rwrl.agents import AGENTS
 from rwrl.experiments import run as run_module
-from rwrl.experiments.sweep import Overrides, SweepSpecError, load_plan
+from rwrl.experiments.sweeps.plan import Overrides, SweepSpecError, load_plan
 from rwrl.metrics import sweep_results
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,7 +117,7 @@ def test_the_results_reader_names_the_run_files_the_run_layer_writes():
     assert sweep_results.RUN_CONFIG == run_module.CONFIG_FILE
     assert sweep_results.RUN_METRICS == run_module.METRICS_FILE
     assert sweep_results.RUN_SUMMARY == run_module.SUMMARY_FILE
-    from rwrl.experiments.lock import LOCK_FILE
+    from rwrl.storage.run_lock import LOCK_FILE
     assert sweep_results.RUN_LOCK == LOCK_FILE
 
 

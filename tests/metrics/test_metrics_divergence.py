@@ -118,7 +118,7 @@ def test_importing_rwrl_metrics_imports_neither_pandas_nor_scipy():
     import subprocess
     import sys
     # Only what rwrl.metrics itself brings: the layers below (envs) are imported first.
-    code = ("import sys, rwrl.envs.autoreset, rwrl.core.files; before = set(sys.modules); "
+    code = ("import sys, rwrl.envs.autoreset, rwrl.storage.atomic_files; before = set(sys.modules); "
             "import rwrl.metrics; new = set(sys.modules) - before; "
             "print(sorted(m for m in new if m.split('.')[0] in ('pandas', 'scipy', 'jax')))")
     import os

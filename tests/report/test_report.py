@@ -91,7 +91,7 @@ def test_seed_band_averages_on_the_range_every_seed_covers():
 def test_the_report_command(runs, tmp_path):
     import typer
 
-    from rwrl.cli_run import register
+    from rwrl.cli.run import register
     app = typer.Typer()
     register(app)
     out = tmp_path / "cli.html"

@@ -15,9 +15,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rwrl.cli_run import register
-from rwrl.experiments.sweep import Overrides, load_plan
-from rwrl.experiments.sweep_run import run_sweep
+from rwrl.cli.run import register
+from rwrl.experiments.sweeps.plan import Overrides, load_plan
+from rwrl.experiments.sweeps.run import run_sweep
 from rwrl.report.aggregate import bootstrap_ci, estimate, iqm, iqm_statistic, plan_dimensions
 from rwrl.report.sweep_report import write_sweep_report
 

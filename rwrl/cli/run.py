@@ -21,7 +21,7 @@ from typing import Any, Optional
 import typer
 
 from rwrl.agents import AGENTS
-from rwrl.core.files import WriteError
+from rwrl.storage.atomic_files import WriteError
 from rwrl.experiments.config import ConfigError, RunConfig
 
 _DEFAULTS = RunConfig()

@@ -10,8 +10,8 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 
-from rwrl.core.files import atomic_write_bytes
-from rwrl.core.progress import ProgressReporter
+from rwrl.storage.atomic_files import atomic_write_bytes
+from rwrl.storage.progress_reporter import ProgressReporter
 from rwrl.domains import available_tasks
 from rwrl.envs.registration import env_id
 

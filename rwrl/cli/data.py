@@ -20,7 +20,7 @@ from typing import Optional
 
 import typer
 
-from rwrl.cli_run import _describe_os_error, _fail, _parse_pairs
+from rwrl.cli.run import _describe_os_error, _fail, _parse_pairs
 
 policies_app = typer.Typer(no_args_is_help=True, add_completion=False,
                            help="Behaviour policies: D4PG snapshots at fractions of the best return.")
@@ -42,9 +42,9 @@ def policies_train(
         env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="extra make_vec KEY=JSON"),
         progress: bool = typer.Option(True, help="show progress")) -> None:
     """Train D4PG online, evaluate every checkpoint, write OUT/manifest.json."""
-    from rwrl.datasets.policies import PolicyError
+    from rwrl.datasets.behaviour_policies import PolicyError
     from rwrl.experiments.config import ConfigError
-    from rwrl.experiments.policies import train_behaviour_policies
+    from rwrl.experiments.behaviour_training import train_behaviour_policies
     try:
         manifest = train_behaviour_policies(
             task, challenge, out, steps=steps, seed=seed, episodes=episodes,
@@ -77,7 +77,7 @@ def dataset_create(
         progress: bool = typer.Option(True, help="show progress")) -> None:
     """Generate a Minari dataset (re-run the same command to continue a killed one)."""
     from rwrl.datasets.create import create_dataset
-    from rwrl.datasets.policies import PolicyError
+    from rwrl.datasets.behaviour_policies import PolicyError
     try:
         summary = create_dataset(task, challenge, size, policy, seed=seed, noise=noise,
                                  num_envs=num_envs, fraction=fraction, ref_episodes=ref_episodes,

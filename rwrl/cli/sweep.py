@@ -20,7 +20,7 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from rwrl.cli_run import _describe_os_error, _fail
+from rwrl.cli.run import _describe_os_error, _fail
 
 
 class _RunByDefault(TyperGroup):
@@ -42,7 +42,7 @@ def _names(text: Optional[str]) -> Optional[tuple[str, ...]]:
 
 def _load(spec: Path, scale: float, seeds: Optional[int], steps: Optional[int],
           envs: Optional[str], agents: Optional[str]) -> Any:
-    from rwrl.experiments.sweep import Overrides, SweepSpecError, load_plan
+    from rwrl.experiments.sweeps.plan import Overrides, SweepSpecError, load_plan
     try:
         return load_plan(spec, Overrides(scale=scale, seeds=seeds, steps=steps,
                                          envs=_names(envs), agents=_names(agents)))
@@ -72,7 +72,7 @@ def run(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
         progress: bool = typer.Option(True, help="draw the sweep's progress")) -> None:
     """Run (or continue) a sweep: every unfinished run of SPEC under OUT/runs/."""
     from rwrl.experiments.run import RunLockedError
-    from rwrl.experiments.sweep_run import SweepPlanError, run_sweep
+    from rwrl.experiments.sweeps.run import SweepPlanError, run_sweep
     plan = _load(spec, scale, seeds, steps, envs, agents)
     if address is not None and backend != "ray":
         _fail("--address is for --backend ray")
@@ -140,7 +140,7 @@ def archive_command(sweep_dir: Path = typer.Argument(..., help="a sweep director
 
     `rwrl sweep run SPEC --out DIR --archive ARCHIVE` restores them into a new DIR.
     """
-    from rwrl.experiments import sweep_archive
+    from rwrl.experiments.sweeps import archive as sweep_archive
     try:
         written = sweep_archive.archive(sweep_dir, to)
     except (FileNotFoundError, ValueError) as err:

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from rwrl.core.files import WriteError, atomic_write_bytes
-from rwrl.core.progress import ProgressReporter
-from rwrl.experiments.lock import RunLock
-from rwrl.experiments.sweep import SweepPlan, config_differences
+from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
+from rwrl.storage.progress_reporter import ProgressReporter
+from rwrl.storage.run_lock import RunLock
+from rwrl.experiments.sweeps.plan import SweepPlan, config_differences
 from rwrl.metrics import sweep_results as results
 
 BACKENDS = ("local", "ray")
@@ -176,7 +176,7 @@ def _tasks(sweep_dir: Path, plan: Mapping[str, Any], threads: int, retry_failed:
 
 def _results_stream(backend: str, tasks: list, workers: int, threads: int,
                     address: str | None) -> Iterator[dict | None]:
-    from rwrl.experiments import sweep_backends
+    from rwrl.experiments.sweeps import backends as sweep_backends
     if backend == "local":  # no idle processes when fewer runs are left than workers
         return sweep_backends.local_results(tasks, min(workers, len(tasks)), threads)
     return sweep_backends.ray_results(tasks, workers, threads, address)
@@ -201,8 +201,8 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", worke
       RunLockedError: another process is running this sweep.
       ArchiveMismatchError: ``archive`` holds a run of this plan with another config.
     """
-    from rwrl.experiments import sweep_archive
-    from rwrl.experiments.sweep_backends import threads_per_worker
+    from rwrl.experiments.sweeps import archive as sweep_archive
+    from rwrl.experiments.sweeps.backends import threads_per_worker
     if backend not in BACKENDS:
         raise ValueError(f"backend = {backend!r}: allowed {list(BACKENDS)}")
     if workers < 1:

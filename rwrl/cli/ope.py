@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 #: the behaviour-policy loader: (manifest entry, policy directory) -> obs (B, D) -> actions (B, A).
-DEFAULT_LOADER = "rwrl.datasets.policies:ope_loader"
+DEFAULT_LOADER = "rwrl.datasets.behaviour_policies:ope_loader"
 
 
 def ope(dataset: str = typer.Option(..., help="Minari dataset id"),

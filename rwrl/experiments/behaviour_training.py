@@ -5,12 +5,12 @@ checkpoint every ``steps / checkpoints`` env steps and keeps all of them;
 each checkpoint is then evaluated over ``episodes`` episodes on the batched
 vector env (no exploration noise), and the manifest lists every checkpoint
 (the off-policy evaluation set) and the behaviour snapshots among them
-(``rwrl.datasets.policies.select_snapshots``: nearest to 0.25, 0.5, 0.75, 1.0
+(``rwrl.datasets.behaviour_policies.select_snapshots``: nearest to 0.25, 0.5, 0.75, 1.0
 of the best measured return). Layout of OUT::
 
     run/              the online run (config.json, metrics.jsonl, checkpoints/)
     evaluations.json  measured returns per checkpoint (name, checksum), kept across re-runs
-    manifest.json     task, challenge, checkpoints and snapshots (see rwrl.datasets.policies)
+    manifest.json     task, challenge, checkpoints and snapshots (see rwrl.datasets.behaviour_policies)
 
 Re-running the same command continues: an unfinished run resumes from its
 last checkpoint, a finished one is not trained again, and checkpoints already
@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from rwrl.core.files import atomic_write_bytes
-from rwrl.core.progress import ProgressReporter
-from rwrl.datasets.policies import (DEFAULT_FRACTIONS, MANIFEST_FILE, MANIFEST_FORMAT,
+from rwrl.storage.atomic_files import atomic_write_bytes
+from rwrl.storage.progress_reporter import ProgressReporter
+from rwrl.datasets.behaviour_policies import (DEFAULT_FRACTIONS, MANIFEST_FILE, MANIFEST_FORMAT,
                                     evaluate_policy, load_policy, select_snapshots,
                                     snapshot_checksum, write_manifest)
-from rwrl.core.checkpoint import list_checkpoints
+from rwrl.storage.checkpoint import list_checkpoints
 from rwrl.experiments.config import ConfigError, RunConfig, read_config
 from rwrl.experiments.run import CONFIG_FILE, RunHooks, is_finished, resume_run, start_run
 

@@ -6,7 +6,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from rwrl.core.progress import ProgressReporter
+from rwrl.storage.progress_reporter import ProgressReporter
 
 #: wall-clock categories of the loop; "learner" is time inside agent.update, except
 #: each session's first update, which compiles it ("compile").
@@ -39,7 +39,7 @@ class Progress:
     """The run's progress over env steps: rate, ETA, updates/s and the last eval return.
 
     A tqdm bar on a terminal, a plain line every 5 % otherwise (see
-    :class:`rwrl.core.progress.ProgressReporter`).
+    :class:`rwrl.storage.progress_reporter.ProgressReporter`).
 
     Args:
       total: env steps of the whole run.

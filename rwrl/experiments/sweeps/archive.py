@@ -24,8 +24,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from rwrl.core.files import atomic_write_bytes
-from rwrl.experiments.sweep import config_differences
+from rwrl.storage.atomic_files import atomic_write_bytes
+from rwrl.experiments.sweeps.plan import config_differences
 from rwrl.metrics import sweep_results as results
 
 METRICS_GZ = results.RUN_METRICS + ".gz"

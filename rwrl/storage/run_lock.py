@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rwrl.core.files import WriteError
+from rwrl.storage.atomic_files import WriteError
 
 LOCK_FILE = ".lock"
 

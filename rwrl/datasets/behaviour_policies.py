@@ -1,7 +1,7 @@
 """Behaviour policies: D4PG snapshots as batched policy functions, their manifest.
 
 A snapshot is an ordinary checkpoint of an ``rwrl run`` directory
-(``RUN/checkpoints/ckpt-<steps>/``, see ``rwrl.core.checkpoint``);
+(``RUN/checkpoints/ckpt-<steps>/``, see ``rwrl.storage.checkpoint``);
 the run's ``config.json`` says which agent, agent config and env made it.
 :func:`load_policy` turns one into ``policy(obs (B, D)) -> actions (B, A)``:
 the agent's deterministic action (no exploration noise), mapped onto the
@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from rwrl.core.files import atomic_write_bytes, file_sha256
-from rwrl.datasets.rollout import BatchedPolicy, derived_seeds, run_episodes
+from rwrl.storage.atomic_files import atomic_write_bytes, file_sha256
+from rwrl.datasets.episodes import BatchedPolicy, derived_seeds, run_episodes
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -151,7 +151,7 @@ def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
     """
     import jax
 
-    from rwrl.core.checkpoint import CheckpointError, load_checkpoint, unflatten_like
+    from rwrl.storage.checkpoint import CheckpointError, load_checkpoint, unflatten_like
     path = Path(path)
     actual = snapshot_checksum(path)
     if checksum is not None and actual != checksum:

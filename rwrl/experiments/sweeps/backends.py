@@ -30,7 +30,7 @@ import signal
 import threading
 from typing import Any, Iterator, Sequence
 
-from rwrl.experiments.sweep_worker import run_one, worker_environment
+from rwrl.experiments.sweeps.worker import run_one, worker_environment
 
 #: retries of a Ray task whose worker or node was lost (not of a run that raised).
 RAY_MAX_RETRIES = 3

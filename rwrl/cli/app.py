@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from rwrl.cli_data import register as register_data_commands
-from rwrl.cli_ope import register as register_ope_command
-from rwrl.cli_run import register as register_run_commands
-from rwrl.cli_sweep import register as register_sweep_commands
+from rwrl.cli.data import register as register_data_commands
+from rwrl.cli.ope import register as register_ope_command
+from rwrl.cli.run import register as register_run_commands
+from rwrl.cli.sweep import register as register_sweep_commands
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="rwrl: the real-world RL challenge suite.")
@@ -46,7 +46,7 @@ def rollout(out: Path = typer.Option(Path("runs/rollout"), help="output folder")
             time_limit: Optional[int] = typer.Option(None, min=1, help="steps per episode")) -> None:
     """Run a random policy on every task: return, violations per constraint, steps/s."""
     from rwrl.domains import available_tasks
-    from rwrl.rollout import rollout_all
+    from rwrl.experiments.random_rollout import rollout_all
 
     tasks = [(d, t) for d, t in available_tasks() if domain in (None, d)]
     if not tasks:

@@ -30,7 +30,7 @@ Why this shape:
 * Pruned by verification: after a write, the newest ``keep`` checkpoints that
   verify are kept and everything else (older ones, corrupt ones) removed, so
   a corrupt newer checkpoint never costs a good one.
-* Disk full or read-only: the write raises ``rwrl.core.files.WriteError``
+* Disk full or read-only: the write raises ``rwrl.storage.atomic_files.WriteError``
   naming the file and the cause, and its temporary directory is removed.
 """
 
@@ -50,7 +50,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from rwrl.core.files import TMP_PREFIX as _TMP_PREFIX, WriteError, file_sha256, fsync_dir as _fsync_dir
+from rwrl.storage.atomic_files import TMP_PREFIX as _TMP_PREFIX, WriteError, file_sha256, fsync_dir as _fsync_dir
 
 FORMAT_VERSION = 1
 _PREFIX = "ckpt-"

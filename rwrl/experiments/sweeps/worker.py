@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from rwrl.core.files import atomic_write_bytes
+from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.metrics.sweep_results import ERROR_FILE
 
 #: seconds a worker waits for a run's lock (the workers of a killed sweep take
