@@ -20,6 +20,7 @@ from dm_control import suite
 from mujoco import rollout as mj_rollout
 
 import rwrl  # noqa: F401  (registers the rwrl/ ids)
+from rwrl.domains.names import env_id
 
 #: control steps of one episode of every task compared here (dm_control's 1000).
 EPISODE_STEPS = 1000
@@ -29,11 +30,6 @@ class Stepper(NamedTuple):
     """One timed call: ``step()`` advances ``batch`` envs by one control step."""
     step: Callable[[], None]
     batch: int
-
-
-def env_id(domain: str, task: str) -> str:
-    """Return the Gymnasium id of an rwrl task."""
-    return f"rwrl/{domain}-{task}-v0"
 
 
 def _controls(rng_seed: int, low, high, shape) -> np.ndarray:

@@ -272,6 +272,14 @@ class ChallengeEnv:
     def physics(self):
         return self.task.physics
 
+    @property
+    def physics_state_size(self) -> int:
+        return self.task.physics_state_size
+
+    def physics_state(self) -> np.ndarray:
+        """The true physics state (see ``PhysicsEnv``), whatever the observation challenges do."""
+        return self.task.physics_state()
+
     # -- BatchedEnv -------------------------------------------------------------------
     def reset(self, ids: np.ndarray, seeds: Sequence[int | None]):
         """Start new episodes in envs ``ids``; see ``BatchedEnv.reset``."""
@@ -313,6 +321,9 @@ class ChallengeEnv:
 
     def render_model(self, env_id: int):
         return self.task.render_model(env_id)
+
+    def copy_env_data(self, env_id: int, data) -> None:
+        self.task.copy_env_data(env_id, data)
 
     # -- internals --------------------------------------------------------------------
     def _restart(self, ids: np.ndarray, obs: np.ndarray, info: dict):

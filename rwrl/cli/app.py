@@ -21,7 +21,7 @@ def envs() -> None:
     """List every environment id with its sizes, constraints and perturbable parameters."""
 
     from rwrl.domains import available_tasks
-    from rwrl.envs.registration import env_id
+    from rwrl.domains.names import env_id
     from rwrl.tasks.task import BatchedTask
 
     for domain, task in available_tasks():

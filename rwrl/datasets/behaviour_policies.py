@@ -42,6 +42,8 @@ import numpy as np
 
 from rwrl.storage.atomic_files import atomic_write_bytes, file_sha256
 from rwrl.datasets.episodes import BatchedPolicy, derived_seeds, run_episodes
+from rwrl.domains.names import env_id_of
+from rwrl.tasks.action_scaling import from_unit
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -89,7 +91,7 @@ class SnapshotPolicy:
 
     @property
     def env_id(self) -> str:
-        return f"rwrl/{self.env}-v0"
+        return env_id_of(self.env)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, np.float32)
@@ -122,7 +124,7 @@ def _env_sizes(env: str, env_kwargs: dict[str, Any]) -> tuple[int, np.ndarray, n
     import gymnasium
 
     import rwrl  # noqa: F401  (registers the ids)
-    probe = gymnasium.make(f"rwrl/{env}-v0", **env_kwargs)
+    probe = gymnasium.make(env_id_of(env), **env_kwargs)
     try:
         space = probe.action_space
         return int(np.prod(probe.observation_space.shape)), np.asarray(space.low), np.asarray(space.high)
@@ -174,7 +176,7 @@ def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
 
     def act(obs: np.ndarray) -> np.ndarray:
         unit = agent.act(state, obs, key, explore=False)  # in [-1, 1]
-        return (low + (unit + 1.0) * 0.5 * (high - low)).astype(np.float32)
+        return from_unit(unit, low, high).astype(np.float32)
 
     return SnapshotPolicy(path, run["env"], env_kwargs, obs_size, int(low.shape[0]), actual, act)
 

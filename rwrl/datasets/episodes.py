@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rwrl.core.seeding import stream_id
+from rwrl.tasks.action_scaling import half_range
 
 #: obs (B, D) float32 -> actions (B, A) float32 in the env's action bounds.
 BatchedPolicy = Callable[[np.ndarray], np.ndarray]
@@ -115,7 +116,7 @@ def run_episodes(env: Any, policy: BatchedPolicy, seeds: list[int], noise: float
     for t in range(steps):
         actions = np.asarray(policy(obs), np.float32)
         if noise > 0:
-            jitter = noise * 0.5 * (high - low) * rng.standard_normal(actions.shape)
+            jitter = noise * half_range(low, high) * rng.standard_normal(actions.shape)
             actions = np.clip(actions + jitter, low, high).astype(np.float32)
         obs, reward, terminated, truncated, info = env.step(actions)
         obs = np.asarray(obs, np.float32)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rwrl.domains.names import env_id_of
+
 NAMESPACE = "rwrl"
 VERSION = 0
 #: episodes of the published 100 % datasets.
@@ -52,4 +54,5 @@ def challenge_kwargs(challenge: str) -> dict[str, Any]:
 
 
 def env_id(task: str) -> str:
-    return f"rwrl/{task}-v0"
+    """Return the Gymnasium id of a task's env name (``rwrl.domains.names.env_id_of``)."""
+    return env_id_of(task)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rwrl.challenges.pipeline import ChallengeEnv
+from rwrl.domains.names import published_task
 from rwrl.tasks.task import BatchedTask
 
 #: keyword arguments that switch challenges on (the published spec names + rwrl's own).
@@ -12,11 +13,6 @@ CHALLENGE_KWARGS = (
     "safety_spec", "delay_spec", "noise_spec", "perturb_spec", "dimensionality_spec",
     "multiobj_spec", "combined_challenge", "realtime_spec",
 )
-
-
-def split_task_name(task_name: str) -> str:
-    """Accept the published suite's task names ('realworld_swingup') as well."""
-    return task_name[len("realworld_"):] if task_name.startswith("realworld_") else task_name
 
 
 def make_batched_env(domain_name: str, task_name: str, num_envs: int = 1, *,
@@ -36,7 +32,7 @@ def make_batched_env(domain_name: str, task_name: str, num_envs: int = 1, *,
     if unknown:
         raise ValueError(f"unknown keyword argument(s) {unknown}: allowed "
                          f"{sorted(CHALLENGE_KWARGS)} and num_threads, time_limit")
-    task = BatchedTask(domain_name, split_task_name(task_name), num_envs,
+    task = BatchedTask(domain_name, published_task(task_name), num_envs,
                        num_threads=num_threads, time_limit=time_limit)
     active = {k: v for k, v in challenges.items() if v is not None}
     if not active:  # no challenge: the adapters drive the task directly, at no cost

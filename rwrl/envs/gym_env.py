@@ -26,6 +26,12 @@ from rwrl.envs.validation import check_actions
 _ENV0 = np.zeros(1, np.int64)
 
 
+def check_render_mode(render_mode: str | None) -> None:
+    """Raise a ValueError unless ``render_mode`` is None or 'rgb_array'."""
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
+
+
 def unbatch_info(info: dict, index: int = 0) -> dict:
     """Return env ``index``'s entries of a batched info dict (nested dicts too)."""
     out = {}
@@ -66,22 +72,18 @@ class BatchedAccess:
     @property
     def physics_state_size(self) -> int:
         """Length of ``info['physics_state']``: nq + 2 nv (qpos, qvel, qacc_warmstart)."""
-        model = self.batched.physics.model
-        return int(model.nq + 2 * model.nv)
+        return self.batched.physics_state_size
 
     def _with_physics_state(self, info: dict) -> dict:
         """Return ``info`` plus ``physics_state`` (N, nq + 2 nv) float64 when the option is on.
 
         The state of the returned observation (after the reset or the step):
         the true physics, whatever the observation challenges do to the
-        observation. With the constraint solver's warm start it determines
-        the next step exactly (``rwrl.tasks.model_set.ModelSet.step``).
+        observation (``PhysicsEnv.physics_state``).
         """
         if not self.physics_state_info:
             return info
-        physics = self.batched.physics
-        state = np.concatenate([physics.qpos, physics.qvel, physics.field("qacc_warmstart")], axis=1)
-        return {**info, "physics_state": state.copy()}
+        return {**info, "physics_state": self.batched.physics_state()}
 
 
 class RwrlEnv(BatchedAccess, gymnasium.Env):
@@ -106,10 +108,33 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
                  render_height: int = 240, camera: int | str = 0,
                  time_limit: int | None = None, physics_state_info: bool = False,
                  **challenges: Any):
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
-        self.batched = make_batched_env(domain_name, task_name, 1, num_threads=1,
-                                        time_limit=time_limit, **challenges)
+        check_render_mode(render_mode)
+        batched = make_batched_env(domain_name, task_name, 1, num_threads=1,
+                                   time_limit=time_limit, **challenges)
+        self._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
+                    physics_state_info)
+
+    @classmethod
+    def from_batched(cls, batched, *, observation_mode: str = "flat", render_mode: str | None = None,
+                     render_width: int = 320, render_height: int = 240, camera: int | str = 0,
+                     physics_state_info: bool = False) -> "RwrlEnv":
+        """Return the Gymnasium env of any ``BatchedEnv`` of one env (``num_envs == 1``).
+
+        A batched env without physics (``rwrl.tasks.protocol.BatchedEnv`` only) gets
+        everything but ``set_state``, ``physics_state_info`` and rendering.
+        """
+        if batched.num_envs != 1:
+            raise ValueError(f"num_envs = {batched.num_envs} is not allowed: RwrlEnv adapts a "
+                             f"batch of one (use RwrlVectorEnv.from_batched)")
+        check_render_mode(render_mode)
+        env = cls.__new__(cls)
+        env._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
+                   physics_state_info)
+        return env
+
+    def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
+               physics_state_info) -> None:
+        self.batched = batched
         self.layout = ObservationLayout(self.batched.layout, observation_mode)
         self.observation_space = self.layout.space()
         self.action_space = spaces.Box(self.batched.action_low.astype(np.float32),

@@ -5,11 +5,7 @@ from __future__ import annotations
 import gymnasium
 
 from rwrl.domains import available_tasks
-
-
-def env_id(domain_name: str, task_name: str) -> str:
-    """Return the Gymnasium id of a task (underscores become dashes)."""
-    return f"rwrl/{domain_name}-{task_name.replace('_', '-')}-v0"
+from rwrl.domains.names import env_id
 
 
 def register_envs() -> list[str]:

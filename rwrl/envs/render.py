@@ -7,7 +7,7 @@ import numpy as np
 
 
 class EnvRenderer:
-    """Render env i of a ``BatchedEnv`` with its own (perturbed, textured) model."""
+    """Render env i of a ``PhysicsEnv`` with its own (perturbed, textured) model."""
 
     def __init__(self, batched, width: int = 320, height: int = 240, camera: int | str = 0):
         self.batched = batched
@@ -24,7 +24,7 @@ class EnvRenderer:
             self._model = model
             self._renderer = mujoco.Renderer(model, self.height, self.width)
             self._data = mujoco.MjData(model)
-        self.batched.physics.env_data(env_id, self._data)
+        self.batched.copy_env_data(env_id, self._data)
         mujoco.mj_forward(self._model, self._data)
         self._renderer.update_scene(self._data, camera=self.camera)
         return self._renderer.render().copy()

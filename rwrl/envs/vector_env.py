@@ -21,7 +21,7 @@ from gymnasium.vector.utils import batch_space
 from rwrl.core.seeding import check_seed, spawn_seeds
 from rwrl.envs.autoreset import EpisodeMarks
 from rwrl.envs.factory import make_batched_env
-from rwrl.envs.gym_env import BatchedAccess
+from rwrl.envs.gym_env import BatchedAccess, check_render_mode
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
@@ -57,12 +57,28 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
                  num_threads: int | None = None, time_limit: int | None = None,
                  max_episode_steps: int | None = None, physics_state_info: bool = False,
                  **challenges: Any):
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
+        check_render_mode(render_mode)
         time_limit = time_limit if time_limit is not None else max_episode_steps
-        self.batched = make_batched_env(domain_name, task_name, num_envs,
-                                        num_threads=num_threads, time_limit=time_limit,
-                                        **challenges)  # checks num_envs, naming it
+        batched = make_batched_env(domain_name, task_name, num_envs,
+                                   num_threads=num_threads, time_limit=time_limit,
+                                   **challenges)  # checks num_envs, naming it
+        self._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
+                    physics_state_info)
+
+    @classmethod
+    def from_batched(cls, batched, *, observation_mode: str = "flat", render_mode: str | None = None,
+                     render_width: int = 320, render_height: int = 240, camera: int | str = 0,
+                     physics_state_info: bool = False) -> "RwrlVectorEnv":
+        """Return the vector env of any ``BatchedEnv`` (see ``RwrlEnv.from_batched``)."""
+        check_render_mode(render_mode)
+        env = cls.__new__(cls)
+        env._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
+                   physics_state_info)
+        return env
+
+    def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
+               physics_state_info) -> None:
+        self.batched = batched
         self.num_envs = self.batched.num_envs
         self.layout = ObservationLayout(self.batched.layout, observation_mode)
         self.single_observation_space = self.layout.space()

@@ -13,7 +13,7 @@ import numpy as np
 from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.storage.progress_reporter import ProgressReporter
 from rwrl.domains import available_tasks
-from rwrl.envs.registration import env_id
+from rwrl.domains.names import env_id
 
 
 @dataclasses.dataclass

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from rwrl.domains.names import domain_of
 from rwrl.metrics import across_seeds, schema
 from rwrl.metrics import sweep_results as results
 
@@ -199,7 +200,7 @@ def plan_dimensions(plan: Mapping[str, Any]) -> list[Dimension]:
 
 
 def _domain(run: Mapping[str, Any]) -> str:
-    return str(run["config"]["env"]).split("-", 1)[0]
+    return domain_of(str(run["config"]["env"]))
 
 
 def _coordinates(plan: Mapping[str, Any], dims: Sequence[Dimension]) -> "pd.DataFrame":

@@ -9,8 +9,10 @@ Layers::
       -> ChallengeEnv (rwrl.challenges.pipeline: the real-world challenges)
         -> adapters (rwrl.envs: Gymnasium Env and VectorEnv, dm_env)
 
-``BatchedTask`` and ``ChallengeEnv`` both implement ``BatchedEnv``, and the
-adapters use nothing else, so they need not know whether challenges are on.
+``BatchedTask`` and ``ChallengeEnv`` both implement ``PhysicsEnv`` (a
+``BatchedEnv`` on MuJoCo), and the adapters use nothing else, so they need not
+know whether challenges are on; the parts that need physics (``set_state``,
+``info['physics_state']``, rendering) are the only ones that need ``PhysicsEnv``.
 
 Observations are flat: one (n, D) float64 array per call, laid out by
 ``layout`` (``rwrl.tasks.layout.FlatLayout``: the named entries and their
@@ -31,39 +33,25 @@ Challenges add keys of their own (documented in rwrl.challenges.pipeline).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import mujoco
 import numpy as np
 
 from rwrl.core.engine import BatchedPhysics
+from rwrl.tasks.facts import TaskFacts  # the type of ``BatchedEnv.facts``
 from rwrl.tasks.layout import FlatLayout
 
 Info = dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskFacts:
-    """The domain facts a challenge needs to know of a task.
-
-    Attributes:
-      domain: domain name ('cartpole').
-      constraint_names: the built-in constraints, in the published order.
-      perturb_params: name -> ``rwrl.domains.PerturbParam`` (start, min, max,
-        std), in reference order.
-      action_roc_limit: the limit of the opt-in ``action_roc`` constraint at
-        safety_coeff 1.
-    """
-
-    domain: str
-    constraint_names: tuple[str, ...]
-    perturb_params: Mapping[str, Any]
-    action_roc_limit: float = float("inf")
-
-
 class BatchedEnv(Protocol):
-    """N environments advanced together; see the module docstring."""
+    """N environments advanced together: what every adapter needs (see the module docstring).
+
+    Nothing here names MuJoCo: a family without physics (video rate control) or
+    with rendered observations implements this and gets the Gymnasium, vector
+    and dm_env adapters as they are. ``PhysicsEnv`` adds what MuJoCo envs have.
+    """
 
     num_envs: int
     facts: TaskFacts
@@ -79,8 +67,6 @@ class BatchedEnv(Protocol):
     time_limit: int
     #: (N,) control steps since each env's reset (read-only).
     elapsed_steps: np.ndarray
-    #: the batched engine, for renderers and experts.
-    physics: BatchedPhysics
 
     def reset(self, ids: np.ndarray, seeds: Sequence[int | None]) -> tuple[np.ndarray, Info]:
         """Start a new episode in envs ``ids``.
@@ -96,6 +82,27 @@ class BatchedEnv(Protocol):
 
         Returns the (N, D) observation, the (N,) reward, the (N,) bool
         truncation flags (time limit reached or simulation diverged) and info.
+        """
+
+
+class PhysicsEnv(BatchedEnv, Protocol):
+    """A ``BatchedEnv`` on the MuJoCo engine: physics state, parameters, rendering.
+
+    The adapters reach the physics only through these members (``set_state``,
+    ``physics_state``, the renderer's ``render_model`` and ``copy_env_data``);
+    ``physics`` itself is handed to experts as it is.
+    """
+
+    #: the batched engine, for experts (``physics.qpos[i]``, ``physics.env_model(i)``).
+    physics: BatchedPhysics
+    #: S = nq + 2 nv, the length of one row of ``physics_state()``.
+    physics_state_size: int
+
+    def physics_state(self) -> np.ndarray:
+        """Return a (N, S) float64 copy of every env's state: qpos, qvel, qacc_warmstart.
+
+        With the constraint solver's warm start the state determines the next
+        step exactly (``rwrl.tasks.model_set.ModelSet.step``).
         """
 
     def set_state(self, ids: np.ndarray, qpos: np.ndarray,
@@ -118,3 +125,6 @@ class BatchedEnv(Protocol):
 
     def render_model(self, env_id: int) -> mujoco.MjModel:
         """Return env ``env_id``'s model with textures, for rendering."""
+
+    def copy_env_data(self, env_id: int, data: mujoco.MjData) -> None:
+        """Write env ``env_id``'s whole state into ``data`` (an MjData of ``render_model``)."""

@@ -30,8 +30,8 @@ from rwrl.core.seeding import env_rng, fresh_seed
 from rwrl.domains import make_domain
 from rwrl.domains.base import Domain
 from rwrl.tasks.constraints import ConstraintSet
+from rwrl.tasks.facts import domain_facts
 from rwrl.tasks.layout import FlatLayout
-from rwrl.tasks.protocol import TaskFacts
 
 #: the most environments one batch may hold, and the longest episode (control steps).
 MAX_NUM_ENVS = 65_536
@@ -80,8 +80,7 @@ class BatchedTask:
         self.physics = BatchedPhysics(model, self.num_envs, n_sub, num_threads)
         self.domain.setup(model)
         builtin = self.domain.constraints()
-        self.facts = TaskFacts(self.domain.name, tuple(c.name for c in builtin), self.params,
-                               self.domain.ACTION_ROC_LIMIT)
+        self.facts = domain_facts(self.domain)
         self._builtin = builtin
         self.configure_constraints(None, {}, 1.0)
         limited = model.actuator_ctrllimited.astype(bool)
@@ -201,6 +200,22 @@ class BatchedTask:
     def render_model(self, env_id: int) -> mujoco.MjModel:
         """Return env ``env_id``'s model with textures, for rendering."""
         return self.models.compile_textured(self._values[env_id])
+
+    def copy_env_data(self, env_id: int, data: mujoco.MjData) -> None:
+        """Write env ``env_id``'s whole state into ``data`` (an MjData of ``render_model``)."""
+        self.physics.env_data(env_id, data)
+
+    # -- physics state ------------------------------------------------------------
+    @property
+    def physics_state_size(self) -> int:
+        """S = nq + 2 nv: qpos, qvel and the solver's warm start (qacc_warmstart)."""
+        model = self.physics.model
+        return int(model.nq + 2 * model.nv)
+
+    def physics_state(self) -> np.ndarray:
+        """Return the (N, S) float64 state rows: qpos, qvel, qacc_warmstart (a copy)."""
+        physics = self.physics
+        return np.concatenate([physics.qpos, physics.qvel, physics.field("qacc_warmstart")], axis=1)
 
     def _probe_observation_spec(self):
         ids = np.arange(self.num_envs)
