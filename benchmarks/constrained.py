@@ -53,6 +53,7 @@ def run_scores(args: argparse.Namespace) -> list[dict]:
     """One row per finished run and beta it is scored at: env, coeff, beta, label, seed, R, J_C,
     and ``learns_lambda`` (False: a beta-free baseline, scored at every beta)."""
     from rwrl.agents import make_config
+    from rwrl.domains.names import domain_of
     from rwrl.report.aggregate import load_sweep
     data = load_sweep(args.root)
     configs = {r["run_id"]: r["config"] for r in data.plan["runs"]}
@@ -62,7 +63,7 @@ def run_scores(args: argparse.Namespace) -> list[dict]:
     out = []
     for run_id, group in rows.groupby("run_id"):
         config = configs[run_id]
-        column = "violation_rate/" + COST[config["env"].split("-")[0]]
+        column = "violation_rate/" + COST[domain_of(config["env"])]
         if column not in group:
             continue
         agent_config = make_config(config["agent"], **config["agent_config"])
