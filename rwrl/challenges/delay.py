@@ -10,18 +10,35 @@ The first item of an observation stream is known at reset (the reset
 observation: ``fill_at_reset=True``); that of actions and rewards arrives
 with the first step.
 
+Spec: ``delay_spec`` (keys enable, actions, observations, rewards), each a
+delay in control steps, an integer in [0, MAX_DELAY_STEPS]. The largest
+buffer a spec can ask for is the observation delay's: (MAX_DELAY_STEPS + 1) x
+observation size x 8 bytes per env, about 0.6 MB per env for humanoid's.
+
 Example:
   >>> delay = Delay(2, num_envs=1, shape=())
   >>> delay.reset(np.array([0]))
   >>> [float(delay(np.array([x]), Frame())[0]) for x in (1.0, 2.0, 3.0, 4.0)]
   [1.0, 1.0, 1.0, 2.0]
+  >>> parse_delay({"actions": 3}, facts=None)
+  DelaySpec(actions=3, observations=0, rewards=0)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from typing import Mapping
+
 import numpy as np
 
+from rwrl.challenges.challenge import ACTIONS, OBSERVATIONS, REWARDS, Challenge, StageMakers
+from rwrl.challenges.spec_checks import check_keys, integer, is_on
 from rwrl.challenges.stage import Frame
+from rwrl.tasks.facts import TaskFacts
+
+#: most control steps of a delay: one default episode (the FIFO holds d + 1 items per env).
+MAX_DELAY_STEPS = 1000
 
 
 class Delay:
@@ -74,3 +91,33 @@ class Delay:
         self._buffer[self._head] = item
         self._head = (self._head + 1) % (self.steps + 1)
         return self._buffer[self._head].copy()
+
+
+@dataclasses.dataclass(frozen=True)
+class DelaySpec:
+    """Delays in control steps."""
+
+    actions: int = 0
+    observations: int = 0
+    rewards: int = 0
+
+
+def parse_delay(spec: Mapping, facts: TaskFacts) -> DelaySpec | None:
+    """Parse ``delay_spec`` (keys enable, actions, observations, rewards)."""
+    where = "delay_spec"
+    spec = check_keys(where, spec, ("enable", "actions", "observations", "rewards"))
+    if not is_on(where, spec):
+        return None
+    return DelaySpec(**{k: integer(f"{where}[{k!r}]", spec.get(k, 0), 0, MAX_DELAY_STEPS)
+                        for k in ("actions", "observations", "rewards")})
+
+
+def delay_stages(spec: DelaySpec, task) -> StageMakers:
+    """Return a ``Delay`` for each stream with a delay; the observation FIFO fills at reset."""
+    steps = {ACTIONS: spec.actions, REWARDS: spec.rewards, OBSERVATIONS: spec.observations}
+    return {path: {"delay": functools.partial(Delay, d, task.num_envs,
+                                              fill_at_reset=path == OBSERVATIONS)}
+            for path, d in steps.items() if d}
+
+
+CHALLENGE = Challenge("delay", parse_delay, delay_stages)

@@ -11,6 +11,9 @@ vector [r, objectives] to ``info['multiobj']``, r before the mix, and returns
 the mixed reward) and ``ObserveObjectives`` on the observation path (it
 appends that vector). At a reset the reward is 0.
 
+Spec: ``multiobj_spec`` (keys enable, objective: a name of ``OBJECTIVES`` or an
+``Objective``, reward, coeff in [0, 1], observed).
+
 Example:
   >>> mix = MultiObjective(SafetyObjective(), reward=True, coeff=0.5)
   >>> frame = Frame(info={"constraints": np.array([[True, False]]), "safety_vars": {}})
@@ -23,10 +26,15 @@ Example:
 from __future__ import annotations
 
 import abc
+import dataclasses
+from typing import Mapping
 
 import numpy as np
 
+from rwrl.challenges.challenge import OBSERVATIONS, REWARDS, Challenge, StageMakers
+from rwrl.challenges.spec_checks import boolean, check_keys, choice, is_on, number, show
 from rwrl.challenges.stage import Frame
+from rwrl.tasks.facts import TaskFacts
 
 
 class Objective(abc.ABC):
@@ -112,3 +120,47 @@ class ObserveObjectives:
 
     def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
         return np.concatenate([x, frame.info["multiobj"]], axis=1)
+
+
+# -- the spec ---------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class MultiObjSpec:
+    """Objective, and whether it mixes into the reward and/or is observed."""
+
+    objective: Objective
+    reward: bool = False
+    coeff: float = 0.0
+    observed: bool = False
+
+
+def parse_multiobj(spec: Mapping, facts: TaskFacts) -> MultiObjSpec | None:
+    """Parse ``multiobj_spec`` (keys enable, objective, reward, coeff, observed)."""
+    where = "multiobj_spec"
+    spec = check_keys(where, spec, ("enable", "objective", "reward", "coeff", "observed"))
+    if not is_on(where, spec):
+        return None
+    objective = spec.get("objective", "safety")
+    if isinstance(objective, str):
+        objective = OBJECTIVES[choice(f"{where}['objective']", objective, tuple(OBJECTIVES))]
+    elif isinstance(objective, type) and issubclass(objective, Objective):
+        objective = objective()
+    if not isinstance(objective, Objective):
+        raise ValueError(f"{where}['objective'] = {show(objective)} is not an objective: allowed "
+                         f"{sorted(OBJECTIVES)} or an rwrl.challenges.multiobj.Objective")
+    return MultiObjSpec(objective=objective,
+                        reward=boolean(f"{where}['reward']", spec.get("reward", False)),
+                        coeff=number(f"{where}['coeff']", spec.get("coeff", 0.0), 0.0, 1.0),
+                        observed=boolean(f"{where}['observed']", spec.get("observed", False)))
+
+
+def multiobj_stages(spec: MultiObjSpec, task) -> StageMakers:
+    """Return the reward mix and, when observed, the 'multiobj' observation entry."""
+    stages = {REWARDS: {"multiobj": lambda shape: MultiObjective(spec.objective, spec.reward,
+                                                                 spec.coeff)}}
+    if spec.observed:
+        stages[OBSERVATIONS] = {"multiobj": lambda shape: ObserveObjectives(
+            1 + spec.objective.num_objectives)}
+    return stages
+
+
+CHALLENGE = Challenge("multiobj", parse_multiobj, multiobj_stages)

@@ -17,20 +17,38 @@ Every draw comes from the frame's counter-based draws (``rwrl.core.seeding``),
 so env i of a batch sees the numbers a single env with the same seed sees.
 ``frame.ids`` selects the envs of a reset; None is the whole batch.
 
+Spec: ``noise_spec``, sub-dicts ``gaussian`` (enable, actions, observations:
+sigma in [0, MAX_STD]), ``dropped`` and ``stuck`` (enable, actions_prob,
+actions_steps, observations_prob, observations_steps: probabilities in
+[0, 1], run lengths integers in [1, MAX_RUN_STEPS]) and ``repetition``
+(enable, actions_prob, actions_steps); a noise is off where it is absent,
+empty or disabled.
+
 Example:
   >>> drop = DroppedNoise(prob=1.0, steps=2, num_envs=1, size=1)
   >>> drop.reset(np.array([0]))
   >>> frame = Frame(draws=CounterRandom(1))
   >>> [float(drop(np.array([[5.0]]), frame)[0, 0]) for _ in range(2)]
   [0.0, 0.0]
+  >>> parse_noise({"gaussian": {"actions": 0.1}}, facts=None).gaussian
+  GaussianSpec(actions=0.1, observations=0.0)
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Mapping
+
 import numpy as np
 
+from rwrl.challenges.challenge import ACTIONS, OBSERVATIONS, Challenge, StageMakers
+from rwrl.challenges.spec_checks import MAX_STD, check_keys, integer, is_on, number
 from rwrl.challenges.stage import Frame
 from rwrl.core.seeding import CounterRandom  # noqa: F401  (the docstring example)
+from rwrl.tasks.facts import TaskFacts
+
+#: most steps of one dropped, stuck or repeated run: one default episode.
+MAX_RUN_STEPS = 1000
 
 
 def _check_prob(name: str, prob: float) -> None:
@@ -168,3 +186,108 @@ class ActionRepetition:
         self._counter -= ~idle
         self._held = np.where(idle[:, None], a, self._held)
         return self._held.copy()
+
+
+# -- the spec ---------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class GaussianSpec:
+    """Standard deviations of additive white noise."""
+
+    actions: float = 0.0
+    observations: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Per-component runs (dropped or stuck): start probability and run length in steps."""
+
+    actions_prob: float = 0.0
+    actions_steps: int = 1
+    observations_prob: float = 0.0
+    observations_steps: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class RepetitionSpec:
+    """Probability of holding the action, and the steps it is held in total."""
+
+    actions_prob: float = 0.0
+    actions_steps: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseSpec:
+    """The four noises; None where a noise is off."""
+
+    gaussian: GaussianSpec | None = None
+    dropped: RunSpec | None = None
+    stuck: RunSpec | None = None
+    repetition: RepetitionSpec | None = None
+
+
+_RUN_KEYS = ("enable", "actions_prob", "actions_steps", "observations_prob", "observations_steps")
+_NOISE_KEYS = {
+    "gaussian": ("enable", "actions", "observations"),
+    "dropped": _RUN_KEYS,
+    "stuck": _RUN_KEYS,
+    "repetition": ("enable", "actions_prob", "actions_steps"),
+}
+_SPEC_CLASSES = {"gaussian": GaussianSpec, "dropped": RunSpec, "stuck": RunSpec,
+                 "repetition": RepetitionSpec}
+
+
+def parse_noise(spec: Mapping, facts: TaskFacts) -> NoiseSpec | None:
+    """Parse ``noise_spec`` (sub-dicts gaussian, dropped, stuck, repetition)."""
+    spec = check_keys("noise_spec", spec, tuple(_NOISE_KEYS))
+    parsed = {}
+    for kind, sub in spec.items():
+        where = f"noise_spec[{kind!r}]"
+        sub = check_keys(where, sub, _NOISE_KEYS[kind])
+        if is_on(where, sub):
+            parsed[kind] = _SPEC_CLASSES[kind](**{
+                key: _field(f"{where}[{key!r}]", key, sub) for key in _NOISE_KEYS[kind][1:]})
+    return NoiseSpec(**parsed) if parsed else None
+
+
+def _field(field: str, key: str, sub: Mapping):
+    """Return the checked value of one key of a noise sub-spec (its default if absent)."""
+    if key.endswith("_steps"):
+        return integer(field, sub.get(key, 1), 1, MAX_RUN_STEPS)
+    if key.endswith("_prob"):
+        return number(field, sub.get(key, 0.0), 0.0, 1.0)
+    return number(field, sub.get(key, 0.0), 0.0, MAX_STD)
+
+
+# -- the stages -------------------------------------------------------------------
+def noise_stages(spec: NoiseSpec, task) -> StageMakers:
+    """Return the noises that are on, per path (a noise of zero size is off)."""
+    n = task.num_envs
+    stages = {ACTIONS: _stream_stages(spec, n, "actions"),
+              OBSERVATIONS: _stream_stages(spec, n, "observations")}
+    rep = spec.repetition
+    if rep and rep.actions_steps > 1:
+        stages[ACTIONS]["repetition"] = _sized(ActionRepetition, rep.actions_prob,
+                                               rep.actions_steps, n)
+    return stages
+
+
+def _stream_stages(spec: NoiseSpec, n: int, stream: str) -> dict:
+    """Return the gaussian/dropped/stuck makers of ``stream`` ('actions' or 'observations')."""
+    stages = {}
+    sigma = spec.gaussian and getattr(spec.gaussian, stream)
+    if sigma:
+        stages["gaussian"] = _sized(GaussianNoise, sigma, n)
+    for name, cls in (("dropped", DroppedNoise), ("stuck", StuckNoise)):
+        run = getattr(spec, name)
+        if run and getattr(run, f"{stream}_prob") > 0:
+            stages[name] = _sized(cls, getattr(run, f"{stream}_prob"),
+                                  getattr(run, f"{stream}_steps"), n)
+    return stages
+
+
+def _sized(cls, *args):
+    """Return make(shape) -> ``cls(*args, size)``, size being the stream's per-env width."""
+    return lambda shape: cls(*args, shape[0])
+
+
+CHALLENGE = Challenge("noise", parse_noise, noise_stages)

@@ -17,6 +17,12 @@ takes one scheduler step (delta ~ N(0, std), result clipped to [min, max]):
 The draws come from each env's own generator (``env_rng(seed, 'perturb')``),
 so env i of a vector env follows the sequence of a single env with its seed.
 
+Spec: ``perturb_spec`` (keys enable, param, scheduler, period, start, min,
+max, std, values); defaults are the domain's (``TaskFacts.perturb_params``,
+RWRL_REFERENCE.md table). ``min``, ``max``, ``start`` and ``values`` lie in
+the parameter's range, ``std`` in [0, MAX_STD], ``period`` is an integer in
+[1, MAX_PERIOD]; ``values`` (a non-empty list) only with scheduler 'uniform'.
+
 Example:
   >>> rng = np.random.default_rng(0)
   >>> x, sign = step_scheduler("drift_pos", 1.0, 1.0, rng, start=1.0, lo=0.3, hi=3.0, std=0.3)
@@ -26,12 +32,19 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+import dataclasses
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from rwrl.challenges.challenge import EPISODE, Challenge, StageMakers
+from rwrl.challenges.spec_checks import MAX_STD, check_keys, choice, integer, is_on, number, show
 from rwrl.challenges.stage import Frame
 from rwrl.core.seeding import env_rng, fresh_seed
+from rwrl.tasks.facts import TaskFacts
+
+#: most resets between two perturbation scheduler steps.
+MAX_PERIOD = 10**6
 
 #: the eight schedulers (RWRL_REFERENCE.md, Schedulers).
 SCHEDULERS = ("constant", "random_walk", "drift_pos", "drift_neg", "cyclic_pos",
@@ -115,3 +128,74 @@ class Perturbation:
         """Write the parameter's value of each env of the frame to ``info['perturbation']``."""
         values = self.values if frame.ids is None else self.values[frame.ids]
         frame.info["perturbation"] = {self.spec.param: values.copy()}
+
+
+# -- the spec ---------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PerturbSpec:
+    """One perturbed physical parameter and its scheduler."""
+
+    param: str
+    scheduler: str
+    period: int
+    start: float
+    min: float
+    max: float
+    std: float
+    #: a discrete set: the 'uniform' scheduler draws one of them per step (rwrl's own key).
+    values: tuple[float, ...] | None = None
+
+
+_PERTURB_KEYS = ("enable", "period", "param", "scheduler", "start", "min", "max", "std", "values")
+
+
+def parse_perturb(spec: Mapping, facts: TaskFacts) -> PerturbSpec | None:
+    """Parse ``perturb_spec``; defaults are the domain's (RWRL_REFERENCE.md table)."""
+    where = "perturb_spec"
+    spec = check_keys(where, spec, _PERTURB_KEYS)
+    if not is_on(where, spec):
+        return None
+    params = facts.perturb_params
+    if not params:
+        raise ValueError(f"{where}: domain {facts.domain!r} has no perturbable parameter")
+    name = choice(f"{where}['param'] (domain {facts.domain!r})",
+                  spec.get("param", next(iter(params))), tuple(params))
+    p = params[name]
+    scheduler = choice(f"{where}['scheduler']", spec.get("scheduler", "constant"), SCHEDULERS)
+    values = _perturb_values(where, name, spec.get("values"), scheduler, p)
+    lo = number(f"{where}['min'] ({name})", spec.get("min", min(values or [p.min])), p.min, p.max)
+    hi = number(f"{where}['max'] ({name})", spec.get("max", max(values or [p.max])), lo, p.max)
+    if values and not lo <= min(values) <= max(values) <= hi:
+        raise ValueError(f"{where}['values'] = {list(values)} ({name}): must lie in [min, max] = "
+                         f"[{lo}, {hi}]")
+    start = spec.get("start", min(max(p.start, lo), hi))
+    return PerturbSpec(
+        param=name,
+        scheduler=scheduler,
+        values=values,
+        period=integer(f"{where}['period']", spec.get("period", 1), 1, MAX_PERIOD),
+        start=number(f"{where}['start'] ({name})", start, lo, hi),
+        min=lo, max=hi,
+        std=number(f"{where}['std'] ({name})", spec.get("std", p.std), 0.0, MAX_STD))
+
+
+def _perturb_values(where: str, name: str, values: Any, scheduler: str, p) -> tuple[float, ...] | None:
+    """Check ``perturb_spec['values']``: None, or a non-empty list in the parameter's range."""
+    if values is None:
+        return None
+    field = f"{where}['values'] ({name})"
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise ValueError(f"{field} = {show(values)} is not allowed: give a non-empty list of "
+                         f"values in [{p.min}, {p.max}]")
+    if scheduler != "uniform":
+        raise ValueError(f"{field}: a discrete set is drawn by scheduler 'uniform' only, "
+                         f"got scheduler {scheduler!r}")
+    return tuple(number(f"{field}[{i}]", v, p.min, p.max) for i, v in enumerate(values))
+
+
+def perturb_stages(spec: PerturbSpec, task) -> StageMakers:
+    """Return the ``Perturbation`` of the episode start."""
+    return {EPISODE: {"perturbation": lambda shape: Perturbation(spec, task.num_envs)}}
+
+
+CHALLENGE = Challenge("perturb", parse_perturb, perturb_stages)

@@ -29,8 +29,12 @@ on a reward of 0 (so that ``info['multiobj']`` exists) and the observation
 path on the reset observation (filling the observation delay).
 
 Every stage has one call signature, ``stage(x, frame) -> x``
-(``rwrl.challenges.stage``); the paths are lists built once from the parsed
-specs, so a step runs three loops and no per-challenge branch.
+(``rwrl.challenges.stage``). Each registered challenge (``rwrl.challenges.registry``)
+says which stages it adds to which path; the paths are lists built once from
+the parsed specs in the orders below, so a step runs three loops and no
+per-challenge branch. A stage that its path's order does not name (a newly
+registered challenge's) runs after the named ones, in registry order; on the
+action path that is still before the clip to bounds.
 
 ``info`` keys added to the task's: 'perturbation' {param: (n,) value} when
 perturbations are on; 'realtime' {'latency': (n,) s, 'missed': (n,) periods}
@@ -54,23 +58,18 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from rwrl.challenges import safety
-from rwrl.challenges.delay import Delay
-from rwrl.challenges.dimensionality import RandomFeatures
-from rwrl.challenges.multiobj import MultiObjective, ObserveObjectives
-from rwrl.challenges.noise import ActionRepetition, DroppedNoise, GaussianNoise, StuckNoise
-from rwrl.challenges.perturb import Perturbation
-from rwrl.challenges.realtime import Immediate, RealTime
+from rwrl.challenges.challenge import ACTIONS, EPISODE, OBSERVATIONS, PATHS, PHYSICS, REWARDS
+from rwrl.challenges.realtime import Immediate
 from rwrl.challenges.specs import ChallengeSpecs, parse_specs
 from rwrl.challenges.stage import Frame
 from rwrl.core.seeding import CounterRandom, box_muller, fresh_seed, stream_key
-from rwrl.tasks.layout import FlatLayout
 
 #: stage names in application order (see the module docstring); tests read these.
+EPISODE_PATH = ("perturbation",)
 ACTION_PATH = ("delay", "repetition", "gaussian", "dropped", "stuck", "clip", "realtime")
 OBSERVATION_PATH = ("gaussian", "dropped", "stuck", "constraints", "delay", "dummy", "multiobj")
 REWARD_PATH = ("multiobj", "delay")
@@ -144,60 +143,46 @@ class _Clip:
         return np.minimum(np.maximum(a, self.low), self.high)
 
 
-def _in_order(stages: dict, path: Sequence[str]) -> list:
-    """Return the enabled stages (truthy values) of ``stages`` in the order of ``path``."""
-    return [stages[name] for name in path if stages.get(name)]
+def stage_makers(specs: ChallengeSpecs, task) -> dict[str, dict[str, Callable]]:
+    """Return path -> stage name -> maker of every challenge that is on, in registry order.
+
+    The challenges that configure the task (safety) do so first, so that every
+    maker sees the configured task.
+    """
+    active = specs.active()
+    for challenge, spec in active:
+        if challenge.configure is not None:
+            challenge.configure(task, spec)
+    makers: dict[str, dict[str, Callable]] = {path: {} for path in PATHS}
+    for challenge, spec in active:
+        for path, stages in challenge.stages(spec, task).items():
+            if path not in makers:
+                raise ValueError(f"{challenge.keyword}: stages of unknown path {path!r}: "
+                                 f"allowed {list(PATHS)}")
+            for name in stages:
+                if name in makers[path]:
+                    raise ValueError(f"{challenge.keyword}: the {path} path has a stage "
+                                     f"{name!r} already")
+            makers[path].update(stages)
+    return makers
 
 
-def _noise_stages(specs: ChallengeSpecs, n: int, size: int, stream: str) -> dict:
-    """Return the enabled gaussian/dropped/stuck stages of ``stream`` ('actions' or ...)."""
-    noise, stages = specs.noise, {}
-    if noise is None:
-        return stages
-    if noise.gaussian and getattr(noise.gaussian, stream) > 0:
-        stages["gaussian"] = GaussianNoise(getattr(noise.gaussian, stream), n, size)
-    for name, cls in (("dropped", DroppedNoise), ("stuck", StuckNoise)):
-        run = getattr(noise, name)
-        if run and getattr(run, f"{stream}_prob") > 0:
-            stages[name] = cls(getattr(run, f"{stream}_prob"), getattr(run, f"{stream}_steps"),
-                               n, size)
+def make_path(makers: Mapping[str, Callable], order: Sequence[str],
+              shape: tuple[int, ...]) -> list:
+    """Return the stages of ``makers`` in ``order`` (names it lacks last), each made in place.
+
+    Each maker gets the per-env ``shape`` of the stream at its place: a stage
+    that appends an observation entry widens it for the stages after it.
+    """
+    names = [n for n in order if n in makers] + [n for n in makers if n not in order]
+    stages = []
+    for name in names:
+        stage = makers[name](shape)
+        entry = getattr(stage, "entry", None)
+        if entry is not None:
+            shape = (shape[0] + math.prod(entry[1]),)
+        stages.append(stage)
     return stages
-
-
-def action_path(specs: ChallengeSpecs, n: int, low: np.ndarray, high: np.ndarray) -> list:
-    """Return the action stages before the physics, in ``ACTION_PATH`` order."""
-    delay, noise, nu = specs.delay, specs.noise, len(low)
-    stages = _noise_stages(specs, n, nu, "actions")
-    stages["delay"] = delay and delay.actions and Delay(delay.actions, n, (nu,))
-    repetition = noise and noise.repetition
-    stages["repetition"] = (repetition and repetition.actions_steps > 1 and ActionRepetition(
-        repetition.actions_prob, repetition.actions_steps, n, nu))
-    stages["clip"] = _Clip(low, high)
-    return _in_order(stages, ACTION_PATH)
-
-
-def reward_path(specs: ChallengeSpecs, n: int) -> list:
-    """Return the reward stages, in ``REWARD_PATH`` order."""
-    m, delay = specs.multiobj, specs.delay
-    return _in_order({
-        "multiobj": m and MultiObjective(m.objective, m.reward, m.coeff),
-        "delay": delay and delay.rewards and Delay(delay.rewards, n, ()),
-    }, REWARD_PATH)
-
-
-def observation_path(specs: ChallengeSpecs, n: int, layout: FlatLayout,
-                     num_constraints: int) -> list:
-    """Return the observation stages, in ``OBSERVATION_PATH`` order."""
-    stages = _noise_stages(specs, n, layout.size, "observations")
-    observe_flags = specs.safety is not None and specs.safety.observations
-    stages["constraints"] = observe_flags and safety.ConstraintObservation(num_constraints)
-    delay, dims, m = specs.delay, specs.dimensionality, specs.multiobj
-    delayed_size = layout.size + (num_constraints if observe_flags else 0)
-    stages["delay"] = delay and delay.observations and Delay(
-        delay.observations, n, (delayed_size,), fill_at_reset=True)
-    stages["dummy"] = dims and RandomFeatures(dims.num_random_state_observations)
-    stages["multiobj"] = m and m.observed and ObserveObjectives(1 + m.objective.num_objectives)
-    return _in_order(stages, OBSERVATION_PATH)
 
 
 class ChallengeEnv:
@@ -207,39 +192,19 @@ class ChallengeEnv:
       task: a ``BatchedEnv`` without challenges (``rwrl.tasks.task.BatchedTask``);
         the ChallengeEnv owns it from now on (it configures its constraints
         and parameters).
-      safety_spec, delay_spec, noise_spec, perturb_spec, dimensionality_spec,
-        multiobj_spec, realtime_spec: the spec dictionaries (None: off).
-      combined_challenge: None, 'easy', 'medium' or 'hard'.
+      **specs: the challenge keyword arguments (``rwrl.challenges.registry.keywords()``):
+        the spec dictionaries (None: off) and ``combined_challenge`` (None,
+        'easy', 'medium' or 'hard').
     """
 
-    def __init__(self, task, *, safety_spec=None, delay_spec=None, noise_spec=None,
-                 perturb_spec=None, dimensionality_spec=None, multiobj_spec=None,
-                 realtime_spec=None, combined_challenge=None):
-        self.specs: ChallengeSpecs = parse_specs(
-            task.facts, safety_spec=safety_spec, delay_spec=delay_spec,
-            noise_spec=noise_spec, perturb_spec=perturb_spec,
-            dimensionality_spec=dimensionality_spec, multiobj_spec=multiobj_spec,
-            realtime_spec=realtime_spec, combined_challenge=combined_challenge)
-        self.task, specs, n = task, self.specs, task.num_envs
-        if specs.safety is not None:
-            safety.configure(task, specs.safety)
+    def __init__(self, task, **specs: Any):
+        self.specs: ChallengeSpecs = parse_specs(task.facts, **specs)
+        self.task, n = task, task.num_envs
+        makers = stage_makers(self.specs, task)
         for name in ("num_envs", "facts", "action_low", "action_high", "control_timestep",
                      "time_limit", "constraint_names"):
             setattr(self, name, getattr(task, name))
-        self._action_path = action_path(specs, n, task.action_low, task.action_high)
-        self._reward_path = reward_path(specs, n)
-        self._observation_path = observation_path(specs, n, task.layout,
-                                                  len(task.constraint_names))
-        self.layout = task.layout
-        for stage in self._observation_path:
-            if hasattr(stage, "entry"):
-                self.layout = self.layout.extended(*stage.entry)
-        rt = specs.realtime
-        self._clock = RealTime(rt.mode, rt.budget, rt.fallback, rt.latency,
-                               task.control_timestep, rt.max_missed, n,
-                               len(task.action_low)) if rt else Immediate()
-        self._episode_stages = [Perturbation(specs.perturb, n)] if specs.perturb else []
-        self._annotators = self._episode_stages + ([self._clock] if rt else [])
+        self._build_paths(makers)
         drawing = self._action_path + self._reward_path + self._observation_path
         self._stages = drawing + [self._clock]
         self._step_rng, self._reset_rng = CounterRandom(n), CounterRandom(n)
@@ -248,11 +213,30 @@ class ChallengeEnv:
         self._seeds: list[int | None] = [None] * n
         self._episodes = np.zeros(n, np.int64)
 
+    def _build_paths(self, makers: Mapping[str, Mapping[str, Callable]]) -> None:
+        """Make the stages of every path, in their documented order; extend the layout."""
+        task, nu = self.task, (len(self.task.action_low),)
+        self._action_path = (make_path(makers[ACTIONS], ACTION_PATH, nu)
+                             + [_Clip(task.action_low, task.action_high)])
+        self._reward_path = make_path(makers[REWARDS], REWARD_PATH, ())
+        self._observation_path = make_path(makers[OBSERVATIONS], OBSERVATION_PATH,
+                                           (task.layout.size,))
+        self.layout = task.layout
+        for stage in self._observation_path:
+            if hasattr(stage, "entry"):
+                self.layout = self.layout.extended(*stage.entry)
+        self._physics_stages = make_path(makers[PHYSICS], ACTION_PATH, nu)
+        if len(self._physics_stages) > 1:
+            raise ValueError(f"two challenge stages run the physics: "
+                             f"{[s.name for s in self._physics_stages]}; allowed one")
+        self._clock = self._physics_stages[0] if self._physics_stages else Immediate()
+        self._episode_stages = make_path(makers[EPISODE], EPISODE_PATH, ())
+        self._annotators = self._episode_stages + self._physics_stages
+
     @property
     def action_stage_names(self) -> tuple[str, ...]:
         """The enabled action stages, in order (the physics-side real-time stage last)."""
-        names = tuple(s.name for s in self._action_path)
-        return names + (("realtime",) if isinstance(self._clock, RealTime) else ())
+        return tuple(s.name for s in self._action_path + self._physics_stages)
 
     @property
     def observation_stage_names(self) -> tuple[str, ...]:

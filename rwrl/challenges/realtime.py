@@ -26,6 +26,11 @@ The stage sits at the end of the action path and runs the physics
 (``advance``); ``Immediate`` is the same interface without the challenge.
 The missed periods never run an env past its time limit.
 
+Spec: ``realtime_spec`` (keys enable, mode, budget (required), fallback,
+latency, max_missed); budget and latencies in [0, MAX_SECONDS] seconds,
+max_missed an integer in [0, MAX_MISSED]; a latency callable's values are
+checked as they come (``checked_latency``).
+
 Example:
   >>> rt = RealTime("simulated", budget=0.01, fallback="hold", latency=0.025,
   ...               control_timestep=0.01, max_missed=100, num_envs=1, action_size=1)
@@ -35,16 +40,25 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from rwrl.challenges.specs import checked_latency
+from rwrl.challenges.challenge import PHYSICS, Challenge, StageMakers
+from rwrl.challenges.spec_checks import (check_keys, choice, integer, is_finite_real, is_on,
+                                          number, show)
 from rwrl.challenges.stage import Frame
+from rwrl.tasks.facts import TaskFacts
 
 _EPS = 1e-9  # seconds: float slack so that L - budget = k * dt misses exactly k
+#: most control periods one late action may miss (each runs one physics step).
+MAX_MISSED = 1000
+#: largest real-time budget and simulated latency, seconds (an hour: longer
+#: latencies miss max_missed periods all the same).
+MAX_SECONDS = 3600.0
 
 
 class Immediate:
@@ -81,6 +95,8 @@ class RealTime:
 
     ``info['realtime']``: {'latency': (n,) s, 'missed': (n,) periods}, 0 at a reset.
     """
+
+    name = "realtime"
 
     def __init__(self, mode: str, budget: float, fallback: str, latency: Any,
                  control_timestep: float, max_missed: int, num_envs: int, action_size: int):
@@ -164,3 +180,89 @@ class RealTime:
         latency, missed = (0.0, 0) if frame.ids is not None else self._last
         frame.info["realtime"] = {"latency": np.full(n, latency),
                                   "missed": np.full(n, missed, np.int64)}
+
+
+# -- the spec ---------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class RealtimeSpec:
+    """The real-time inference challenge (rwrl's own; docs/challenges.md)."""
+
+    mode: str
+    budget: float
+    fallback: str = "hold"
+    #: simulated mode: seconds per step (float, sequence, or callable(step_index) -> float).
+    latency: Any = 0.0
+    #: most control periods that one late action may miss (bounds a stalled controller).
+    max_missed: int = 100
+
+
+def parse_realtime(spec: Mapping, facts: TaskFacts) -> RealtimeSpec | None:
+    """Parse ``realtime_spec`` (keys enable, mode, budget, fallback, latency, max_missed)."""
+    where = "realtime_spec"
+    spec = check_keys(where, spec,
+                      ("enable", "mode", "budget", "fallback", "latency", "max_missed"))
+    if not is_on(where, spec):
+        return None
+    mode = choice(f"{where}['mode']", spec.get("mode", "simulated"), ("wallclock", "simulated"))
+    if mode == "wallclock" and "latency" in spec:
+        raise ValueError(f"{where}['latency'] is only allowed in 'simulated' mode "
+                         "(wallclock mode measures the latency)")
+    if "budget" not in spec:
+        raise ValueError(f"{where}['budget'] is required: the deadline in seconds, "
+                         f"allowed [0.0, {MAX_SECONDS}]")
+    return RealtimeSpec(mode=mode,
+                        budget=number(f"{where}['budget']", spec["budget"], 0.0, MAX_SECONDS),
+                        fallback=choice(f"{where}['fallback']", spec.get("fallback", "hold"),
+                                        ("hold", "zero")),
+                        latency=_parse_latency(spec.get("latency", 0.0)),
+                        max_missed=integer(f"{where}['max_missed']",
+                                           spec.get("max_missed", 100), 0, MAX_MISSED))
+
+
+_LATENCY = "realtime_spec['latency']"
+
+
+def _parse_latency(value: Any) -> float | tuple[float, ...] | Callable:
+    """Return a latency as a float, a non-empty tuple of floats, or the callable given."""
+    if callable(value):
+        return value  # its values are checked as they come (``checked_latency``)
+    if is_finite_real(value):
+        return number(_LATENCY, value, 0.0, MAX_SECONDS)
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        if len(value) == 0:
+            raise ValueError(f"{_LATENCY} is an empty sequence: give at least one latency "
+                             f"in [0.0, {MAX_SECONDS}] seconds")
+        return tuple(number(f"{_LATENCY}[{i}]", v, 0.0, MAX_SECONDS)
+                     for i, v in enumerate(value))
+    raise ValueError(f"{_LATENCY} = {show(value)} is not allowed: give seconds in "
+                     f"[0.0, {MAX_SECONDS}], a list of them, or a callable(step) -> seconds")
+
+
+def checked_latency(value: Any, step: int) -> float:
+    """Return the latency a ``realtime_spec['latency']`` callable returned, as seconds.
+
+    Call it before any state moves, so a bad value leaves the env as it was.
+
+    Args:
+      value: what the callable returned for ``step``.
+      step: the step count passed to the callable.
+
+    Raises:
+      ValueError: naming the call and the value, when it is not a real number in
+        [0, MAX_SECONDS].
+
+    Example:
+      >>> checked_latency(0.02, 3)
+      0.02
+    """
+    return number(f"{_LATENCY}({step})", value, 0.0, MAX_SECONDS)
+
+
+def realtime_stages(spec: RealtimeSpec, task) -> StageMakers:
+    """Return the ``RealTime`` stage, which runs the physics."""
+    return {PHYSICS: {"realtime": lambda shape: RealTime(
+        spec.mode, spec.budget, spec.fallback, spec.latency, task.control_timestep,
+        spec.max_missed, task.num_envs, shape[0])}}
+
+
+CHALLENGE = Challenge("realtime", parse_realtime, realtime_stages)

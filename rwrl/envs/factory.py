@@ -5,14 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rwrl.challenges.pipeline import ChallengeEnv
+from rwrl.challenges.registry import keywords
 from rwrl.domains.names import published_task
 from rwrl.tasks.task import BatchedTask
-
-#: keyword arguments that switch challenges on (the published spec names + rwrl's own).
-CHALLENGE_KWARGS = (
-    "safety_spec", "delay_spec", "noise_spec", "perturb_spec", "dimensionality_spec",
-    "multiobj_spec", "combined_challenge", "realtime_spec",
-)
 
 
 def make_batched_env(domain_name: str, task_name: str, num_envs: int = 1, *,
@@ -25,13 +20,13 @@ def make_batched_env(domain_name: str, task_name: str, num_envs: int = 1, *,
       num_envs: N.
       num_threads: engine threads.
       time_limit: episode length in control steps (default 1000).
-      **challenges: the challenge specs (``CHALLENGE_KWARGS``); unknown keyword
-        arguments raise a ValueError naming them and the allowed ones.
+      **challenges: the challenge specs (``rwrl.challenges.registry.keywords()``);
+        unknown keyword arguments raise a ValueError naming them and the allowed ones.
     """
-    unknown = sorted(set(challenges) - set(CHALLENGE_KWARGS))
+    unknown = sorted(set(challenges) - set(keywords()))
     if unknown:
         raise ValueError(f"unknown keyword argument(s) {unknown}: allowed "
-                         f"{sorted(CHALLENGE_KWARGS)} and num_threads, time_limit")
+                         f"{sorted(keywords())} and num_threads, time_limit")
     task = BatchedTask(domain_name, published_task(task_name), num_envs,
                        num_threads=num_threads, time_limit=time_limit)
     active = {k: v for k, v in challenges.items() if v is not None}

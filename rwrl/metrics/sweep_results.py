@@ -36,6 +36,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from rwrl.challenges.registry import CHALLENGES
 from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.metrics.episode_file import read_rows
 
@@ -52,9 +53,6 @@ RUNS_CSV = "runs.csv"
 #: the run directory's files (``rwrl.experiments.run`` and ``.lock``; a test checks they match).
 RUN_CONFIG, RUN_METRICS, RUN_SUMMARY, RUN_LOCK = "config.json", "metrics.jsonl", "summary.json", ".lock"
 STATUSES = ("done", "failed", "running", "partial", "pending")
-#: challenge spec names: their fields flatten to ``config.<spec>.<field>``.
-_SPECS = ("safety_spec", "delay_spec", "noise_spec", "perturb_spec", "dimensionality_spec",
-          "multiobj_spec", "realtime_spec")
 
 
 def read_plan(sweep_dir: Path) -> dict[str, Any]:
@@ -130,7 +128,8 @@ def config_columns(config: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in config.items():
         if key == "env_kwargs":
             for name, inner in value.items():
-                prefix = f"config.{name}" if name in _SPECS else f"config.env_kwargs.{name}"
+                # a challenge spec's fields flatten to ``config.<spec>.<field>``
+                prefix = f"config.{name}" if name in CHALLENGES else f"config.env_kwargs.{name}"
                 out.update(_leaves(prefix, inner))
         else:
             out.update(_leaves(f"config.{key}", value))

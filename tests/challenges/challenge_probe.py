@@ -14,9 +14,10 @@ import numpy as np
 
 from rwrl.challenges.pipeline import ChallengeEnv
 from rwrl.domains.base import Constraint, PerturbParam
+from rwrl.domains.cartpole import Cartpole
 from rwrl.tasks.constraints import ConstraintSet
 from rwrl.tasks.layout import FlatLayout
-from rwrl.tasks.protocol import TaskFacts
+from rwrl.tasks.facts import TaskFacts
 
 BUILTIN = (
     Constraint("small_action", lambda sv, c: np.abs(sv["actions"]).max(axis=1) < 0.5 * c),
@@ -34,8 +35,9 @@ class ProbeTask:
         self.layout = FlatLayout({"counter": ((1,), np.float64), "action": ((nu,), np.float64)})
         self.params = {"pole_length": PerturbParam("pole_length", 1.0, 0.3, 3.0, 0.3, None),
                        "pole_mass": PerturbParam("pole_mass", 0.1, 0.1, 10.0, 0.5, None)}
-        # borrows cartpole's name, so that combined challenges use cartpole's row
-        self.facts = TaskFacts("cartpole", tuple(c.name for c in BUILTIN), self.params, 1.0)
+        # borrows cartpole's name and combined perturbation (its row of combined challenges)
+        self.facts = TaskFacts("cartpole", tuple(c.name for c in BUILTIN), self.params, 1.0,
+                               Cartpole.COMBINED_PERTURBATION)
         self.configure_constraints(None, {}, 1.0)
         self.values = {name: np.full(num_envs, p.start) for name, p in self.params.items()}
         self.set_calls: list[tuple[int, str, float]] = []

@@ -10,7 +10,14 @@ from rwrl.challenges.multiobj import MultiObjective, SafetyObjective
 from rwrl.challenges.noise import ActionRepetition, DroppedNoise, GaussianNoise, StuckNoise
 from rwrl.challenges.perturb import step_scheduler
 from rwrl.challenges.realtime import RealTime
+from rwrl.domains import make_domain
 from rwrl.tasks.constraints import ConstraintSet
+from rwrl.tasks.facts import TaskFacts, domain_facts
+
+
+def _facts(domain_name: str) -> TaskFacts:
+    """The facts of a domain's swingup task (the domain lookup names unknown domains)."""
+    return domain_facts(make_domain(domain_name, "swingup"))
 
 
 @pytest.mark.parametrize("build, match", [
@@ -35,8 +42,11 @@ from rwrl.tasks.constraints import ConstraintSet
     (lambda: step_scheduler("sine", 1.0, 1.0, np.random.default_rng(0), start=1.0, lo=0.0,
                             hi=2.0, std=0.1),
      r"scheduler = 'sine' is unknown: allowed \['constant'"),
-    (lambda: combined_specs("hard", "pendulum"), r"unknown domain 'pendulum': allowed \["),
-    (lambda: combined_specs("extreme", "cartpole"), r"combined_challenge = 'extreme' is unknown"),
+    (lambda: combined_specs("hard", _facts("pendulum")), r"unknown domain 'pendulum': allowed \["),
+    (lambda: combined_specs("extreme", _facts("cartpole")),
+     r"combined_challenge = 'extreme' is unknown"),
+    (lambda: combined_specs("hard", TaskFacts("pendulum", (), {})),
+     r"combined_challenge: domain 'pendulum' has no combined perturbation"),
 ])
 def test_invalid_argument_raises_naming_it(build, match):
     with pytest.raises(ValueError, match=match):

@@ -2,9 +2,13 @@
 
 import pytest
 
-from rwrl.challenges.specs import (DelaySpec, DimensionalitySpec, GaussianSpec, RepetitionSpec,
-                                   RunSpec, TaskFacts, parse_specs)
+from rwrl.challenges.delay import DelaySpec
+from rwrl.challenges.dimensionality import DimensionalitySpec
+from rwrl.challenges.noise import GaussianSpec, RepetitionSpec, RunSpec
+from rwrl.challenges.specs import parse_specs
+from rwrl.domains import domain_class
 from rwrl.domains.base import PerturbParam
+from rwrl.tasks.facts import TaskFacts
 
 # RWRL_REFERENCE.md, perturbable parameters: the first one of each domain.
 DEFAULT_PARAMS = {
@@ -38,7 +42,9 @@ PERTURBATION = {  # (min, max, std) per domain and level
 @pytest.mark.parametrize("domain, level", sorted(PERTURBATION))
 def test_combined_level_effective_parameters(domain, level):
     param = DEFAULT_PARAMS[domain]
-    specs = parse_specs(TaskFacts(domain, (), {param.name: param}), combined_challenge=level)
+    facts = TaskFacts(domain, (), {param.name: param},
+                      combined_perturbation=domain_class(domain).COMBINED_PERTURBATION)
+    specs = parse_specs(facts, combined_challenge=level)
     delay, sigma, (prob, steps), repetition, dims = LEVELS[level]
     assert specs.delay == delay
     assert specs.noise.gaussian == GaussianSpec(actions=sigma, observations=sigma)

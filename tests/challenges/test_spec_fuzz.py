@@ -22,10 +22,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rwrl  # noqa: F401  (registers the ids)
-from rwrl.challenges import specs as S
+from rwrl.challenges.delay import MAX_DELAY_STEPS
+from rwrl.challenges.dimensionality import MAX_RANDOM_OBSERVATIONS
 from rwrl.challenges.multiobj import SafetyObjective
-from rwrl.challenges.perturb import SCHEDULERS
+from rwrl.challenges.noise import MAX_RUN_STEPS
+from rwrl.challenges.perturb import MAX_PERIOD, SCHEDULERS
+from rwrl.challenges.realtime import MAX_MISSED, MAX_SECONDS
+from rwrl.challenges.spec_checks import MAX_STD
+from rwrl.challenges.specs import ChallengeSpecs, parse_specs
 from rwrl.domains import DOMAINS, domain_class, make_domain
+from rwrl.tasks.facts import TaskFacts, domain_facts
 
 SPEC_NAMES = ("safety_spec", "delay_spec", "noise_spec", "perturb_spec", "dimensionality_spec",
               "multiobj_spec", "realtime_spec")
@@ -47,9 +53,8 @@ def _print_counts():
         print(f"\n{test}: {sum(counter.values())} cases, {dict(counter)}")
 
 
-def _facts(domain: str) -> S.TaskFacts:
-    dom = make_domain(domain, next(iter(domain_class(domain).TASKS)))
-    return S.TaskFacts(dom.name, tuple(c.name for c in dom.constraints()), dom.perturb_params())
+def _facts(domain: str) -> TaskFacts:
+    return domain_facts(make_domain(domain, next(iter(domain_class(domain).TASKS))))
 
 
 FACTS = {d: _facts(d) for d in DOMAINS}
@@ -118,29 +123,29 @@ def spec_fields(bad) -> tuple[dict, dict]:
                         st.just(lambda step: 0.01 * (step % 3)), bad)
     runs = {"enable": enable, "actions_prob": _reals(0, 1, bad),
             "observations_prob": _reals(0, 1, bad),
-            "actions_steps": _integers(S.MAX_RUN_STEPS, bad, 1),
-            "observations_steps": _integers(S.MAX_RUN_STEPS, bad, 1)}
+            "actions_steps": _integers(MAX_RUN_STEPS, bad, 1),
+            "observations_steps": _integers(MAX_RUN_STEPS, bad, 1)}
     noise = {
-        "gaussian": {"enable": enable, "actions": _reals(0, S.MAX_STD, bad),
-                     "observations": _reals(0, S.MAX_STD, bad)},
+        "gaussian": {"enable": enable, "actions": _reals(0, MAX_STD, bad),
+                     "observations": _reals(0, MAX_STD, bad)},
         "dropped": runs, "stuck": runs,
         "repetition": {"enable": enable, "actions_prob": _reals(0, 1, bad),
-                       "actions_steps": _integers(S.MAX_RUN_STEPS, bad, 1)}}
+                       "actions_steps": _integers(MAX_RUN_STEPS, bad, 1)}}
     specs = {
         "safety_spec": {"enable": enable, "constraints": constraints, "observations": enable,
                         "safety_coeff": _reals(0, 1, bad), "limits": bad},
-        "delay_spec": {"enable": enable, **{k: _integers(S.MAX_DELAY_STEPS, bad)
+        "delay_spec": {"enable": enable, **{k: _integers(MAX_DELAY_STEPS, bad)
                                             for k in ("actions", "observations", "rewards")}},
         "noise_spec": {kind: st.one_of(_spec(fields, bad), bad) for kind, fields in noise.items()},
         "perturb_spec": {
-            "enable": enable, "period": _integers(S.MAX_PERIOD, bad, 1),
+            "enable": enable, "period": _integers(MAX_PERIOD, bad, 1),
             "param": st.one_of(st.sampled_from(ALL_PARAMS), bad),
             "scheduler": st.one_of(st.sampled_from(SCHEDULERS + ("sine",)), bad),
             "start": _reals(0, 20, bad), "min": _reals(0, 20, bad), "max": _reals(0, 20, bad),
-            "std": _reals(0, S.MAX_STD, bad)},
+            "std": _reals(0, MAX_STD, bad)},
         "dimensionality_spec": {
             "enable": enable,
-            "num_random_state_observations": _integers(S.MAX_RANDOM_OBSERVATIONS, bad)},
+            "num_random_state_observations": _integers(MAX_RANDOM_OBSERVATIONS, bad)},
         "multiobj_spec": {"enable": enable, "reward": enable, "observed": enable,
                           "coeff": _reals(0, 1, bad),
                           "objective": st.one_of(st.sampled_from(
@@ -149,7 +154,7 @@ def spec_fields(bad) -> tuple[dict, dict]:
                               ["simulated", "wallclock", "async"]), bad),
                           "budget": _reals(0, 0.1, bad), "latency": latency,
                           "fallback": st.one_of(st.sampled_from(["hold", "zero", "last"]), bad),
-                          "max_missed": _integers(S.MAX_MISSED, bad)},
+                          "max_missed": _integers(MAX_MISSED, bad)},
     }
     return noise, specs
 
@@ -198,13 +203,13 @@ def _numbers(obj):
 
 
 #: a word of a parsed field's path -> its documented upper bound (the lower is 0).
-BOUNDS = {"delay": S.MAX_DELAY_STEPS, "steps": S.MAX_RUN_STEPS, "period": S.MAX_PERIOD,
-          "num_random_state_observations": S.MAX_RANDOM_OBSERVATIONS,
-          "max_missed": S.MAX_MISSED, "budget": S.MAX_SECONDS, "latency": S.MAX_SECONDS,
-          "gaussian": S.MAX_STD, "std": S.MAX_STD, "prob": 1.0, "coeff": 1.0}
+BOUNDS = {"delay": MAX_DELAY_STEPS, "steps": MAX_RUN_STEPS, "period": MAX_PERIOD,
+          "num_random_state_observations": MAX_RANDOM_OBSERVATIONS,
+          "max_missed": MAX_MISSED, "budget": MAX_SECONDS, "latency": MAX_SECONDS,
+          "gaussian": MAX_STD, "std": MAX_STD, "prob": 1.0, "coeff": 1.0}
 
 
-def check_parsed(parsed: S.ChallengeSpecs, facts: S.TaskFacts) -> None:
+def check_parsed(parsed: ChallengeSpecs, facts: TaskFacts) -> None:
     """Assert every number of a parsed spec is a finite int or float within its bound."""
     for path, value in _numbers(parsed):
         assert type(value) in (int, float) and math.isfinite(value), (path, value)
@@ -217,10 +222,10 @@ def check_parsed(parsed: S.ChallengeSpecs, facts: S.TaskFacts) -> None:
         assert param.min <= p.min <= p.start <= p.max <= param.max
 
 
-def parse_or_name(facts: S.TaskFacts, kwargs: dict, record: collections.Counter):
+def parse_or_name(facts: TaskFacts, kwargs: dict, record: collections.Counter):
     """Parse ``kwargs``; return the specs, or None after checking the ValueError names its spec."""
     try:
-        parsed = S.parse_specs(facts, **kwargs)
+        parsed = parse_specs(facts, **kwargs)
     except ValueError as err:  # any other exception fails the test
         record["ValueError"] += 1
         named = [k for k in kwargs if str(err).startswith(k)]
@@ -256,7 +261,7 @@ VALID = {
 }
 
 
-def _valid_perturb(facts: S.TaskFacts) -> dict:
+def _valid_perturb(facts: TaskFacts) -> dict:
     name, p = next(iter(facts.perturb_params.items()))
     return {"param": name, "scheduler": "uniform", "period": 2, "min": p.min, "max": p.max,
             "start": p.start, "std": p.std}
@@ -290,7 +295,7 @@ def check_one_fault(domain: str, data, label: str = "parse_specs one fault") -> 
     facts, record = FACTS[domain], COUNTS[f"{label} ({domain})"]
     kwargs, allowed = data.draw(one_fault(domain))
     try:
-        parsed = S.parse_specs(facts, **kwargs)
+        parsed = parse_specs(facts, **kwargs)
     except ValueError as err:
         record["ValueError"] += 1
         assert any(str(err).startswith(a) for a in allowed), f"{err!s} names none of {allowed}"

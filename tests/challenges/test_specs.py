@@ -4,13 +4,18 @@ import numpy as np
 import pytest
 
 from rwrl.challenges.combined import combined_specs
-from rwrl.challenges.specs import (DelaySpec, GaussianSpec, RunSpec, TaskFacts, checked_latency,
-                                   parse_specs)
+from rwrl.challenges.delay import DelaySpec
+from rwrl.challenges.noise import GaussianSpec, RunSpec
+from rwrl.challenges.realtime import checked_latency
+from rwrl.challenges.specs import parse_specs
 from rwrl.domains.base import PerturbParam
+from rwrl.domains.cartpole import Cartpole
+from rwrl.tasks.facts import TaskFacts
 
 FACTS = TaskFacts("cartpole", ("slider_pos", "slider_accel", "balance_velocity"),
                   {"pole_length": PerturbParam("pole_length", 1.0, 0.3, 3.0, 0.3, None),
-                   "pole_mass": PerturbParam("pole_mass", 0.1, 0.1, 10.0, 0.5, None)})
+                   "pole_mass": PerturbParam("pole_mass", 0.1, 0.1, 10.0, 0.5, None)},
+                  combined_perturbation=Cartpole.COMBINED_PERTURBATION)
 
 
 def parse(**kwargs):
@@ -157,7 +162,7 @@ def test_combined_challenge_may_come_with_safety_multiobj_and_realtime():
 
 
 def test_combined_specs_are_published_dictionaries():
-    hard = combined_specs("hard", "cartpole")
+    hard = combined_specs("hard", FACTS)
     assert hard["delay_spec"] == {"enable": True, "actions": 9, "observations": 9, "rewards": 40}
     assert hard["noise_spec"]["repetition"] == {"enable": True, "actions_prob": 1.0,
                                                 "actions_steps": 3}

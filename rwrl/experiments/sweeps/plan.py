@@ -47,7 +47,8 @@ leaf paths):
   ``rwrl.agents.make_config`` for each agent of the sweep);
 * ``<challenge>_spec.<key>[.<key>]``: a field of a challenge spec dictionary
   (``delay_spec.actions``, ``noise_spec.gaussian.observations``,
-  ``perturb_spec.max``), validated with ``rwrl.challenges.specs.parse_specs``
+  ``perturb_spec.max``; every spec of ``rwrl.challenges.registry.CHALLENGES``),
+  validated with ``rwrl.challenges.specs.parse_specs``
   against each env's task facts; ``env_kwargs.time_limit``: episode length.
 * ``eval_env_kwargs.<spec>.<key>`` and ``eval_env_kwargs.time_limit``: the
   same for the evaluation env only (``RunConfig.eval_env_kwargs``: these
@@ -77,13 +78,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from rwrl.challenges.registry import CHALLENGES
 from rwrl.domains import env_names
 from rwrl.experiments.config import ConfigError, RunConfig
 
-#: challenge keyword arguments addressed as ``<name>.<key>`` (``combined_challenge``
-#: is a RunConfig field).
-CHALLENGE_SPECS = ("safety_spec", "delay_spec", "noise_spec", "perturb_spec",
-                   "dimensionality_spec", "multiobj_spec", "realtime_spec")
+# The challenge specs addressed as ``<spec>.<key>`` are the registry's (``CHALLENGES``);
+# ``combined_challenge`` is a RunConfig field.
 #: env keyword arguments beside the challenges, addressed as ``env_kwargs.<name>``.
 ENV_OPTIONS = ("time_limit",)
 #: RunConfig fields set by [sweep] itself, not by a path.
@@ -285,13 +285,13 @@ def _check_path(where: str, path: str) -> None:
     head, _, rest = path.partition(".")
     if head in ("env_kwargs", "eval_env_kwargs"):
         inner_head = rest.partition(".")[0]
-        if inner_head in CHALLENGE_SPECS:
+        if inner_head in CHALLENGES:
             return _check_path(where, rest)
         if rest in ENV_OPTIONS:
             return None
         raise SweepSpecError(f"{where}: unknown key {path!r}; {head} allows "
-                             f"{list(ENV_OPTIONS)} and the challenge specs {list(CHALLENGE_SPECS)}")
-    if head in CHALLENGE_SPECS:
+                             f"{list(ENV_OPTIONS)} and the challenge specs {list(CHALLENGES)}")
+    if head in CHALLENGES:
         if not rest:
             raise SweepSpecError(f"{where}: {path!r} needs a field, e.g. '{head}.enable'")
         return None
@@ -307,7 +307,7 @@ def _check_path(where: str, path: str) -> None:
     if head not in fields or rest:
         raise SweepSpecError(
             f"{where}: unknown key {path!r}; allowed: the RunConfig fields {fields}, "
-            f"'agent_config.<field>', '<spec>.<field>' for the specs {list(CHALLENGE_SPECS)}, "
+            f"'agent_config.<field>', '<spec>.<field>' for the specs {list(CHALLENGES)}, "
             f"'env_kwargs.time_limit'")
     return None
 
@@ -420,7 +420,7 @@ def _resolve(agent: str, env: str, seed: int, fixed: Mapping[str, Any],
             continue
         if keys[0] == "env_kwargs":
             keys = keys[1:]
-        if keys[0] in CHALLENGE_SPECS or keys[0] in ENV_OPTIONS:
+        if keys[0] in CHALLENGES or keys[0] in ENV_OPTIONS:
             _set(env_kwargs, keys, value)
         elif keys[0] == "agent_config":
             agent_config[keys[1]] = value
@@ -467,11 +467,8 @@ def _validate_agent(agent: str, overrides_json: str, where: str) -> None:
 def task_facts(env: str):
     """Return the ``TaskFacts`` of a sweep env name, without compiling its model."""
     from rwrl.domains import make_domain
-    from rwrl.tasks.protocol import TaskFacts
-    domain_name, task_name = env_names()[env]
-    domain = make_domain(domain_name, task_name)
-    return TaskFacts(domain.name, tuple(c.name for c in domain.constraints()),
-                     dict(domain.perturb_params()), domain.ACTION_ROC_LIMIT)
+    from rwrl.tasks.facts import domain_facts
+    return domain_facts(make_domain(*env_names()[env]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -488,5 +485,5 @@ def _validate_env(env: str, kwargs_json: str, where: str) -> None:
         raise SweepSpecError(f"{where}: {err}") from None
 
 
-__all__ = ["CHALLENGE_SPECS", "Overrides", "PlannedRun", "SweepPlan", "SweepSpecError",
+__all__ = ["Overrides", "PlannedRun", "SweepPlan", "SweepSpecError",
            "expand", "load_plan", "task_facts"]
