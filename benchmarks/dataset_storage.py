@@ -15,9 +15,11 @@ Minari 0.5.4's Arrow backend writes a per-step scalar info (``cost``, shape
 (T+1,)) but cannot read it back (``_decode_info``: ``int(b'')``); the script
 records that error, then measures Arrow with ``cost`` stored as (T+1, 1).
 
-Prints one JSON object. Usage::
+Prints one JSON object; ``--out FILE`` also writes it to FILE and its results page
+beside it (``--page-only`` rewrites that page from FILE without measuring). Usage::
 
     python benchmarks/dataset_storage.py --task cartpole-swingup --episodes 20
+    python benchmarks/dataset_storage.py --out benchmarks/results/dataset_storage.json
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -83,7 +86,48 @@ def _measure(fmt: str, root: Path, arrays, obs_space, act_space, args) -> dict:
             "iterate_s": round(time.perf_counter() - t0, 3)}
 
 
-def main() -> None:
+def page(results: dict, source: str, date: str | None = None, machine: str | None = None) -> str:
+    """Return the results page of one run's JSON (``source``: its path as the command gives it)."""
+    import results_page
+    f = results_page.fmt
+    meta = results_page.measured(results, date, machine, command=(
+        f"python benchmarks/dataset_storage.py --task {results['task']} --episodes "
+        f"{results['episodes']} --k {results['k']} --batch {results['batch']} --out {source}"))
+    rows = []
+    for backend, figures in results.items():
+        if not isinstance(figures, dict) or backend == "measured":
+            continue
+        if "error" in figures:
+            rows.append([backend, *[None] * 5, figures["error"]])
+            continue
+        rows.append([backend, f(figures["write_s"], ".2f"), f(figures["bytes"] / 1e6, ".2f"),
+                     f(figures["sample_episodes_ms"], ".1f"), f(figures["batch_ms"], ".1f"),
+                     f(figures["iterate_s"], ".2f"), ""])
+    sections = [(None, [
+        f"{results['episodes']} episodes of random actions on `{results['task']}` "
+        f"({results['steps']} steps, infos included), written with each Minari backend through "
+        f"`rwrl.datasets.store`. Sample: `sample_episodes({results['k']})`, median of the repeats; "
+        f"batch: {results['batch']} random transitions among {results['k']} sampled episodes; "
+        "read all: every episode once. `_cost_as_column`: the per-step `cost` info stored as "
+        "(T+1, 1), after the backend failed on the scalar one.", "",
+        *results_page.table(["backend", "write s", "MB on disk", "sample ms", "batch ms",
+                             "read all s", "error"], rows, "lrrrrrl")])]
+    return results_page.render_page(
+        "Dataset storage: Minari's HDF5 and Arrow backends", meta["command"], meta["date"],
+        meta["machine"], sections, source=Path(source).name,
+        rebuild=results_page.rebuild_command("dataset_storage.py", f"--out {source}", meta))
+
+
+def write_page(json_path: Path, date: str | None = None, machine: str | None = None) -> Path:
+    """Write the page beside ``json_path`` from that JSON; return the page's path."""
+    import results_page
+    results = json.loads(Path(json_path).read_text())
+    return results_page.write_page(results_page.page_path(json_path),
+                                   page(results, str(json_path), date, machine))
+
+
+def main(argv: list[str] | None = None) -> None:
+    import results_page
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="cartpole-swingup")
     parser.add_argument("--episodes", type=int, default=20)
@@ -91,7 +135,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256, help="transitions per batch")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--formats", default="hdf5,arrow")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the JSON here, and its results page beside it (.md)")
+    results_page.add_page_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.page_only:
+        if args.out is None:
+            parser.error("--page-only needs --out, the JSON to write the page from")
+        print(f"page: {write_page(args.out, args.date, args.machine)}")
+        return
     arrays, obs_space, act_space = _episodes(args.task, args.episodes, seed=0)
     results = {"task": args.task, "episodes": args.episodes, "steps": int(arrays.lengths.sum()),
                "k": args.k, "batch": args.batch}
@@ -104,7 +156,13 @@ def main() -> None:
                 column = dataclasses.replace(arrays, cost=arrays.cost[..., None])
                 results[f"{fmt}_cost_as_column"] = _measure(
                     fmt, Path(tmp) / f"{fmt}-column", column, obs_space, act_space, args)
-    print(json.dumps(results, indent=2))
+    results["measured"] = results_page.stamp("dataset_storage.py", sys.argv[1:] if argv is None else argv)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out is not None:
+        from rwrl.storage.atomic_files import atomic_write_bytes
+        atomic_write_bytes(args.out, (text + "\n").encode())
+        print(f"page: {write_page(args.out)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

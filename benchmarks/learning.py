@@ -3,8 +3,10 @@
 Each configuration is one ``rwrl run`` in ``ROOT/<config>``; running a
 configuration again resumes it (after a kill, or in a later sitting), and a
 finished one is only re-summarised. Results go to ``ROOT/<config>/benchmark.json``,
-all results found so far to ``ROOT/learning.json``, and the report of every
-seed of the configuration's group to ``ROOT/<group>.html``.
+all results found so far to ``ROOT/learning.json`` and its results page
+``ROOT/learning.md``, and the report of every seed of the configuration's group
+to ``ROOT/<group>.html``. ``--page-only`` rewrites the page of ``--results``
+(default the committed ``benchmarks/results/learning.json``) without running.
 
 Usage::
 
@@ -13,6 +15,7 @@ Usage::
     python benchmarks/learning.py --config d4pg-cartpole-swingup-seed0 --steps 5000 --root /tmp/b
     python benchmarks/learning.py --figure curves.png --results benchmarks/results/learning.json \
         --extra-run runs/benchmarks/dmpo-acme-baseline-walker-walk-seed0   # an unfinished run too
+    python benchmarks/learning.py --page-only --results runs/benchmarks/learning.json
 
 Goals (issue 4): cartpole-swingup, evaluation return >= 750 within 150,000 env
 steps (median of seeds); walker-walk >= 600 within 300,000; a learner update
@@ -30,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+import results_page
 from rwrl.experiments import RunConfig, is_finished, resume_run, start_run
 from rwrl.metrics.episode_file import read_rows
 from rwrl.report.html import write_report
@@ -56,7 +60,7 @@ ACME_TF = dict(policy_learning_rate=1e-4, critic_learning_rate=1e-4, samples_per
                n_step=5, policy_init_scale=0.7, epsilon_mean=1e-3, init_log_temperature=1.0,
                init_log_alpha_mean=1.0, init_log_alpha_stddev=10.0)
 #: agent-config overrides of the non-default variants. "trial": the DMPO settings
-#: tried in issue 8 (results/README.md, "DMPO"); not adopted as defaults.
+#: tried in issue 8 (results/archive.md, "DMPO (issue 8)"); not adopted as defaults.
 VARIANTS = {
     "acme-tf": ACME_TF,
     "trial": dict(ACME_TF, policy_init_scale=0.3, epsilon_mean=1e-2, samples_per_insert=64.0),
@@ -149,11 +153,19 @@ def run_benchmark(name: str, root: Path, steps: int | None, progress: bool) -> d
             steps=steps, eval_every=max(steps // 4, 1), checkpoint_every=max(steps // 2, 1)))
     run_dir = root / name
     hooks = RunHooks(progress=progress)
+    ran = True
     if not (run_dir / "config.json").exists():
         start_run(benchmark.config, run_dir, hooks)
     elif not is_finished(run_dir) or steps is not None:
         resume_run(run_dir, steps=benchmark.config.steps, hooks=hooks)
+    else:
+        ran = False
     result = summarise(name, benchmark, run_dir)
+    previous = run_dir / "benchmark.json"
+    if not ran and previous.exists() and "measured" in json.loads(previous.read_text()):
+        result["measured"] = json.loads(previous.read_text())["measured"]  # only re-summarised
+    else:
+        result["measured"] = results_page.stamp("learning.py", ["--config", name])
     (run_dir / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
     seeds = sorted(p.parent for p in root.glob(f"{benchmark.group}-seed*/config.json"))
     write_report(seeds, root / f"{benchmark.group}.html")
@@ -177,6 +189,77 @@ def _write_overview(root: Path) -> None:
                      "median_eval_return_best": median(rs, "eval_return_best")}
                for key, rs in groups.items()}
     (root / "learning.json").write_text(json.dumps({"runs": results, "groups": medians}, indent=2) + "\n")
+    write_page(root / "learning.json")
+
+
+def _group(run: dict[str, Any]) -> str:
+    return "-".join(filter(None, [run["agent"], run.get("variant"), run["env"], run["combined_challenge"]]))
+
+
+def _recorded(runs: list[dict[str, Any]], key: str) -> str | None:
+    """The runs' recorded dates (first to last) or machines (each once); None if none recorded."""
+    values = sorted({r["measured"][key] for r in runs if r.get("measured")})
+    if not values:
+        return None
+    return (values[0] if len(values) == 1 else f"{values[0]} to {values[-1]}") if key == "date" \
+        else "; ".join(values)
+
+
+def page(results: dict[str, Any], source: str, date: str | None = None,
+         machine: str | None = None) -> str:
+    """Return the results page of a learning.json (``source``: its path as the command gives it)."""
+    f = results_page.fmt
+    runs = results["runs"]
+    meta = results_page.measured({"measured": {"date": _recorded(runs, "date"),
+                                               "machine": _recorded(runs, "machine")}},
+                                 date, machine)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(_group(run), []).append(run)
+    def goal(run):
+        return f"{run['goal']['return']:g} within {run['goal']['within_steps']:,}"
+    group_rows = [[key, len(rs), f(results["groups"][key]["median_eval_return_final"]),
+                   f(results["groups"][key]["median_eval_return_best"]), goal(rs[0]),
+                   f"{sum(r['goal']['met'] for r in rs)} of {len(rs)}"]
+                  for key, rs in sorted(groups.items())]
+    thresholds = sorted({t for run in runs for t in run["steps_to_return"]}, key=float)
+    run_rows = [[run["config"], f"{run['env_steps']:,}", f(run["eval_return_final"]),
+                 f(run["eval_return_best"]),
+                 *[f(run["steps_to_return"][t], ",") if t in run["steps_to_return"] else ""
+                   for t in thresholds],
+                 "met" if run["goal"]["met"] else "missed", f(run["update_ms"], ".1f"),
+                 f(run["outside_learner_share"], ".2f"), f(run["env_steps_per_s"]),
+                 f(run["wall_clock_s"] / 60, ".0f")] for run in runs]
+    sections = [
+        (None, ["One `rwrl run` per configuration, each resumable. "
+                "Evaluation return: the mean of each evaluation's episodes. A configuration is "
+                "`<agent>[-<variant>]-<env>[-<combined challenge>]-seed<seed>`; the variants are "
+                "agent-config overrides (`VARIANTS` in `benchmarks/learning.py`)."]),
+        ("Per configuration group (median over seeds)",
+         results_page.table(["group", "seeds", "final return", "best return", "goal (return within "
+                             "env steps)", "seeds meeting it"], group_rows, "lrrrll")),
+        ("Per run", ["Steps to a return: env steps of the first evaluation at or above it "
+                     "(– never; blank: not a threshold of that run). "
+                     "Update ms, the learner's time per update; outside learner, the share of the "
+                     "loop's wall-clock spent outside it; speeds depend on what else the machine ran.",
+                     "", *results_page.table(
+                         ["config", "env steps", "final return", "best return",
+                          *[f"steps to {t}" for t in thresholds], "goal", "update ms",
+                          "outside learner", "env steps/s", "wall-clock min"], run_rows,
+                         "lrrr" + "r" * len(thresholds) + "lrrrr")]),
+    ]
+    return results_page.render_page(
+        "Learning: D4PG and DMPO evaluation return", "python benchmarks/learning.py --config CONFIG",
+        meta["date"], meta["machine"], sections,
+        source=Path(source).name,
+        rebuild=results_page.rebuild_command("learning.py", f"--results {source}", meta))
+
+
+def write_page(json_path: Path, date: str | None = None, machine: str | None = None) -> Path:
+    """Write the page beside ``json_path`` (a learning.json) from it; return the page's path."""
+    results = json.loads(Path(json_path).read_text())
+    return results_page.write_page(results_page.page_path(json_path),
+                                   page(results, str(json_path), date, machine))
 
 
 def draw_curves(results: Path, extra_runs: list[Path], path: Path) -> None:
@@ -229,7 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/learning.json"))
     parser.add_argument("--extra-run", type=Path, action="append", default=[],
                         help="a configuration's run directory to draw too (e.g. unfinished)")
+    parser.add_argument("--page-only", action="store_true",
+                        help="run nothing: rewrite the results page (.md) of the --results JSON")
+    parser.add_argument("--date", help="with --page-only: the date of runs that do not record it")
+    parser.add_argument("--machine", help="with --page-only: the machine of runs that do not record it")
     args = parser.parse_args(argv)
+    if args.page_only:
+        print(f"page: {write_page(args.results, args.date, args.machine)}")
+        return 0
     if args.figure is not None:
         draw_curves(args.results, args.extra_run, args.figure)
         print(f"figure: {args.figure}")

@@ -37,6 +37,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import results_page
 import sweep_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,8 +150,8 @@ def summarize(args: argparse.Namespace) -> Path:
                   "the coefficient tightens.", "",
                   "| what | per coefficient | rises as it tightens? |", "|---|---|---|",
                   *safety_lines]
-    path = args.out / f"paper-{args.env}.md"
-    path.write_text("\n".join(lines) + "\n")
+    path = results_page.write_page(  # keeps the notes written by hand below its marker
+        args.out / f"paper-{args.env}.md", "\n".join(lines) + "\n")
     print(path.read_text())
     return path
 

@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+import results_page
+
 
 def run_sweep_file(spec: Path, sweep_dir: Path, overrides: Any, workers: int = 1,
                    progress: bool = True, keep: Callable[[Any], bool] | None = None,
@@ -143,13 +145,13 @@ def write_tables(out: Path, name: str, lines: list[str], table: Any) -> Path:
     """Write ``OUT/<name>.md`` (``lines``) and ``OUT/<name>.json`` (``table``), atomically; print the md.
 
     The JSON is strict: a missing figure (NaN, e.g. an interval over one seed) is ``null``.
+    The notes written by hand below ``results_page.NOTES_MARKER`` in an existing md are kept.
     Returns the md's path.
     """
     import json
     from rwrl.storage.atomic_files import atomic_write_bytes
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.md"
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    path = results_page.write_page(out / f"{name}.md", "\n".join(lines) + "\n")
     text = json.dumps(_strict(table), indent=1, sort_keys=True, allow_nan=False)
     atomic_write_bytes(out / f"{name}.json", (text + "\n").encode())
     print(path.read_text())

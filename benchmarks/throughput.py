@@ -22,7 +22,9 @@ its extra over plain (median of the per-round differences).
 
 Usage: python benchmarks/throughput.py [--domains cartpole walker] [--seconds 1.0]
        [--repeats 5] [--quick] [--out FILE] [--baseline FILE] [--json]
-Prints a table (or the JSON with --json) and writes the JSON to --out.
+       python benchmarks/throughput.py --page-only --out FILE [--date DATE]
+Prints a table (or the JSON with --json) and writes the JSON to --out, with its
+results page beside it (FILE with .md); --page-only rewrites that page from FILE.
 Steps are control steps (1000 per episode).
 """
 
@@ -42,9 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # steppers.py beside t
 import mujoco  # noqa: E402
 
 import steppers as st  # noqa: E402
+import results_page  # noqa: E402
 from rwrl.challenges.combined import combined_specs  # noqa: E402
+from rwrl.domains import make_domain  # noqa: E402
 from rwrl.core.engine import default_num_threads  # noqa: E402
 from rwrl.storage.atomic_files import atomic_write_bytes  # noqa: E402
+from rwrl.tasks.facts import domain_facts  # noqa: E402
 
 TASKS = {"cartpole": "swingup", "walker": "walk", "quadruped": "walk", "humanoid": "walk"}
 #: the batch at which the hard vector env and envpool are compared.
@@ -58,7 +63,7 @@ DEFAULT_BASELINE = (Path(__file__).resolve().parent / "results"
 
 def ladder(domain: str) -> dict[str, dict]:
     """Return name -> ``gymnasium.make`` keyword arguments, plain first, then each stage alone."""
-    hard = combined_specs("hard", domain)
+    hard = combined_specs("hard", domain_facts(make_domain(domain, TASKS[domain])))
     noise = hard["noise_spec"]
     return {
         "plain": {},
@@ -333,6 +338,89 @@ def format_table(result: dict) -> str:
     return "\n\n".join([head] + ["\n".join(b) for b in blocks if b])
 
 
+def _machine_text(machine: dict) -> str:
+    """The JSON's ``machine`` entry in words (runs before the ``measured`` entry recorded only this)."""
+    load = ""
+    if "loadavg_start" in machine:
+        load = (f", load average {machine['loadavg_start'][0]} at the start and "
+                f"{machine['loadavg_end'][0]} at the end")
+    return f"{machine['cpus']} CPUs, mujoco {machine['mujoco']}{load}"
+
+
+def _page_rows(domains: dict, batches) -> dict[str, list[list]]:
+    """The page's tables as rows of formatted cells (one key per table)."""
+    f = results_page.fmt
+    c = N_COMPARE
+    rows: dict[str, list[list]] = {"single": [], "vector": [], "compare": [], "goals": []}
+    def over_raw(row: dict, name: str, key: str) -> str:  # rate (time per step over raw mj_step's)
+        ratio = row.get(f"ratio_{key}_over_raw_step")
+        return results_page.MISSING if ratio is None else f"{row[name]:.0f} ({1 / ratio:.2f}x)"
+    for domain, row in domains.items():
+        rows["single"].append([domain, f(row["raw_step"]), over_raw(row, "dm_control", "dm_control"),
+                               over_raw(row, "rwrl_single", "single"),
+                               over_raw(row, "hard_single", "hard_single"),
+                               f(row.get("ratio_single_over_dm_control"), ".2f"),
+                               f(row.get("ratio_hard_single_over_dm_control"), ".2f")])
+        rows["vector"] += [[domain, n, f(row[f"rwrl_vector_{n}"]), f(row[f"raw_rollout_{n}"]),
+                            f(row[f"ratio_vector_over_raw_{n}"], ".3f")] for n in batches]
+        rows["compare"].append([domain, f(row.get(f"envpool_{c}")), f(row[f"rwrl_vector_{c}"]),
+                                f(row.get(f"hard_vector_{c}")),
+                                f(row.get(f"ratio_vector_over_envpool_{c}"), ".3f"),
+                                f(row.get(f"ratio_hard_vector_over_envpool_{c}"), ".3f")])
+        rows["goals"] += [[g["domain"], g["goal"], f(g["value"], ".3f"), f"{g['op']} {g['bound']}",
+                           "met" if g["met"] else "missed"] for g in row["goals"]]
+    return rows
+
+
+def page(result: dict, source: str, date: str | None = None) -> str:
+    """Return the results page of one run's JSON (``source``: its path as the command gives it)."""
+    domains, settings = result["domains"], result["settings"]
+    batches = sorted(set(settings["batch"]) | {N_COMPARE})
+    rows = _page_rows(domains, batches)
+    meta = results_page.measured(  # the machine: the JSON's own entry, which has mujoco and the load
+        result, date=date, command=(f"python benchmarks/throughput.py --seconds {settings['seconds']} "
+                 f"--repeats {settings['repeats']} --batch {' '.join(map(str, settings['batch']))} "
+                 f"--out {source}"))
+    envpool = result["envpool"]
+    skipped = "; ".join(f"{d}: {r}" for d, r in envpool["skipped"].items()) or "none"
+    baseline = (f"compared with `{settings['baseline']}`" if settings.get("baseline")
+                else "not compared (no stored run)")
+    t = results_page.table
+    sections = [
+        (None, [f"Control steps per second (1000 per episode), each figure the median of "
+                f"{settings['repeats']} interleaved rounds of {settings['seconds']} s; N = 1 figures "
+                f"per second of process CPU time, vector figures per wall second. Compare ratios "
+                f"measured in one run, not absolute rates across machines. envpool "
+                f"{envpool.get('version', 'not installed')}, skipped: {skipped}; vector goals "
+                f"{baseline}."]),
+        ("Single env (N = 1)", ["In brackets: time per step over the raw `mj_step` loop's.", "",
+                                *t(["domain", "raw mj_step", "dm_control", "rwrl single", "hard single",
+                                  "single / dm_control", "hard / dm_control"], rows["single"], "lrrrrrr")]),
+        ("Vector env against raw `mujoco.rollout` (same N and threads)",
+         t(["domain", "N", "rwrl vector", "raw rollout", "ratio"], rows["vector"], "lrrrr")),
+        (f"N = {N_COMPARE} against envpool's plain task (same N and threads)",
+         t(["domain", "envpool", "rwrl vector", "hard vector", "vector / envpool",
+            "hard / envpool"], rows["compare"], "lrrrrr")),
+    ]
+    stages = _stage_table(domains)
+    if stages:
+        sections.append(("Cost of each stage of `hard` at N = 1", ["```", *stages, "```"]))
+    sections.append(("Goals (issue 7, section 4; reported, never asserted)",
+                     t(["domain", "goal", "value", "bound", "verdict"], rows["goals"], "llrll")))
+    return results_page.render_page(
+        "Throughput: steps per second of rwrl against dm_control, raw MuJoCo and envpool",
+        meta["command"], meta["date"], _machine_text(result["machine"]), sections,
+        source=Path(source).name,
+        rebuild=results_page.rebuild_command("throughput.py", f"--out {source}", meta))
+
+
+def write_page(json_path: Path, date: str | None = None) -> Path:
+    """Write the page beside ``json_path`` from that JSON; return the page's path."""
+    result = json.loads(Path(json_path).read_text())
+    return results_page.write_page(results_page.page_path(json_path),
+                                   page(result, str(json_path), date))
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -346,9 +434,16 @@ def parse_args(argv):
     parser.add_argument("--no-hard", action="store_true", help="skip the combined challenge")
     parser.add_argument("--baseline", default=str(DEFAULT_BASELINE),
                         help="stored JSON the vector figures are compared with")
-    parser.add_argument("--out", default=None, help="write the JSON here")
+    parser.add_argument("--out", default=None,
+                        help="write the JSON here, and its results page beside it (.md)")
+    parser.add_argument("--page-only", action="store_true",
+                        help="measure nothing: rewrite the page of the JSON at --out")
+    parser.add_argument("--date", default=None,
+                        help="with --page-only: the date of a JSON that does not record it")
     parser.add_argument("--json", action="store_true", help="print the JSON, not the table")
     args = parser.parse_args(argv)
+    if args.page_only and not args.out:
+        parser.error("--page-only needs --out, the JSON to write the page from")
     if args.quick:
         args.seconds, args.repeats, args.batch = 0.05, 2, [4]
     if args.seconds <= 0 or args.repeats < 1 or min(args.batch) < 1:
@@ -372,6 +467,9 @@ def _envpool_status(domains) -> tuple[dict, dict]:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.page_only:
+        print(f"page: {write_page(Path(args.out), args.date)}")
+        return json.loads(Path(args.out).read_text())
     base = load_baseline(args.baseline)  # read before --out may replace the same file
     reasons, envpool_entry = _envpool_status(args.domains)
     result = {"machine": {"cpus": os.cpu_count(), "mujoco": mujoco.__version__,
@@ -387,10 +485,12 @@ def main(argv=None) -> dict:
             base.get(domain))
         print(f"{domain} done", file=sys.stderr)
     result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["measured"] = results_page.stamp("throughput.py", sys.argv[1:] if argv is None else argv)
     text = json.dumps(result, indent=2)
     print(text if args.json else format_table(result))
     if args.out:
         atomic_write_bytes(Path(args.out), (text + "\n").encode())
+        print(f"page: {write_page(Path(args.out))}", file=sys.stderr)
     return result
 
 

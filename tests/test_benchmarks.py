@@ -25,7 +25,7 @@ def quick_run(tmp_path_factory):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"),
                            "--domains", "cartpole", "--quick", "--out", str(out)],
                           check=True, capture_output=True, text=True, timeout=300)
-    return json.loads(out.read_text()), done.stdout
+    return json.loads(out.read_text()), done.stdout, out
 
 
 def _finite_positive(value) -> bool:
@@ -33,7 +33,7 @@ def _finite_positive(value) -> bool:
 
 
 def test_throughput_benchmark_reports_every_figure_and_ratio_of_one_run(quick_run):
-    result, _ = quick_run
+    result, _, _ = quick_run
     row = result["domains"]["cartpole"]
     for key in ("raw_step", "dm_control", "rwrl_single", "hard_single", "rwrl_vector_4",
                 "raw_rollout_4", "rwrl_vector_64", "raw_rollout_64", "hard_vector_64",
@@ -59,7 +59,7 @@ def test_throughput_benchmark_reports_the_cost_of_each_stage_of_hard(quick_run):
 
 
 def test_throughput_benchmark_compares_with_envpool_or_says_why_not(quick_run):
-    result, stdout = quick_run
+    result, stdout, _ = quick_run
     row = result["domains"]["cartpole"]
     if "cartpole" in result["envpool"]["skipped"]:
         assert "envpool" in result["envpool"]["skipped"]["cartpole"]
@@ -79,6 +79,17 @@ def test_throughput_benchmark_states_each_goal_with_its_value_and_verdict(quick_
         assert math.isfinite(g["value"]) and g["op"] in ("<=", ">=")
         assert g["met"] == (g["value"] <= g["bound"] if g["op"] == "<="
                             else g["value"] >= g["bound"])
+
+
+def test_throughput_benchmark_writes_its_results_page_and_page_only_rewrites_the_same(quick_run):
+    result, _, out = quick_run
+    page = out.with_suffix(".md").read_text()
+    assert result["measured"]["command"].startswith("python benchmarks/throughput.py --domains cartpole")
+    assert f"- Date: {result['measured']['date']}\n" in page
+    assert "| cartpole | N |" not in page and "| domain | N | rwrl vector | raw rollout | ratio |" in page
+    out.with_suffix(".md").write_text("stale")
+    throughput.main(["--page-only", "--out", str(out)])
+    assert out.with_suffix(".md").read_text() == page
 
 
 def test_goals_compare_vector_figures_with_the_stored_run_normalised_by_raw_rollout():
@@ -112,6 +123,11 @@ def test_claim_tables_are_strict_json_with_missing_figures_as_null(tmp_path, cap
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == [{"mean": 812.5, "ci_low": None, "ci_high": None, "n_seeds": 1,
                                  "per_seed": [1.0, None]}]
+    # a rerun rewrites the table and keeps the notes written by hand below the marker
+    import results_page
+    path.write_text(path.read_text() + "\n" + results_page.NOTES_MARKER + "\n\nWhy.\n")
+    sweep_file.write_tables(tmp_path / "out", "claim", ["# claim", "| b |"], table)
+    assert path.read_text() == "# claim\n| b |\n\n" + results_page.NOTES_MARKER + "\n\nWhy.\n"
 
 
 def test_paper_table_reads_the_task_reward_of_the_last_evaluation_not_the_multiobjective_mix():
