@@ -98,8 +98,8 @@ def load(domain_name: str, task_name: str, *, seed: int | None = None,
         ``task_kwargs={'random': seed}`` are accepted too.
       time_limit: episode length in control steps (default 1000).
       environment_kwargs: accepted for compatibility; only ``flat_observation=False`` is allowed.
-      **challenges: safety_spec, delay_spec, noise_spec, perturb_spec,
-        dimensionality_spec, multiobj_spec, combined_challenge, realtime_spec.
+      **challenges: the challenge specs (``rwrl.challenges.registry.keywords()``:
+        safety_spec, delay_spec, ..., combined_challenge).
     """
     task_kwargs = dict(task_kwargs or {})
     for alias in (random, task_kwargs.pop("random", None)):

@@ -98,7 +98,7 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
       physics_state_info: add ``info['physics_state']``, the physics state
         (qpos, qvel, qacc_warmstart) of the returned observation (for agents
         that step models from stored states, e.g. R-MPO); off by default.
-      **challenges: the challenge specs (safety_spec, delay_spec, ...).
+      **challenges: the challenge specs (``rwrl.challenges.registry.keywords()``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
