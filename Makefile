@@ -18,8 +18,8 @@ venv: $(STAMP)
 
 ## make run: the suite's point in one page: D4PG on cartpole-swingup without challenges and
 ## under the easy combined challenge, as a two-run sweep (sweeps/main.toml, two workers), then
-## the sweep report; prints its path and the final returns. About ten minutes on 2 cores;
-## re-running continues the sweep where it stopped.
+## the sweep report; prints its path and the final returns (its measured time:
+## benchmarks/results/make-run.md); re-running continues the sweep where it stopped.
 run: $(STAMP)
 	$(BIN)/rwrl sweep run sweeps/main.toml --out runs/make-run --workers 2
 	$(BIN)/rwrl report runs/make-run

@@ -14,12 +14,10 @@ terminations, truncations (T,), the reset seed, and the infos
 (violated constraints per step), the reset's included. Observations are
 float32 (:func:`float32_box`), the env's float64 values rounded.
 
-Storage backend: HDF5, measured against Arrow by ``benchmarks/dataset_storage.py``
-(20 episodes; 2-core machine, loaded): HDF5 samples 8 random episodes about
-twice as fast (cartpole 35 ms against 66 ms, walker 25 against 51) and reads
-the whole set in half the time; Arrow's files are 15 to 35 % smaller
-(cartpole 0.86 against 1.32 MB, walker 2.79 against 3.26 MB). Minari 0.5.4's
-Arrow backend also cannot read back a per-step scalar info (``cost``). HDF5
+Storage backend: HDF5, chosen over Arrow by ``benchmarks/dataset_storage.py``
+(its page, benchmarks/results/dataset_storage.md, has the figures): HDF5 samples
+random episodes faster, Arrow's files are smaller, and Minari 0.5.4's Arrow
+backend cannot read back a per-step scalar info (``cost``). HDF5
 needs h5py (pinned). Arrays are stored raw (``jpeg_encoding=False``: no
 images, nothing lossy).
 
@@ -85,7 +83,7 @@ def float32_box(space: Any) -> Any:
     """Return ``space`` (a Box) with dtype float32: observations are stored as float32.
 
     The envs compute in float64; the published sets and the agents use float32,
-    which halves the datasets (humanoid 100 %: 5.4 GB instead of 10.7 GB).
+    which halves the datasets' size.
     """
     from gymnasium import spaces
     return spaces.Box(np.asarray(space.low, np.float32), np.asarray(space.high, np.float32),
