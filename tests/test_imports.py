@@ -24,6 +24,9 @@ def _loaded_after(code: str) -> list[str]:
     "import gymnasium, rwrl\nvec = gymnasium.make_vec('rwrl/walker-walk-v0', num_envs=2)\nvec.reset(seed=0)",
     "import rwrl\nenv = rwrl.load('cartpole', 'swingup'); env.reset()",
     "import rwrl.agents",
+    # the registry's capabilities and the run config's checks read no agent module
+    "from rwrl.agents import AGENTS\nassert AGENTS['rmpo'].capabilities.model_set\n"
+    "from rwrl.experiments.config import RunConfig\nRunConfig(agent='crr', dataset='d')",
     "from typer.testing import CliRunner\nfrom rwrl.cli import app\n"
     "assert CliRunner().invoke(app, ['envs']).exit_code == 0",
 ])

@@ -1,4 +1,5 @@
-"""Reference JAX agents: D4PG and distributional MPO, and the pieces they share.
+"""Reference JAX agents (D4PG, distributional MPO, robust MPO, constrained D4PG, offline BC, CRR,
+IQL), the registry that names them, and the pieces they share.
 
 Example::
 
@@ -8,16 +9,25 @@ Example::
     actions = agent.act(state, obs, key, explore=True)  # (B, 1) in [-1, 1]
     state, metrics = agent.update(state, replay.sample(rng, agent.config.batch_size), key)
 
-Shared pieces: ``networks`` (flax modules), ``distributional`` (the C51
-support, projection and TD loss), ``replay`` (n-step replay fed by a vector
-env), ``offline_replay`` (n-step batches from a Minari dataset), ``types``
-(``Transition``, the ``Agent`` protocol). Offline agents (``OFFLINE_AGENTS``):
-``bc``, ``crr``, ``iql``. Robust agents over a model set (``MODEL_SET_AGENTS``): ``rmpo``,
-``srmpo``.
+Shared pieces: ``base`` (the shell that jits an agent's pure init / update /
+act functions once, and the one optimiser factory), ``config`` (the config
+pieces: batch, replay, networks, learner, critic support, each field
+documented and checked once), ``capabilities`` (what an agent declares the
+run loop must do for it), ``networks`` (flax modules), ``distributional``
+(the C51 support, projection and TD loss), ``replay`` (n-step replay fed by a
+vector env), ``offline_replay`` (n-step batches from a Minari dataset),
+``types`` (``Transition``, the ``Agent`` protocol).
 
-Adding an agent is one file (its config dataclass, networks and learning)
-plus its line in ``AGENTS``; ``rwrl run --help`` lists the registry. Agent
-modules import JAX, so they load only when an agent is made.
+Adding an agent is one file plus its line in ``AGENTS``. The file holds, top
+to bottom like its paper's algorithm box: its config (a frozen dataclass of
+the pieces it uses and its own fields), its networks, its losses, its pure
+init / update / act, and a class on ``base.JittedAgent`` that ties them
+together in ``make_functions`` and declares its ``capabilities``; the
+registry line names the module, the classes and the same capabilities
+(``tests/agents/test_registry.py`` checks that they agree, and runs the
+registry-wide tests on the new agent). ``rwrl run --help`` lists the
+registry. Agent modules import JAX, so they load only when an agent is made;
+this package and its registry do not.
 """
 
 from __future__ import annotations
@@ -25,36 +35,57 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-#: agent name -> "module:AgentClass:ConfigClass"; the class is built as cls(obs_size,
-#: action_size, config).
+from rwrl.agents.capabilities import Capabilities
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentEntry:
+    """One registered agent: where its classes live and what it declares it can do."""
+
+    #: the module that defines the agent, e.g. "rwrl.agents.d4pg".
+    module: str
+    #: the agent class, built as cls(obs_size, action_size, config).
+    agent_class: str
+    #: the config dataclass (one agent class may serve several: R-MPO and SR-MPO).
+    config_class: str
+    #: the same as the agent class's ``capabilities`` (a test checks it), readable without JAX.
+    capabilities: Capabilities = Capabilities()
+
+
+_OFFLINE = Capabilities(offline=True)
+_MODEL_SET = Capabilities(model_set=True)
+_CONSTRAINED = Capabilities(cost_constrained=True)
+
+#: agent name -> its entry.
 AGENTS = {
-    "d4pg": "rwrl.agents.d4pg:D4PG:D4PGConfig",
-    "dmpo": "rwrl.agents.dmpo:DMPO:DMPOConfig",
-    "rmpo": "rwrl.agents.rmpo:RMPO:RMPOConfig",
-    "srmpo": "rwrl.agents.rmpo:RMPO:SRMPOConfig",
-    "rcd4pg": "rwrl.agents.rcd4pg:RCD4PG:RCD4PGConfig",
-    "metal": "rwrl.agents.metal:MetaL:MetaLConfig",
-    "bc": "rwrl.agents.bc:BC:BCConfig",
-    "crr": "rwrl.agents.crr:CRR:CRRConfig",
-    "iql": "rwrl.agents.iql:IQL:IQLConfig",
+    "d4pg": AgentEntry("rwrl.agents.d4pg", "D4PG", "D4PGConfig"),
+    "dmpo": AgentEntry("rwrl.agents.dmpo", "DMPO", "DMPOConfig"),
+    "rmpo": AgentEntry("rwrl.agents.rmpo", "RMPO", "RMPOConfig", _MODEL_SET),
+    "srmpo": AgentEntry("rwrl.agents.rmpo", "RMPO", "SRMPOConfig", _MODEL_SET),
+    "rcd4pg": AgentEntry("rwrl.agents.rcd4pg", "RCD4PG", "RCD4PGConfig", _CONSTRAINED),
+    "metal": AgentEntry("rwrl.agents.metal", "MetaL", "MetaLConfig", _CONSTRAINED),
+    "bc": AgentEntry("rwrl.agents.bc", "BC", "BCConfig", _OFFLINE),
+    "crr": AgentEntry("rwrl.agents.crr", "CRR", "CRRConfig", _OFFLINE),
+    "iql": AgentEntry("rwrl.agents.iql", "IQL", "IQLConfig", _OFFLINE),
 }
 
-#: agents that learn only from a dataset (``rwrl run --dataset``); the others learn online
-#: or, being off-policy, from a dataset too.
-OFFLINE_AGENTS = ("bc", "crr", "iql")
 
-#: agents that step a model set of the run's task from stored physics states (R-MPO,
-#: SR-MPO): they learn on rwrl tasks only, not on arbitrary (toy) envs or datasets.
-MODEL_SET_AGENTS = ("rmpo", "srmpo")
+def agent_entry(name: str) -> AgentEntry:
+    """Return the registry entry of agent ``name`` (no import of the agent).
+
+    Raises:
+        ValueError: for an unknown agent name, naming the allowed ones.
+    """
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; allowed: {sorted(AGENTS)}")
+    return AGENTS[name]
 
 
 def agent_classes(name: str) -> tuple[type, type]:
     """Return (agent class, config class) of agent ``name``, importing its module."""
-    if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r}; allowed: {sorted(AGENTS)}")
-    module, cls, config_cls = AGENTS[name].split(":")
-    module = importlib.import_module(module)
-    return getattr(module, cls), getattr(module, config_cls)
+    entry = agent_entry(name)
+    module = importlib.import_module(entry.module)
+    return getattr(module, entry.agent_class), getattr(module, entry.config_class)
 
 
 def make_config(name: str, **config_overrides):
@@ -90,4 +121,4 @@ def make_agent(name: str, obs_size: int, action_size: int, **config_overrides):
     return agent_classes(name)[0](obs_size, action_size, config)
 
 
-__all__ = ["AGENTS", "MODEL_SET_AGENTS", "OFFLINE_AGENTS", "agent_classes", "make_agent", "make_config"]
+__all__ = ["AGENTS", "AgentEntry", "Capabilities", "agent_classes", "agent_entry", "make_agent", "make_config"]

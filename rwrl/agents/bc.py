@@ -26,34 +26,25 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from rwrl.agents.base import AgentFunctions, JittedAgent, make_optimiser
+from rwrl.agents.capabilities import Capabilities
+from rwrl.agents.config import BatchConfig, GradientClipConfig, PolicyNetConfig, require_positive
 from rwrl.agents.networks import DeterministicPolicy
-from rwrl.agents.types import Transition, validate_offline_config
+from rwrl.agents.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class BCConfig:
-    """BC hyperparameters."""
+class BCConfig(PolicyNetConfig, GradientClipConfig, BatchConfig):
+    """BC hyperparameters; of the batch fields BC reads only batch_size (the replay needs n and a discount)."""
 
-    #: hidden layer sizes of the policy network.
-    policy_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    #: transitions per learner step.
-    batch_size: int = 256
-    #: n of the n-step transitions the offline replay builds (BC ignores all but s and a).
-    n_step: int = 1
-    #: per-step discount (unused by the loss; the replay needs one).
-    discount: float = 0.99
     #: Adam learning rate.
     learning_rate: float = 1e-4
-    #: gradients are clipped to this global norm (acme's default).
-    max_gradient_norm: float = 40.0
 
     def __post_init__(self):
-        validate_offline_config(self)
-        if not self.max_gradient_norm > 0:
-            raise ValueError(f"max_gradient_norm={self.max_gradient_norm!r}: must be > 0")
+        super().__post_init__()
+        require_positive(self, "learning_rate")
 
 
 class TrainingState(NamedTuple):
@@ -71,16 +62,16 @@ def bc_loss(action_pred: jax.Array, action_tm1: jax.Array) -> jax.Array:
     return jnp.sum(jnp.square(action_pred - action_tm1))
 
 
-def make_optimiser(config: BCConfig) -> optax.GradientTransformation:
-    """Return global-norm clipping, then Adam."""
-    return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
-                       optax.adam(config.learning_rate))
-
-
 def init_state(policy: DeterministicPolicy, optimiser, obs_size: int, key: jax.Array) -> TrainingState:
     """Initialise the policy at random and the optimiser at zero."""
     params = policy.init(key, jnp.zeros((1, obs_size)))
     return TrainingState(params, optimiser.init(params), jnp.zeros((), jnp.int32))
+
+
+def select_action(policy: DeterministicPolicy, params, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+    """Return pi(obs) in (-1, 1), exploring or not (BC never collects data); ``key`` unused."""
+    del key, explore
+    return policy.apply(params, obs)
 
 
 def update_step(policy: DeterministicPolicy, optimiser, state: TrainingState, batch: Transition,
@@ -99,33 +90,17 @@ def update_step(policy: DeterministicPolicy, optimiser, state: TrainingState, ba
     return TrainingState(params, opt_state, state.steps + 1), metrics
 
 
-class BC:
-    """The BC agent: ``init``, ``act`` and ``update`` around the pure functions above.
+class BC(JittedAgent):
+    """The BC agent: the pure functions above, jitted once by ``base.JittedAgent``."""
 
-    Args:
-        obs_size: length of the flat observation.
-        action_size: length of the action; actions are in [-1, 1].
-        config: hyperparameters.
-    """
+    capabilities = Capabilities(offline=True)
+    config_class = BCConfig
 
-    def __init__(self, obs_size: int, action_size: int, config: BCConfig = BCConfig()):
-        self.config = config
-        self.obs_size, self.action_size = obs_size, action_size
+    def make_functions(self, obs_size: int, action_size: int, config: BCConfig) -> AgentFunctions:
+        """Build the policy and its optimiser: global-norm clipping, then Adam."""
         self.policy = DeterministicPolicy(action_size, config.policy_hidden_sizes)
-        optimiser = make_optimiser(config)
-        self._init = jax.jit(functools.partial(init_state, self.policy, optimiser, obs_size))
-        self._update = jax.jit(functools.partial(update_step, self.policy, optimiser))
-        self._act = jax.jit(self.policy.apply)
-
-    def init(self, key: jax.Array) -> TrainingState:
-        """Return the initial training state for ``key``."""
-        return self._init(key)
-
-    def act(self, state: TrainingState, obs: np.ndarray, key: jax.Array, explore: bool) -> np.ndarray:
-        """Return (B, action_size) float32 actions pi(obs) in (-1, 1); ``key``, ``explore`` unused."""
-        del key, explore
-        return np.asarray(self._act(state.policy_params, jnp.asarray(obs, jnp.float32)))
-
-    def update(self, state: TrainingState, batch: Transition, key: jax.Array):
-        """Return (new state, metrics) after one learner step on ``batch``."""
-        return self._update(state, batch, key)
+        optimiser = make_optimiser(config.learning_rate, config.max_gradient_norm)
+        return AgentFunctions(
+            init=functools.partial(init_state, self.policy, optimiser, obs_size),
+            update=functools.partial(update_step, self.policy, optimiser),
+            act=functools.partial(select_action, self.policy))

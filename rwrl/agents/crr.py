@@ -43,45 +43,25 @@ from typing import Callable, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from rwrl.agents import distributional
+from rwrl.agents.base import AgentFunctions, JittedAgent, actor_critic_optimisers
+from rwrl.agents.capabilities import Capabilities
+from rwrl.agents.config import BatchConfig, CriticSupportConfig, LearnerConfig, require_int, require_positive
+# The learner state and its initialisation are D4PG's: the same networks' parameters, targets and optimisers.
+from rwrl.agents.d4pg import TrainingState, init_state
 from rwrl.agents.dmpo import gaussian_log_prob
 from rwrl.agents.networks import DistributionalCritic, GaussianPolicy, gaussian_action
-from rwrl.agents.types import Transition, validate_offline_config
+from rwrl.agents.types import Transition
 
 WEIGHTINGS = ("exp", "binary")
 
 
 @dataclasses.dataclass(frozen=True)
-class CRRConfig:
-    """CRR hyperparameters (see the module docstring for the choices)."""
+class CRRConfig(LearnerConfig, CriticSupportConfig, BatchConfig):
+    """CRR hyperparameters: the pieces' (``rwrl.agents.config``, as D4PG's) and CRR's (see the module docstring)."""
 
-    #: hidden layer sizes of the policy network.
-    policy_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    #: hidden layer sizes of the critic network.
-    critic_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    #: K, atoms of the categorical value distribution.
-    num_atoms: int = 51
-    #: lowest atom (rewards in [0, 1], discount 0.99: returns in [0, 100], plus a margin).
-    v_min: float = -5.0
-    #: highest atom.
-    v_max: float = 105.0
-    #: transitions per learner step.
-    batch_size: int = 256
-    #: n of the n-step transitions.
-    n_step: int = 1
-    #: per-step discount gamma.
-    discount: float = 0.99
-    #: Adam learning rate of the policy.
-    policy_learning_rate: float = 1e-4
-    #: Adam learning rate of the critic.
-    critic_learning_rate: float = 1e-4
-    #: gradients are clipped to this global norm.
-    max_gradient_norm: float = 40.0
-    #: learner steps between copies of the online networks into the targets.
-    target_update_period: int = 100
     #: m, actions sampled per state for the advantage and the target mixture.
     num_action_samples: int = 4
     #: "exp" (Eq. 4) or "binary" (Eq. 3) advantage weighting.
@@ -92,36 +72,17 @@ class CRRConfig:
     ratio_upper_bound: float = 20.0
 
     def __post_init__(self):
-        validate_offline_config(self)
-        for name in ("num_atoms", "target_update_period", "num_action_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (2 if name == "num_atoms" else 1):
-                raise ValueError(f"{name}={value!r}: must be an integer >= {2 if name == 'num_atoms' else 1}")
-        if not self.v_min < self.v_max:
-            raise ValueError(f"v_min={self.v_min!r}, v_max={self.v_max!r}: need v_min < v_max")
+        super().__post_init__()
+        require_int(self, "num_action_samples")
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting={self.weighting!r}: must be one of {WEIGHTINGS}")
-        for name in ("beta", "ratio_upper_bound", "max_gradient_norm"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be > 0")
+        require_positive(self, "policy_learning_rate", "critic_learning_rate", "beta", "ratio_upper_bound")
 
 
 class CRRNetworks(NamedTuple):
     policy: GaussianPolicy
     critic: DistributionalCritic
     q_atoms: jax.Array  # (K,)
-
-
-class TrainingState(NamedTuple):
-    """Everything the learner changes; a pytree, saved whole in checkpoints."""
-
-    policy_params: dict
-    critic_params: dict
-    target_policy_params: dict
-    target_critic_params: dict
-    policy_opt_state: optax.OptState
-    critic_opt_state: optax.OptState
-    steps: jax.Array  # () int32
 
 
 class CRRLosses(NamedTuple):
@@ -205,24 +166,6 @@ def make_losses(networks: CRRNetworks, config: CRRConfig) -> CRRLosses:
     return CRRLosses(critic_loss, policy_loss)
 
 
-def make_optimisers(config: CRRConfig):
-    """Return (policy, critic) optimisers: global-norm clipping, then Adam."""
-    def adam(learning_rate: float) -> optax.GradientTransformation:
-        return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm), optax.adam(learning_rate))
-    return adam(config.policy_learning_rate), adam(config.critic_learning_rate)
-
-
-def init_state(networks: CRRNetworks, optimisers, obs_size: int, action_size: int, key: jax.Array) -> TrainingState:
-    """Initialise online parameters at random, targets as copies, optimisers at zero."""
-    policy_key, critic_key = jax.random.split(key)
-    obs, action = jnp.zeros((1, obs_size)), jnp.zeros((1, action_size))
-    policy_params = networks.policy.init(policy_key, obs)
-    critic_params = networks.critic.init(critic_key, obs, action)
-    return TrainingState(policy_params, critic_params, policy_params, critic_params,
-                         optimisers[0].init(policy_params), optimisers[1].init(critic_params),
-                         jnp.zeros((), jnp.int32))
-
-
 def update_step(losses: CRRLosses, optimisers, config: CRRConfig, state: TrainingState,
                 batch: Transition, key: jax.Array) -> tuple[TrainingState, dict[str, jax.Array]]:
     """One learner step of Algorithm 1: critic and policy from the same batch, then the targets."""
@@ -247,34 +190,18 @@ def update_step(losses: CRRLosses, optimisers, config: CRRConfig, state: Trainin
     return new_state, metrics
 
 
-class CRR:
-    """The CRR agent: ``init``, ``act`` and ``update`` around the pure functions above.
+class CRR(JittedAgent):
+    """The CRR agent: the pure functions above, jitted once by ``base.JittedAgent``."""
 
-    Args:
-        obs_size: length of the flat observation.
-        action_size: length of the action; actions are in [-1, 1].
-        config: hyperparameters.
-    """
+    capabilities = Capabilities(offline=True)
+    config_class = CRRConfig
 
-    def __init__(self, obs_size: int, action_size: int, config: CRRConfig = CRRConfig()):
-        self.config = config
-        self.obs_size, self.action_size = obs_size, action_size
+    def make_functions(self, obs_size: int, action_size: int, config: CRRConfig) -> AgentFunctions:
+        """Build the networks, optimisers and losses."""
         self.networks = make_networks(obs_size, action_size, config)
-        optimisers = make_optimisers(config)
+        optimisers = actor_critic_optimisers(config)
         losses = make_losses(self.networks, config)
-        self._init = jax.jit(functools.partial(init_state, self.networks, optimisers, obs_size, action_size))
-        self._update = jax.jit(functools.partial(update_step, losses, optimisers, config))
-        self._act = {explore: jax.jit(functools.partial(gaussian_action, self.networks.policy, explore))
-                     for explore in (False, True)}
-
-    def init(self, key: jax.Array) -> TrainingState:
-        """Return the initial training state for ``key``."""
-        return self._init(key)
-
-    def act(self, state: TrainingState, obs: np.ndarray, key: jax.Array, explore: bool) -> np.ndarray:
-        """Return (B, action_size) float32 actions in [-1, 1] for (B, obs_size) observations."""
-        return np.asarray(self._act[bool(explore)](state.policy_params, jnp.asarray(obs, jnp.float32), key))
-
-    def update(self, state: TrainingState, batch: Transition, key: jax.Array):
-        """Return (new state, metrics) after one learner step on ``batch``."""
-        return self._update(state, batch, key)
+        return AgentFunctions(
+            init=functools.partial(init_state, self.networks, optimisers, obs_size, action_size),
+            update=functools.partial(update_step, losses, optimisers, config),
+            act=functools.partial(gaussian_action, self.networks.policy))

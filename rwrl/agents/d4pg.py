@@ -30,58 +30,25 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from rwrl.agents import distributional
+from rwrl.agents.base import AgentFunctions, JittedAgent, actor_critic_optimisers
+from rwrl.agents.config import CriticSupportConfig, LearnerConfig, ReplayConfig
 from rwrl.agents.networks import DeterministicPolicy, DistributionalCritic
-from rwrl.agents.types import Transition, validate_common_config
+from rwrl.agents.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class D4PGConfig:
-    """D4PG hyperparameters; the defaults learn the cartpole and walker tasks."""
+class D4PGConfig(LearnerConfig, CriticSupportConfig, ReplayConfig):
+    """D4PG hyperparameters: the pieces of ``rwrl.agents.config`` and sigma; the defaults learn cartpole and walker."""
 
-    #: hidden layer sizes of the policy network.
-    policy_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    #: hidden layer sizes of the critic network.
-    critic_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    #: K, atoms of the categorical value distribution.
-    num_atoms: int = 51
-    #: lowest atom. Suite rewards lie in [0, 1], so discounted returns with
-    #: discount 0.99 lie in [0, 1 / (1 - 0.99)] = [0, 100]; a small margin
-    #: below 0 costs 2 of 51 atoms and keeps the lower bound off the data.
-    v_min: float = -5.0
-    #: highest atom, 100 plus the same margin.
-    v_max: float = 105.0
-    #: transitions per learner step.
-    batch_size: int = 256
-    #: n of the n-step return.
-    n_step: int = 5
-    #: per-step discount gamma.
-    discount: float = 0.99
-    #: Adam learning rate of the policy.
-    policy_learning_rate: float = 1e-4
-    #: Adam learning rate of the critic.
-    critic_learning_rate: float = 1e-4
-    #: gradients are clipped to this global norm (acme's default).
-    max_gradient_norm: float = 40.0
-    #: learner steps between copies of the online networks into the targets.
-    target_update_period: int = 100
+    n_step: int = 5  # acme's D4PG
     #: stddev of the Gaussian exploration noise, in action units ([-1, 1]).
     sigma: float = 0.3
-    #: most transitions kept in replay.
-    replay_capacity: int = 1_000_000
-    #: transitions in replay before the first learner step.
-    min_replay_size: int = 1_000
-    #: replay ratio: transitions sampled by the learner per transition
-    #: inserted (see ``types.updates_per_vector_step``). Twice acme's 32:
-    #: measured here, 64 took walker-walk from 526 to 922 at 300k env steps
-    #: and swingup seed 2 from 225 to 858 at 150k, for 1.6x the wall-clock.
-    samples_per_insert: float = 64.0
 
     def __post_init__(self):
-        validate_common_config(self)
+        super().__post_init__()
         if self.sigma < 0:
             raise ValueError(f"sigma={self.sigma!r}: must be >= 0")
 
@@ -151,15 +118,6 @@ def make_losses(networks: D4PGNetworks, config: D4PGConfig) -> D4PGLosses:
     return D4PGLosses(critic_loss, policy_loss)
 
 
-def make_optimisers(config: D4PGConfig) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-    """Return (policy, critic) optimisers: global-norm clipping, then Adam."""
-
-    def adam(learning_rate: float) -> optax.GradientTransformation:
-        return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm), optax.adam(learning_rate))
-
-    return adam(config.policy_learning_rate), adam(config.critic_learning_rate)
-
-
 def init_state(networks: D4PGNetworks, optimisers, obs_size: int, action_size: int, key: jax.Array) -> TrainingState:
     """Initialise online parameters at random, targets as copies, optimisers at zero."""
     policy_key, critic_key = jax.random.split(key)
@@ -214,8 +172,8 @@ def update_step(losses: D4PGLosses, optimisers, config: D4PGConfig, state: Train
     return new_state, metrics
 
 
-def select_action(networks: D4PGNetworks, sigma: float, explore: bool, policy_params,
-                  obs: jax.Array, key: jax.Array) -> jax.Array:
+def select_action(networks: D4PGNetworks, sigma: float, policy_params, obs: jax.Array, key: jax.Array,
+                  explore: bool) -> jax.Array:
     """Return pi(obs), plus N(0, sigma**2) noise when exploring, clipped to [-1, 1]."""
     action = networks.policy.apply(policy_params, obs)
     if explore:
@@ -223,36 +181,17 @@ def select_action(networks: D4PGNetworks, sigma: float, explore: bool, policy_pa
     return jnp.clip(action, -1.0, 1.0)
 
 
-class D4PG:
-    """The D4PG agent: ``init``, ``act`` and ``update`` around the pure functions above.
+class D4PG(JittedAgent):
+    """The D4PG agent: the pure functions above, jitted once by ``base.JittedAgent``."""
 
-    Args:
-        obs_size: length of the flat observation.
-        action_size: length of the action; actions are in [-1, 1].
-        config: hyperparameters.
-    """
+    config_class = D4PGConfig
 
-    def __init__(self, obs_size: int, action_size: int, config: D4PGConfig = D4PGConfig()):
-        self.config = config
-        self.obs_size, self.action_size = obs_size, action_size
+    def make_functions(self, obs_size: int, action_size: int, config: D4PGConfig) -> AgentFunctions:
+        """Build the networks, optimisers and losses (kept for the agents built on D4PG)."""
         self.networks = make_networks(obs_size, action_size, config)
-        self._optimisers = make_optimisers(config)
-        losses = make_losses(self.networks, config)
-        self._init = jax.jit(functools.partial(init_state, self.networks, self._optimisers, obs_size, action_size))
-        self._update = jax.jit(functools.partial(update_step, losses, self._optimisers, config))
-        self._act = {
-            explore: jax.jit(functools.partial(select_action, self.networks, config.sigma, explore))
-            for explore in (False, True)
-        }
-
-    def init(self, key: jax.Array) -> TrainingState:
-        """Return the initial training state for ``key``."""
-        return self._init(key)
-
-    def act(self, state: TrainingState, obs: np.ndarray, key: jax.Array, explore: bool) -> np.ndarray:
-        """Return (B, action_size) float32 actions in [-1, 1] for (B, obs_size) observations."""
-        return np.asarray(self._act[bool(explore)](state.policy_params, jnp.asarray(obs, jnp.float32), key))
-
-    def update(self, state: TrainingState, batch: Transition, key: jax.Array):
-        """Return (new state, metrics) after one learner step on ``batch``."""
-        return self._update(state, batch, key)
+        self.optimisers = actor_critic_optimisers(config)
+        self.losses = make_losses(self.networks, config)
+        return AgentFunctions(
+            init=functools.partial(init_state, self.networks, self.optimisers, obs_size, action_size),
+            update=functools.partial(update_step, self.losses, self.optimisers, config),
+            act=functools.partial(select_action, self.networks, config.sigma))

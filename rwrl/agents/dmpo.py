@@ -44,20 +44,21 @@ from typing import Callable, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 import rlax
 
 from rwrl.agents import distributional
+from rwrl.agents.base import AgentFunctions, JittedAgent, actor_critic_optimisers, make_optimiser
+from rwrl.agents.config import CriticSupportConfig, LearnerConfig, ReplayConfig, require_int, require_positive
 from rwrl.agents.networks import DistributionalCritic, GaussianPolicy, gaussian_action
-from rwrl.agents.types import Transition, validate_common_config
+from rwrl.agents.types import Transition
 
 # Smallest value a dual variable takes, in log space (acme's projection).
 _MIN_LOG_DUAL = -18.0
 
 
 @dataclasses.dataclass(frozen=True)
-class DMPOConfig:
+class DMPOConfig(LearnerConfig, CriticSupportConfig, ReplayConfig):
     """Distributional MPO hyperparameters; the defaults are acme's single-process DMPO control baseline.
 
     That is ``acme/examples/baselines/rl_continuous/run_dmpo.py`` with acme's
@@ -73,26 +74,13 @@ class DMPOConfig:
     both curves.
     """
 
-    #: hidden layer sizes of the policy network.
-    policy_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    #: hidden layer sizes of the critic network.
-    critic_hidden_sizes: tuple[int, ...] = (256, 256, 256)
+    n_step: int = 4  # acme's control baseline (as the two learning rates)
+    policy_learning_rate: float = 3e-4
+    critic_learning_rate: float = 3e-4
     #: initial policy stddev, in action units.
     policy_init_scale: float = 0.5
     #: bound the policy mean to (-1, 1) with tanh (acme's option; off in acme's DMPO).
     policy_tanh_mean: bool = False
-    #: K, atoms of the categorical value distribution.
-    num_atoms: int = 51
-    #: lowest atom: returns of [0, 1] rewards at discount 0.99 lie in [0, 100].
-    v_min: float = -5.0
-    #: highest atom (see v_min).
-    v_max: float = 105.0
-    #: transitions per learner step.
-    batch_size: int = 256
-    #: n of the n-step return.
-    n_step: int = 4
-    #: per-step discount gamma.
-    discount: float = 0.99
     #: S, actions sampled per state for the E-step and the critic target.
     num_samples: int = 20
     #: epsilon, the E-step bound on KL(q || pi_target), nats per state.
@@ -111,30 +99,13 @@ class DMPOConfig:
     init_log_alpha_mean: float = 10.0
     #: initial alpha_stddev in softplus space: very stiff, the stddev barely moves.
     init_log_alpha_stddev: float = 1000.0
-    #: Adam learning rate of the policy.
-    policy_learning_rate: float = 3e-4
-    #: Adam learning rate of the critic.
-    critic_learning_rate: float = 3e-4
     #: Adam learning rate of the dual variables (temperature, alphas).
     dual_learning_rate: float = 1e-2
-    #: gradients of the policy and critic are clipped to this global norm.
-    max_gradient_norm: float = 40.0
-    #: learner steps between copies of the online networks into the targets.
-    target_update_period: int = 100
-    #: most transitions kept in replay.
-    replay_capacity: int = 1_000_000
-    #: transitions in replay before the first learner step.
-    min_replay_size: int = 1_000
-    #: replay ratio: transitions sampled per transition inserted.
-    samples_per_insert: float = 64.0
 
     def __post_init__(self):
-        validate_common_config(self)
-        if not isinstance(self.num_samples, int) or self.num_samples < 1:
-            raise ValueError(f"num_samples={self.num_samples!r}: must be an integer >= 1")
-        for name in ("epsilon", "epsilon_mean", "epsilon_stddev", "epsilon_penalty", "policy_init_scale"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be > 0")
+        super().__post_init__()
+        require_int(self, "num_samples")
+        require_positive(self, "epsilon", "epsilon_mean", "epsilon_stddev", "epsilon_penalty", "policy_init_scale")
 
 
 class DMPONetworks(NamedTuple):
@@ -327,13 +298,8 @@ def make_losses(networks: DMPONetworks, config: DMPOConfig) -> DMPOLosses:
 
 def make_optimisers(config: DMPOConfig) -> Optimisers:
     """Return the optimisers: global-norm clipping then Adam for the networks, Adam for the duals."""
-
-    def clipped_adam(learning_rate: float) -> optax.GradientTransformation:
-        return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm), optax.adam(learning_rate))
-
-    return Optimisers(policy=clipped_adam(config.policy_learning_rate),
-                      critic=clipped_adam(config.critic_learning_rate),
-                      dual=optax.adam(config.dual_learning_rate))
+    policy, critic = actor_critic_optimisers(config)
+    return Optimisers(policy=policy, critic=critic, dual=make_optimiser(config.dual_learning_rate))
 
 
 def init_state(networks: DMPONetworks, optimisers: Optimisers, config: DMPOConfig,
@@ -401,37 +367,17 @@ def update_step(losses: DMPOLosses, optimisers: Optimisers, config: DMPOConfig, 
     return new_state, metrics
 
 
-class DMPO:
-    """The distributional MPO agent: ``init``, ``act`` and ``update`` around the pure functions above.
+class DMPO(JittedAgent):
+    """The distributional MPO agent: the pure functions above, jitted once by ``base.JittedAgent``."""
 
-    Args:
-        obs_size: length of the flat observation.
-        action_size: length of the action; actions are in [-1, 1].
-        config: hyperparameters.
-    """
+    config_class = DMPOConfig
 
-    def __init__(self, obs_size: int, action_size: int, config: DMPOConfig = DMPOConfig()):
-        self.config = config
-        self.obs_size, self.action_size = obs_size, action_size
+    def make_functions(self, obs_size: int, action_size: int, config: DMPOConfig) -> AgentFunctions:
+        """Build the networks, optimisers and losses (kept for the agents built on DMPO)."""
         self.networks = make_networks(obs_size, action_size, config)
-        self._optimisers = make_optimisers(config)
-        losses = make_losses(self.networks, config)
-        self._init = jax.jit(functools.partial(
-            init_state, self.networks, self._optimisers, config, obs_size, action_size))
-        self._update = jax.jit(functools.partial(update_step, losses, self._optimisers, config))
-        self._act = {
-            explore: jax.jit(functools.partial(gaussian_action, self.networks.policy, explore))
-            for explore in (False, True)
-        }
-
-    def init(self, key: jax.Array) -> TrainingState:
-        """Return the initial training state for ``key``."""
-        return self._init(key)
-
-    def act(self, state: TrainingState, obs: np.ndarray, key: jax.Array, explore: bool) -> np.ndarray:
-        """Return (B, action_size) float32 actions in [-1, 1] for (B, obs_size) observations."""
-        return np.asarray(self._act[bool(explore)](state.policy_params, jnp.asarray(obs, jnp.float32), key))
-
-    def update(self, state: TrainingState, batch: Transition, key: jax.Array):
-        """Return (new state, metrics) after one learner step on ``batch``."""
-        return self._update(state, batch, key)
+        self.optimisers = make_optimisers(config)
+        self.losses = make_losses(self.networks, config)
+        return AgentFunctions(
+            init=functools.partial(init_state, self.networks, self.optimisers, config, obs_size, action_size),
+            update=functools.partial(update_step, self.losses, self.optimisers, config),
+            act=functools.partial(gaussian_action, self.networks.policy))

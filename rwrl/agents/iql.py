@@ -42,34 +42,22 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from rwrl.agents.base import AgentFunctions, JittedAgent, make_optimiser
+from rwrl.agents.capabilities import Capabilities
+from rwrl.agents.config import ActorCriticConfig, BatchConfig, require_positive, require_sizes
 from rwrl.agents.dmpo import gaussian_log_prob
 from rwrl.agents.networks import GaussianPolicy, LayerNormMLP, gaussian_action
-from rwrl.agents.types import Transition, validate_offline_config
+from rwrl.agents.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class IQLConfig:
+class IQLConfig(ActorCriticConfig, BatchConfig):
     """IQL hyperparameters (the paper's locomotion settings; see the module docstring)."""
 
-    #: hidden layer sizes of the policy network.
-    policy_hidden_sizes: tuple[int, ...] = (256, 256)
-    #: hidden layer sizes of each Q network.
-    critic_hidden_sizes: tuple[int, ...] = (256, 256)
     #: hidden layer sizes of the value network.
     value_hidden_sizes: tuple[int, ...] = (256, 256)
-    #: transitions per learner step.
-    batch_size: int = 256
-    #: n of the n-step transitions.
-    n_step: int = 1
-    #: per-step discount gamma.
-    discount: float = 0.99
-    #: Adam learning rate of the policy.
-    policy_learning_rate: float = 3e-4
-    #: Adam learning rate of the Q networks.
-    critic_learning_rate: float = 3e-4
     #: Adam learning rate of the value network.
     value_learning_rate: float = 3e-4
     #: tau of the expectile value loss, in (0, 1); 0.5 is the mean (SARSA's V).
@@ -80,16 +68,21 @@ class IQLConfig:
     max_weight: float = 100.0
     #: Polyak step of the target critics per learner step.
     target_polyak: float = 0.005
+    # The paper's two hidden layers and learning rate for the policy and Q networks too.
+    policy_hidden_sizes: tuple[int, ...] = (256, 256)
+    critic_hidden_sizes: tuple[int, ...] = (256, 256)
+    policy_learning_rate: float = 3e-4
+    critic_learning_rate: float = 3e-4
 
     def __post_init__(self):
-        validate_offline_config(self)
+        super().__post_init__()
+        require_sizes(self, "value_hidden_sizes")
+        require_positive(self, "policy_learning_rate", "critic_learning_rate", "value_learning_rate", "beta",
+                         "max_weight")
         if not 0.0 < self.expectile < 1.0:
             raise ValueError(f"expectile={self.expectile!r}: must be in (0, 1)")
         if not 0.0 < self.target_polyak <= 1.0:
             raise ValueError(f"target_polyak={self.target_polyak!r}: must be in (0, 1]")
-        for name in ("beta", "max_weight"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be > 0")
 
 
 class ScalarCritic(nn.Module):
@@ -180,9 +173,9 @@ def make_networks(action_size: int, config: IQLConfig) -> IQLNetworks:
 
 
 def make_optimisers(config: IQLConfig) -> tuple[optax.GradientTransformation, ...]:
-    """Return (policy, critic, value) Adam optimisers."""
-    return (optax.adam(config.policy_learning_rate), optax.adam(config.critic_learning_rate),
-            optax.adam(config.value_learning_rate))
+    """Return (policy, critic, value) Adam optimisers, without clipping (none in the paper)."""
+    return tuple(make_optimiser(rate) for rate in
+                 (config.policy_learning_rate, config.critic_learning_rate, config.value_learning_rate))
 
 
 def init_state(networks: IQLNetworks, optimisers, obs_size: int, action_size: int, key: jax.Array) -> TrainingState:
@@ -226,33 +219,17 @@ def update_step(networks: IQLNetworks, optimisers, config: IQLConfig, state: Tra
     return new_state, metrics
 
 
-class IQL:
-    """The IQL agent: ``init``, ``act`` and ``update`` around the pure functions above.
+class IQL(JittedAgent):
+    """The IQL agent: the pure functions above, jitted once by ``base.JittedAgent``."""
 
-    Args:
-        obs_size: length of the flat observation.
-        action_size: length of the action; actions are in [-1, 1].
-        config: hyperparameters.
-    """
+    capabilities = Capabilities(offline=True)
+    config_class = IQLConfig
 
-    def __init__(self, obs_size: int, action_size: int, config: IQLConfig = IQLConfig()):
-        self.config = config
-        self.obs_size, self.action_size = obs_size, action_size
+    def make_functions(self, obs_size: int, action_size: int, config: IQLConfig) -> AgentFunctions:
+        """Build the networks and optimisers."""
         self.networks = make_networks(action_size, config)
         optimisers = make_optimisers(config)
-        self._init = jax.jit(functools.partial(init_state, self.networks, optimisers, obs_size, action_size))
-        self._update = jax.jit(functools.partial(update_step, self.networks, optimisers, config))
-        self._act = {explore: jax.jit(functools.partial(gaussian_action, self.networks.policy, explore))
-                     for explore in (False, True)}
-
-    def init(self, key: jax.Array) -> TrainingState:
-        """Return the initial training state for ``key``."""
-        return self._init(key)
-
-    def act(self, state: TrainingState, obs: np.ndarray, key: jax.Array, explore: bool) -> np.ndarray:
-        """Return (B, action_size) float32 actions in [-1, 1] for (B, obs_size) observations."""
-        return np.asarray(self._act[bool(explore)](state.policy_params, jnp.asarray(obs, jnp.float32), key))
-
-    def update(self, state: TrainingState, batch: Transition, key: jax.Array):
-        """Return (new state, metrics) after one learner step on ``batch``."""
-        return self._update(state, batch, key)
+        return AgentFunctions(
+            init=functools.partial(init_state, self.networks, optimisers, obs_size, action_size),
+            update=functools.partial(update_step, self.networks, optimisers, config),
+            act=functools.partial(gaussian_action, self.networks.policy))

@@ -63,6 +63,8 @@ import jax.numpy as jnp
 import optax
 
 from rwrl.agents import d4pg, rcd4pg
+from rwrl.agents.base import AgentFunctions, make_optimiser
+from rwrl.agents.config import require_positive
 from rwrl.agents.rcd4pg import ConstrainedState
 from rwrl.agents.types import Transition
 
@@ -73,10 +75,11 @@ META_ADAM_EPS = 1e-20
 
 @dataclasses.dataclass(frozen=True)
 class MetaLConfig(rcd4pg.RCD4PGConfig):
-    """RC-D4PG's hyperparameters (mode "rc" only) and the meta-learner's."""
+    """RC-D4PG's hyperparameters (mode "rc" only) and the meta-learner's.
 
-    #: initial alpha_1, the multiplier's learning rate (then meta-learned).
-    lagrange_learning_rate: float = 1e-3
+    ``lagrange_learning_rate`` is alpha_1's initial value, then meta-learned.
+    """
+
     #: alpha_eta, Adam's learning rate on log alpha_1.
     meta_learning_rate: float = 1e-3
     #: share of each batch held out for the outer loss, in (0, 1).
@@ -90,8 +93,7 @@ class MetaLConfig(rcd4pg.RCD4PGConfig):
         super().__post_init__()
         if self.mode != "rc":
             raise ValueError(f"mode={self.mode!r}: MetaL learns lambda, so only 'rc'")
-        if not self.meta_learning_rate > 0:
-            raise ValueError(f"meta_learning_rate={self.meta_learning_rate!r}: must be > 0")
+        require_positive(self, "meta_learning_rate")
         validation = round(self.batch_size * self.validation_fraction)
         if not 0 < self.validation_fraction < 1 or not 0 < validation < self.batch_size:
             raise ValueError(f"validation_fraction={self.validation_fraction!r}: must leave both parts of "
@@ -154,19 +156,16 @@ def update_step(losses: d4pg.D4PGLosses, optimisers, meta_optimiser: optax.Gradi
 
 
 class MetaL(rcd4pg.RCD4PG):
-    """MetaL: RC-D4PG with alpha_1 meta-learned; acts as D4PG.
+    """MetaL: RC-D4PG with alpha_1 meta-learned; acts as D4PG."""
 
-    Args:
-        obs_size: length of the flat observation.
-        action_size: length of the action; actions are in [-1, 1].
-        config: hyperparameters.
-    """
+    config_class = MetaLConfig
 
-    def __init__(self, obs_size: int, action_size: int, config: MetaLConfig = MetaLConfig()):
-        super().__init__(obs_size, action_size, config)
-        losses = d4pg.make_losses(self.networks, config)
-        meta_optimiser = optax.adam(config.meta_learning_rate, eps=META_ADAM_EPS)
+    def make_functions(self, obs_size: int, action_size: int, config: MetaLConfig) -> AgentFunctions:
+        """RC-D4PG's functions, with the meta-optimiser's state and the MetaL update."""
+        functions = super().make_functions(obs_size, action_size, config)
+        meta_optimiser = make_optimiser(config.meta_learning_rate, eps=META_ADAM_EPS)
         meta_opt_state = meta_optimiser.init(jnp.zeros((), jnp.float32))
-        self._init = jax.jit(functools.partial(rcd4pg.init_state, self.networks, self._optimisers, config,
-                                               meta_opt_state, obs_size, action_size))
-        self._update = jax.jit(functools.partial(update_step, losses, self._optimisers, meta_optimiser, config))
+        return functions._replace(
+            init=functools.partial(rcd4pg.init_state, self.networks, self.optimisers, config, meta_opt_state,
+                                   obs_size, action_size),
+            update=functools.partial(update_step, self.losses, self.optimisers, meta_optimiser, config))

@@ -78,8 +78,8 @@ class GaussianPolicy(nn.Module):
         return mean, stddev + self.min_scale
 
 
-def gaussian_action(policy: GaussianPolicy, explore: bool, params, obs: jax.Array,
-                    key: jax.Array) -> jax.Array:
+def gaussian_action(policy: GaussianPolicy, params, obs: jax.Array, key: jax.Array,
+                    explore: bool) -> jax.Array:
     """Return a sample of the Gaussian ``policy`` (explore) or its mean (evaluate), clipped to [-1, 1]."""
     mean, stddev = policy.apply(params, obs)
     action = mean + stddev * jax.random.normal(key, mean.shape) if explore else mean

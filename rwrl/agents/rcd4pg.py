@@ -57,6 +57,9 @@ import numpy as np
 import optax
 
 from rwrl.agents import d4pg
+from rwrl.agents.base import AgentFunctions
+from rwrl.agents.capabilities import Capabilities
+from rwrl.agents.config import require_int, require_positive
 from rwrl.agents.types import Transition
 
 MODES = ("fixed", "rc")
@@ -66,10 +69,8 @@ MODES = ("fixed", "rc")
 class RCD4PGConfig(d4pg.D4PGConfig):
     """D4PG's hyperparameters, wider atoms, and the constraint's."""
 
-    #: lowest atom: shaped returns go below 0 (acme's D4PG default).
-    v_min: float = -150.0
-    #: highest atom (acme's D4PG default).
-    v_max: float = 150.0
+    v_min: float = -150.0  # acme's D4PG default: shaped returns go below 0
+    v_max: float = 150.0  # acme's D4PG default
     #: "rc": lambda learned by projected gradient (RC-D4PG); "fixed": lambda = lagrange_init.
     mode: str = "rc"
     #: beta, the threshold on J_C, the average cost per step of an episode.
@@ -91,10 +92,8 @@ class RCD4PGConfig(d4pg.D4PGConfig):
             raise ValueError(f"cost_threshold={self.cost_threshold!r}: must be >= 0")
         if not self.lagrange_init >= 0:
             raise ValueError(f"lagrange_init={self.lagrange_init!r}: must be >= 0")
-        if not self.lagrange_learning_rate > 0:
-            raise ValueError(f"lagrange_learning_rate={self.lagrange_learning_rate!r}: must be > 0")
-        if not isinstance(self.cost_buffer_size, int) or self.cost_buffer_size < 1:
-            raise ValueError(f"cost_buffer_size={self.cost_buffer_size!r}: must be an integer >= 1")
+        require_positive(self, "lagrange_learning_rate")
+        require_int(self, "cost_buffer_size")
         if self.cost_constraint is not None and not isinstance(self.cost_constraint, str):
             raise ValueError(f"cost_constraint={self.cost_constraint!r}: must be a constraint name or None")
 
@@ -192,21 +191,19 @@ def update_step(losses: d4pg.D4PGLosses, optimisers, config: RCD4PGConfig, state
 
 
 class RCD4PG(d4pg.D4PG):
-    """RC-D4PG (``mode="rc"``) or fixed-lambda shaping (``mode="fixed"``); acts as D4PG.
+    """RC-D4PG (``mode="rc"``) or fixed-lambda shaping (``mode="fixed"``); acts as D4PG."""
 
-    Args:
-        obs_size: length of the flat observation.
-        action_size: length of the action; actions are in [-1, 1].
-        config: hyperparameters.
-    """
+    capabilities = Capabilities(cost_constrained=True)
+    config_class = RCD4PGConfig
 
-    def __init__(self, obs_size: int, action_size: int, config: RCD4PGConfig = RCD4PGConfig()):
-        super().__init__(obs_size, action_size, config)
-        losses = d4pg.make_losses(self.networks, config)
-        self._init = jax.jit(functools.partial(init_state, self.networks, self._optimisers, config,
-                                               optax.EmptyState(), obs_size, action_size))
-        self._update = jax.jit(functools.partial(update_step, losses, self._optimisers, config))
-        self._observe = jax.jit(observe_episodes)
+    def make_functions(self, obs_size: int, action_size: int, config: RCD4PGConfig) -> AgentFunctions:
+        """D4PG's networks, optimisers, losses and acting; the constrained state, update and ring."""
+        functions = super().make_functions(obs_size, action_size, config)
+        return functions._replace(
+            init=functools.partial(init_state, self.networks, self.optimisers, config, optax.EmptyState(),
+                                   obs_size, action_size),
+            update=functools.partial(update_step, self.losses, self.optimisers, config),
+            observe_episodes=observe_episodes)
 
     def observe_episodes(self, state: ConstrainedState, costs: np.ndarray) -> ConstrainedState:
         """Return ``state`` with finished training episodes' average costs per step, (E,), recorded."""

@@ -64,7 +64,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from rwrl.agents import distributional
-from rwrl.agents.dmpo import DMPO, DMPOConfig, make_losses, positive, update_step
+from rwrl.agents.base import AgentFunctions
+from rwrl.agents.capabilities import Capabilities
+from rwrl.agents.dmpo import DMPO, DMPOConfig, positive, update_step
 from rwrl.agents.types import Transition
 
 ROBUSTNESS = ("worst_case", "soft")
@@ -74,8 +76,7 @@ ROBUSTNESS = ("worst_case", "soft")
 class RMPOConfig(DMPOConfig):
     """R-MPO hyperparameters: DMPO's, the model set, and how its targets combine."""
 
-    #: n of the n-step return: 1 (see the module docstring).
-    n_step: int = 1
+    n_step: int = 1  # the model-set target is 1-step (see the module docstring)
     #: the task of the model set, ``<domain>-<task>`` (``rwrl run`` sets the run's env).
     env: str = "cartpole-swingup"
     #: the perturbable parameter that differs between the models.
@@ -199,8 +200,8 @@ def split_env(env: str) -> tuple[str, str]:
 class RMPO(DMPO):
     """R-MPO (``robustness="worst_case"``) or SR-MPO ("soft"): DMPO with a model-set critic target.
 
-    Its transitions must carry the physics state of s (``uses_physics_state``:
-    the training loop asks the env for ``info['physics_state']``).
+    Its transitions must carry the physics state of s (the ``model_set``
+    capability: the training loop asks the env for ``info['physics_state']``).
 
     Args:
         obs_size: length of the flat observation (the model set's task's).
@@ -208,11 +209,13 @@ class RMPO(DMPO):
         config: hyperparameters and the model set.
     """
 
-    uses_physics_state = True
+    capabilities = Capabilities(model_set=True)
+    config_class = RMPOConfig
 
-    def __init__(self, obs_size: int, action_size: int, config: RMPOConfig = RMPOConfig()):
+    def __init__(self, obs_size: int, action_size: int, config: RMPOConfig | None = None):
         from rwrl.tasks.model_set import ModelSet
         super().__init__(obs_size, action_size, config)
+        config = self.config
         domain, task = split_env(config.env)
         self.model_set = ModelSet(domain, task, config.parameter, config.values, config.batch_size)
         model_task = self.model_set.task
@@ -224,13 +227,16 @@ class RMPO(DMPO):
         model = model_task.physics.model
         self._nq, self._nv = int(model.nq), int(model.nv)
         self._action_low, self._action_high = model_task.action_low, model_task.action_high
+
+    def make_functions(self, obs_size: int, action_size: int, config: RMPOConfig) -> AgentFunctions:
+        """DMPO's functions, with the robust update (whose batch comes with the model set's outcomes)."""
+        functions = super().make_functions(obs_size, action_size, config)
         weights = None
         if config.robustness == "soft":
             raw = np.ones(len(config.values)) if config.weights is None else np.asarray(config.weights)
             weights = jnp.asarray(raw / raw.sum(), jnp.float32)
-        self._robust_update = jax.jit(functools.partial(
-            robust_update_step, self.networks, make_losses(self.networks, config), self._optimisers,
-            config, weights))
+        return functions._replace(update=functools.partial(
+            robust_update_step, self.networks, self.losses, self.optimisers, config, weights))
 
     def update(self, state, batch: Transition, key: jax.Array):
         """Return (new state, metrics) after stepping the model set and one learner step."""
@@ -248,5 +254,4 @@ class RMPO(DMPO):
         obs_k = np.where(out.diverged[..., None], np.asarray(batch.obs_t)[:, None], out.obs)
         reward_k = np.where(out.diverged, np.asarray(batch.reward_t)[:, None], out.reward)
         batch = batch._replace(state_tm1=None)
-        return self._robust_update(state, batch, obs_k.astype(np.float32),
-                                   reward_k.astype(np.float32), key)
+        return self._update(state, batch, obs_k.astype(np.float32), reward_k.astype(np.float32), key)

@@ -8,11 +8,12 @@ atoms of a categorical value distribution.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple, Protocol
 
 import jax
 import numpy as np
+
+from rwrl.agents.capabilities import Capabilities
 
 Array = np.ndarray | jax.Array
 
@@ -33,7 +34,7 @@ class Transition(NamedTuple):
             None where a source records no cost (the offline datasets).
         state_tm1: None, or (B, state_size) float64: the physics state of
             ``obs_tm1`` (qpos, qvel, qacc_warmstart; ``info['physics_state']``),
-            stored only for agents that ask for it (``uses_physics_state``).
+            stored only for agents with the ``model_set`` capability.
     """
 
     obs_tm1: Array
@@ -46,15 +47,19 @@ class Transition(NamedTuple):
 
 
 class Agent(Protocol):
-    """What the training loop needs of an agent (D4PG, DMPO).
+    """What the training loop needs of an agent (``rwrl.agents.base.JittedAgent`` provides it).
 
-    An agent may also set ``uses_physics_state = True`` (absent: False): the
-    loop then switches on the env's ``physics_state_info`` and the replay
-    stores each transition's ``state_tm1`` (R-MPO steps models from it).
+    ``capabilities`` says what the loop must do besides (``Capabilities``): an
+    agent with ``model_set`` gets transitions with ``state_tm1``; one with
+    ``cost_constrained`` has a ``cost_constraint`` config field and the method
+    ``observe_episodes(state, costs) -> state``, handed each finished training
+    episode's average cost per step, (E,).
     """
 
     #: the agent's frozen config dataclass (hyperparameters, documented fields).
     config: Any
+    #: what the agent declares it can do; the same as its registry line's.
+    capabilities: Capabilities
 
     def init(self, key: jax.Array) -> Any:
         """Return the initial training state pytree (params, targets, optimiser states, steps)."""
@@ -66,43 +71,6 @@ class Agent(Protocol):
         """Apply one learner step to a batch; return the new state and scalar metrics."""
 
 
-def validate_common_config(config: Any) -> None:
-    """Check the fields every agent config shares; raise ValueError naming the bad field.
-
-    Hidden sizes given as lists (from JSON or the command line) become tuples,
-    so that frozen configs stay hashable.
-
-    Args:
-        config: a dataclass instance with the shared fields (batch_size, n_step,
-            discount, replay_capacity, min_replay_size, samples_per_insert,
-            num_atoms, v_min, v_max, target_update_period).
-    """
-    positive_ints = ("batch_size", "n_step", "replay_capacity", "num_atoms", "target_update_period")
-    for name in positive_ints:
-        value = getattr(config, name)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r}: must be an integer >= 1")
-    if config.num_atoms < 2:
-        raise ValueError(f"num_atoms={config.num_atoms!r}: must be >= 2")
-    if not 0.0 < config.discount <= 1.0:
-        raise ValueError(f"discount={config.discount!r}: must be in (0, 1]")
-    if not config.v_min < config.v_max:
-        raise ValueError(f"v_min={config.v_min!r}, v_max={config.v_max!r}: need v_min < v_max")
-    if config.samples_per_insert <= 0:
-        raise ValueError(f"samples_per_insert={config.samples_per_insert!r}: must be > 0")
-    if not 0 <= config.min_replay_size <= config.replay_capacity:
-        raise ValueError(
-            f"min_replay_size={config.min_replay_size!r}: must be in [0, replay_capacity="
-            f"{config.replay_capacity}]"
-        )
-    for field in dataclasses.fields(config):
-        if field.name.endswith("hidden_sizes"):
-            sizes = tuple(getattr(config, field.name))
-            object.__setattr__(config, field.name, sizes)
-            if not sizes or any(int(s) < 1 for s in sizes):
-                raise ValueError(f"{field.name}={sizes!r}: must be a non-empty sequence of sizes >= 1")
-
-
 def updates_per_vector_step(config: Any, num_envs: int) -> float:
     """Return how many learner updates to run per vector-env step.
 
@@ -112,27 +80,3 @@ def updates_per_vector_step(config: Any, num_envs: int) -> float:
     updates keep the ratio. The loop accumulates the fraction across steps.
     """
     return num_envs * config.samples_per_insert / config.batch_size
-
-
-def validate_offline_config(config: Any) -> None:
-    """Check the fields every offline agent config shares; raise ValueError naming the bad field.
-
-    Shared: ``batch_size`` and ``n_step`` (integers >= 1), ``discount`` in
-    (0, 1], every ``*learning_rate`` > 0, every ``*hidden_sizes`` a non-empty
-    sequence of sizes >= 1 (lists become tuples, so frozen configs stay hashable).
-    """
-    for name in ("batch_size", "n_step"):
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}={value!r}: must be an integer >= 1")
-    if not 0.0 < config.discount <= 1.0:
-        raise ValueError(f"discount={config.discount!r}: must be in (0, 1]")
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if field.name.endswith("learning_rate") and not value > 0:
-            raise ValueError(f"{field.name}={value!r}: must be > 0")
-        if field.name.endswith("hidden_sizes"):
-            sizes = tuple(value)
-            object.__setattr__(config, field.name, sizes)
-            if not sizes or any(int(s) < 1 for s in sizes):
-                raise ValueError(f"{field.name}={sizes!r}: must be a non-empty sequence of sizes >= 1")

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from rwrl.agents import AGENTS, OFFLINE_AGENTS
+from rwrl.agents import AGENTS
 from rwrl.storage.atomic_files import atomic_write_bytes
 
 AGENT_NAMES = tuple(AGENTS)
@@ -171,7 +171,7 @@ def _check_values(c: RunConfig) -> None:
     _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
     _require(0 <= c.observation_history <= 100, "observation_history", c.observation_history,
              "an integer in [0, 100] (0: off)")
-    _require(c.dataset is not None or c.agent not in OFFLINE_AGENTS, "dataset", c.dataset,
+    _require(c.dataset is not None or not AGENTS[c.agent].capabilities.offline, "dataset", c.dataset,
              f"a dataset for the offline agent {c.agent!r}")
     _require(c.dataset is None or (c.dataset != "" and c.observation_history == 0), "dataset",
              c.dataset, "None, or a non-empty dataset id or path with observation_history 0")

@@ -12,7 +12,7 @@ autoreset spends one vector step per finished episode on the reset (reward 0,
 action ignored); that step is masked out of the replay and the episode
 statistics and is not counted.
 
-Physics states: an agent with ``uses_physics_state = True`` (R-MPO) gets the
+Physics states: an agent with the ``model_set`` capability (R-MPO) gets the
 train env's ``physics_state_info`` switched on and a replay that stores, with
 each transition, the physics state of the observation its action was taken
 in (``info['physics_state']`` of the reset or step that returned that
@@ -21,9 +21,9 @@ observation). Other agents' envs and replays are left as they are.
 Costs: each stored transition carries the step's cost c_t beside its reward:
 ``info["cost"]`` (the number of violated constraints), or, when the agent's
 config names one in ``cost_constraint``, 1 where that constraint is violated.
-An agent with an ``observe_episodes(state, costs)`` method (the constrained
-agents) is also handed each finished training episode's average cost per step
-under the same definition (their estimate of J_C). Other agents ignore both.
+An agent with the ``cost_constrained`` capability (RC-D4PG, MetaL) is also
+handed each finished training episode's average cost per step under the same
+definition (their estimate of J_C). Other agents ignore both.
 
 Resume semantics (see also ``rwrl.metrics.episode_file``):
 
@@ -144,7 +144,7 @@ class Trainer(Loop):
         self._updates_per_step = updates_per_vector_step(ac, config.num_envs)
         self._min_replay = max(ac.min_replay_size, 1)
         self.constraint_names = tuple(getattr(train_env.unwrapped, "constraint_names", ()))
-        self.cost_constraint = getattr(ac, "cost_constraint", None)
+        self.cost_constraint = ac.cost_constraint if agent.capabilities.cost_constrained else None
         if self.cost_constraint is not None and self.cost_constraint not in self.constraint_names:
             raise ValueError(f"cost_constraint={self.cost_constraint!r}: not a constraint of this "
                              f"env; allowed: {self.constraint_names} or None (info['cost'])")
@@ -162,7 +162,7 @@ class Trainer(Loop):
     @staticmethod
     def _physics_state_size(agent: Any, train_env: Any) -> int:
         """Switch on the env's physics states if the agent uses them; return their size (0: off)."""
-        if not getattr(agent, "uses_physics_state", False):
+        if not agent.capabilities.model_set:
             return 0
         env = train_env.unwrapped
         if not hasattr(env, "physics_state_info"):
@@ -244,7 +244,7 @@ class Trainer(Loop):
         self.accumulator.clear(ids)
         self.log.write(rows)
         self.counters.rows = self.log.rows
-        if hasattr(self.agent, "observe_episodes"):
+        if self.agent.capabilities.cost_constrained:
             costs = np.array([episode_cost(row, self.cost_constraint) for row in rows], np.float32)
             self.state = self.agent.observe_episodes(self.state, costs)
 

@@ -42,7 +42,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from rwrl.agents import agent_classes
+from rwrl.agents import AGENTS
 from rwrl.agents.history import ObservationHistory
 from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
 from rwrl.storage.checkpoint import Checkpoint, CheckpointError, load_latest
@@ -66,12 +66,11 @@ def make_agent_for(config: RunConfig, obs_size: int, action_size: int) -> Any:
     Agents hold no training state (it is passed explicitly), only their
     compiled functions, so runs of one process with the same agent config share
     one agent and skip recompiling (a resume, a sweep, the tests). An agent
-    config with an ``env`` field (R-MPO's model set) gets the run's env unless
-    ``agent_config`` names one.
+    with the ``model_set`` capability (R-MPO) models the run's env unless
+    ``agent_config`` names one (its config's ``env``).
     """
     overrides = dict(config.agent_config)
-    config_fields = {f.name for f in dataclasses.fields(agent_classes(config.agent)[1])}
-    if "env" in config_fields and "env" not in overrides:
+    if AGENTS[config.agent].capabilities.model_set and "env" not in overrides:
         overrides["env"] = config.env  # an agent of a model set (R-MPO) models the run's task
     key = json.dumps([config.agent, obs_size, action_size, overrides], sort_keys=True, default=list)
     return _cached_agent(key)

@@ -6,10 +6,11 @@ import jax
 import numpy as np
 import pytest
 
-from rwrl.agents import AGENTS, MODEL_SET_AGENTS, OFFLINE_AGENTS, make_agent, make_config
+from rwrl.agents import AGENTS, make_agent, make_config
 
 # the offline ones: test_offline_agents.py; the model-set ones need a real task: test_robust.py
-ONLINE_AGENTS = sorted(set(AGENTS) - set(OFFLINE_AGENTS) - set(MODEL_SET_AGENTS))
+ONLINE_AGENTS = sorted(name for name, entry in AGENTS.items()
+                       if not entry.capabilities.offline and not entry.capabilities.model_set)
 from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import Transition, updates_per_vector_step
 

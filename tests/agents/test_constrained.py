@@ -186,7 +186,7 @@ def test_meta_gradient_through_one_inner_update_matches_finite_differences():
         state64, batch64 = _float64(state), _float64(batch)
         train, validate = metal.split_batch(batch64, agent.config.validation_fraction)
         outer = jax.jit(jax.value_and_grad(lambda x: metal.outer_loss(
-            losses, agent._optimisers, agent.config, state64, train, validate, jax.random.PRNGKey(0), x)[0]))
+            losses, agent.optimisers, agent.config, state64, train, validate, jax.random.PRNGKey(0), x)[0]))
         x0, h = np.log(np.float64(state.lagrange_learning_rate)), 1e-4
         grad = float(outer(x0)[1])
         finite = (float(outer(x0 + h)[0]) - float(outer(x0 - h)[0])) / (2 * h)

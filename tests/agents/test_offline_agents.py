@@ -9,12 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rwrl.agents import OFFLINE_AGENTS, make_agent, make_config
+from rwrl.agents import AGENTS, make_agent, make_config
 from rwrl.agents.bc import bc_loss
 from rwrl.agents.crr import crr_weight, sampled_advantage
 from rwrl.agents.iql import awr_weight, expectile_loss
 from rwrl.agents.offline_replay import OfflineReplay
 from tests.agents.offline_fixtures import buffers_dataset
+
+OFFLINE_AGENTS = sorted(name for name, entry in AGENTS.items() if entry.capabilities.offline)
 
 
 @pytest.fixture(autouse=True)

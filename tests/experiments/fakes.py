@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rwrl.agents.capabilities import Capabilities
 from rwrl.experiments.config import RunConfig
 from rwrl.experiments.run import RunHooks
 
@@ -86,6 +87,8 @@ class TinyConfig:
 
 class TinyAgent:
     """A linear policy regressed onto the target; its state has params, an optimiser count and a key."""
+
+    capabilities = Capabilities()  # a plain online agent
 
     def __init__(self, obs_size: int, action_size: int, config: TinyConfig = TinyConfig()):
         self.config, self.obs_size, self.action_size = config, obs_size, action_size

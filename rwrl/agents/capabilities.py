@@ -1,0 +1,32 @@
+"""What an agent declares it can do, read by the run loop and the registry instead of probing it.
+
+An agent class states its ``capabilities`` (``rwrl.agents.types.Agent``) and
+its registry line in ``rwrl.agents.AGENTS`` states the same, so that light
+callers (the run config's checks, the command line) read them without
+importing the agent, and JAX with it; ``tests/agents/test_registry.py`` checks
+that the two agree. This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What the run loop must do differently for an agent; all off for a plain online agent."""
+
+    #: learns only from a dataset (``rwrl run --dataset``); the other agents learn online
+    #: or, being off-policy, from a dataset too.
+    offline: bool = False
+    #: steps a model set of the run's task from each transition's physics state (R-MPO):
+    #: the loop switches the env's physics states on and the replay stores ``state_tm1``;
+    #: the config's ``env`` is set to the run's task; it learns on rwrl tasks only.
+    model_set: bool = False
+    #: learns under a cost constraint (RC-D4PG, MetaL): the config's ``cost_constraint``
+    #: chooses the cost c_t the replay stores, and the agent's
+    #: ``observe_episodes(state, costs)`` is handed each finished training episode's average cost.
+    cost_constrained: bool = False
+
+
+__all__ = ["Capabilities"]
