@@ -68,10 +68,8 @@ class DMPOConfig(LearnerConfig, CriticSupportConfig, ReplayConfig):
     Until issue 8 the defaults were acme's TF DMPO agent's (learning rates
     1e-4, replay ratio 32, 5-step returns, initial stddev 0.7, mean KL bound
     1e-3, duals at softplus(1) and softplus(10)); with those the policy
-    followed its critic too slowly (one cartpole-swingup seed in three stalled
-    at 436, walker-walk reached 173 in 300k steps). ``benchmarks/learning.py``
-    keeps them as the ``acme-tf`` variant; benchmarks/results/README.md has
-    both curves.
+    followed its critic too slowly. ``benchmarks/learning.py`` keeps them as
+    the ``acme-tf`` variant; benchmarks/results/learning.md has both curves.
     """
 
     n_step: int = 4  # acme's control baseline (as the two learning rates)

@@ -68,6 +68,7 @@ from rwrl.agents.base import AgentFunctions
 from rwrl.agents.capabilities import Capabilities
 from rwrl.agents.dmpo import DMPO, DMPOConfig, positive, update_step
 from rwrl.agents.types import Transition
+from rwrl.tasks.action_scaling import unit_mapper
 
 ROBUSTNESS = ("worst_case", "soft")
 
@@ -226,7 +227,7 @@ class RMPO(DMPO):
                 "set agent_config env to the run's task; R-MPO takes the task's own observations")
         model = model_task.physics.model
         self._nq, self._nv = int(model.nq), int(model.nv)
-        self._action_low, self._action_high = model_task.action_low, model_task.action_high
+        self._env_actions = unit_mapper(model_task.action_low, model_task.action_high)
 
     def make_functions(self, obs_size: int, action_size: int, config: RMPOConfig) -> AgentFunctions:
         """DMPO's functions, with the robust update (whose batch comes with the model set's outcomes)."""
@@ -245,9 +246,7 @@ class RMPO(DMPO):
                              "with `rwrl run`, whose replay stores them for this agent")
         state_tm1 = np.asarray(batch.state_tm1, np.float64)
         nq, nv = self._nq, self._nv
-        action = np.asarray(batch.action_tm1, np.float64)
-        if not (np.all(self._action_low == -1) and np.all(self._action_high == 1)):
-            action = self._action_low + (action + 1.0) * 0.5 * (self._action_high - self._action_low)
+        action = self._env_actions(np.asarray(batch.action_tm1, np.float64))
         out = self.model_set.step(state_tm1[:, :nq], state_tm1[:, nq:nq + nv], action,
                                   state_tm1[:, nq + nv:])
         # A diverged model has no outcome: the stored transition stands in for it.

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from rwrl.agents import AGENTS
+from rwrl.challenges.combined import LEVELS
+from rwrl.domains.names import env_id_of
 from rwrl.storage.atomic_files import atomic_write_bytes
 
 AGENT_NAMES = tuple(AGENTS)
-COMBINED_CHALLENGES = ("easy", "medium", "hard")
+COMBINED_CHALLENGES = tuple(LEVELS)
 
 
 class ConfigError(ValueError):
@@ -92,7 +94,7 @@ class RunConfig:
     @property
     def env_id(self) -> str:
         """The Gymnasium id of the training task."""
-        return f"rwrl/{self.env}-v0"
+        return env_id_of(self.env)
 
     def env_make_kwargs(self) -> dict[str, Any]:
         """Return the challenge keyword arguments for ``gymnasium.make_vec``."""

@@ -12,8 +12,8 @@ autoreset spends one vector step per finished episode on the reset (reward 0,
 action ignored); that step is masked out of the replay and the episode
 statistics and is not counted.
 
-Physics states: an agent with the ``model_set`` capability (R-MPO) gets the
-train env's ``physics_state_info`` switched on and a replay that stores, with
+Physics states: an agent with the ``model_set`` capability (R-MPO) gets a
+train env made with ``physics_state_info=True`` and a replay that stores, with
 each transition, the physics state of the observation its action was taken
 in (``info['physics_state']`` of the reset or step that returned that
 observation). Other agents' envs and replays are left as they are.
@@ -161,14 +161,17 @@ class Trainer(Loop):
 
     @staticmethod
     def _physics_state_size(agent: Any, train_env: Any) -> int:
-        """Switch on the env's physics states if the agent uses them; return their size (0: off)."""
+        """Return the length of the physics states the agent stores (0: it stores none).
+
+        The env must have been made with ``physics_state_info=True``
+        (``rwrl.experiments.run.make_env_for`` does so for such agents).
+        """
         if not agent.capabilities.model_set:
             return 0
         env = train_env.unwrapped
-        if not hasattr(env, "physics_state_info"):
-            raise ValueError(f"agent {type(agent).__name__} needs info['physics_state'], which "
-                             f"{type(env).__name__} does not provide (use an rwrl env)")
-        env.physics_state_info = True
+        if not getattr(env, "physics_state_info", False):
+            raise ValueError(f"agent {type(agent).__name__} needs info['physics_state']: make its "
+                             f"env an rwrl env with physics_state_info=True, not {type(env).__name__}")
         return int(env.physics_state_size)
 
     def _new_replay(self) -> NStepReplay:

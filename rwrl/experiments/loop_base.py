@@ -28,6 +28,7 @@ from rwrl.experiments.config import RunConfig
 from rwrl.experiments.run_progress import Progress, Stopwatch
 from rwrl.metrics.accumulator import EpisodeAccumulator
 from rwrl.metrics.episode_file import EpisodeFile
+from rwrl.tasks.action_scaling import unit_mapper
 
 
 def derived_seed(seed: int, purpose: str, index: int) -> int:
@@ -72,10 +73,7 @@ def flat_obs(obs: Any) -> np.ndarray:
 
 def action_mapper(space: Any) -> Callable[[np.ndarray], np.ndarray]:
     """Return the map of the agent's [-1, 1] actions onto the Box ``space``'s bounds."""
-    low, high = np.asarray(space.low), np.asarray(space.high)
-    if np.all(low == -1) and np.all(high == 1):
-        return lambda actions: actions
-    return lambda actions: low + (actions + 1.0) * 0.5 * (high - low)
+    return unit_mapper(space.low, space.high)
 
 
 def run_eval_episodes(agent: Any, state: Any, env: Any, seed: int, keys: KeyStream,

@@ -86,12 +86,22 @@ def _cached_agent(key: str) -> Any:
         raise ConfigError(f"RunConfig.agent_config: {err}") from err
 
 
-def make_env_for(config: RunConfig, num_envs: int) -> Any:
-    """Build a Gymnasium vector env of the run's task and challenges."""
+def make_env_for(config: RunConfig, num_envs: int, num_threads: int | None = None) -> Any:
+    """Build a Gymnasium vector env of the run's task and challenges.
+
+    An agent with the ``model_set`` capability (R-MPO) gets envs made with
+    ``physics_state_info=True``: each reset and step reports the physics state
+    its replay stores. ``num_threads``: the engine's threads (None: its default;
+    not recorded in the config).
+    """
     import gymnasium
     import rwrl  # noqa: F401  (registers the rwrl/ ids)
+    options = {} if num_threads is None else {"num_threads": num_threads}
+    if AGENTS[config.agent].capabilities.model_set:
+        options["physics_state_info"] = True
     try:
-        return gymnasium.make_vec(config.env_id, num_envs=num_envs, **config.env_make_kwargs())
+        return gymnasium.make_vec(config.env_id, num_envs=num_envs, **options,
+                                  **config.env_make_kwargs())
     except gymnasium.error.Error as err:
         raise ConfigError(f"RunConfig.env: {err}") from err
 

@@ -39,18 +39,6 @@ def worker_environment(threads: int) -> dict[str, str]:
     }
 
 
-def make_env_with_threads(config: Any, num_envs: int, threads: int) -> Any:
-    """Build the run's vector env with the engine on ``threads`` threads (not recorded in the config)."""
-    import gymnasium
-    import rwrl  # noqa: F401  (registers the rwrl/ ids)
-    from rwrl.experiments.config import ConfigError
-    try:
-        return gymnasium.make_vec(config.env_id, num_envs=num_envs, num_threads=threads,
-                                  **config.env_make_kwargs())
-    except gymnasium.error.Error as err:
-        raise ConfigError(f"RunConfig.env: {err}") from err
-
-
 def run_one(task: dict[str, Any]) -> dict[str, Any]:
     """Train (or resume) one run of a sweep; return {run_id, status, error, steps}.
 
@@ -81,11 +69,11 @@ def _train(task: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     import json
     from rwrl.experiments.config import RunConfig
     from rwrl.experiments.run import (CONFIG_FILE, SUMMARY_FILE, RunHooks, RunLockedError,
-                                      is_finished, resume_run, start_run)
+                                      is_finished, make_env_for, resume_run, start_run)
     if is_finished(run_dir):  # a retried task whose run had finished before its worker died
         return json.loads((run_dir / SUMMARY_FILE).read_text())
-    hooks = RunHooks(env_factory=functools.partial(make_env_with_threads,
-                                                   threads=int(task["threads"])),
+    # the engine's threads follow the worker's cores (not recorded in the config)
+    hooks = RunHooks(env_factory=functools.partial(make_env_for, num_threads=int(task["threads"])),
                      progress=False)
     config = RunConfig.from_dict(task["config"])
     deadline = time.monotonic() + LOCK_WAIT_S
@@ -100,4 +88,4 @@ def _train(task: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             time.sleep(0.5)
 
 
-__all__ = ["make_env_with_threads", "run_one", "worker_environment"]
+__all__ = ["run_one", "worker_environment"]
