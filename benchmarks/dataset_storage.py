@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import tempfile
 import sys
@@ -121,9 +120,7 @@ def page(results: dict, source: str, date: str | None = None, machine: str | Non
 def write_page(json_path: Path, date: str | None = None, machine: str | None = None) -> Path:
     """Write the page beside ``json_path`` from that JSON; return the page's path."""
     import results_page
-    results = json.loads(Path(json_path).read_text())
-    return results_page.write_page(results_page.page_path(json_path),
-                                   page(results, str(json_path), date, machine))
+    return results_page.write_json_page(json_path, page, date, machine)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -139,10 +136,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="also write the JSON here, and its results page beside it (.md)")
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)
-    if args.page_only:
-        if args.out is None:
-            parser.error("--page-only needs --out, the JSON to write the page from")
-        print(f"page: {write_page(args.out, args.date, args.machine)}")
+    if results_page.rewrite_page_only(parser, args, write_page):
         return
     arrays, obs_space, act_space = _episodes(args.task, args.episodes, seed=0)
     results = {"task": args.task, "episodes": args.episodes, "steps": int(arrays.lengths.sum()),
@@ -157,12 +151,7 @@ def main(argv: list[str] | None = None) -> None:
                 results[f"{fmt}_cost_as_column"] = _measure(
                     fmt, Path(tmp) / f"{fmt}-column", column, obs_space, act_space, args)
     results["measured"] = results_page.stamp("dataset_storage.py", sys.argv[1:] if argv is None else argv)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out is not None:
-        from rwrl.storage.atomic_files import atomic_write_bytes
-        atomic_write_bytes(args.out, (text + "\n").encode())
-        print(f"page: {write_page(args.out)}", file=sys.stderr)
+    results_page.publish(results, args.out, write_page)
 
 
 if __name__ == "__main__":

@@ -257,9 +257,7 @@ def page(results: dict[str, Any], source: str, date: str | None = None,
 
 def write_page(json_path: Path, date: str | None = None, machine: str | None = None) -> Path:
     """Write the page beside ``json_path`` (a learning.json) from it; return the page's path."""
-    results = json.loads(Path(json_path).read_text())
-    return results_page.write_page(results_page.page_path(json_path),
-                                   page(results, str(json_path), date, machine))
+    return results_page.write_json_page(json_path, page, date, machine)
 
 
 def draw_curves(results: Path, extra_runs: list[Path], path: Path) -> None:

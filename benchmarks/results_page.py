@@ -20,9 +20,11 @@ benchmark's.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import shlex
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -138,6 +140,33 @@ def add_page_arguments(parser: Any) -> None:
                         help="with --page-only: the machine of a JSON that does not record it")
 
 
+def publish(result: dict, out: Path | None, write: Any) -> None:
+    """Print ``result`` as JSON; with ``out``, also write it there atomically and its page beside it.
+
+    ``write(json_path)`` writes the page (the benchmark's ``write_page``).
+    """
+    from rwrl.storage.atomic_files import atomic_write_bytes
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out is not None:
+        atomic_write_bytes(out, (text + "\n").encode())
+        print(f"page: {write(out)}", file=sys.stderr)
+
+
+def rewrite_page_only(parser: Any, args: Any, write: Any) -> bool:
+    """With ``--page-only``, rewrite the page of the JSON at ``--out`` and return True.
+
+    ``write(json_path, date, machine)`` writes the page; without ``--out`` the
+    parser exits with an error naming it. Without ``--page-only``: False.
+    """
+    if not args.page_only:
+        return False
+    if args.out is None:
+        parser.error("--page-only needs --out, the JSON to write the page from")
+    print(f"page: {write(args.out, args.date, args.machine)}")
+    return True
+
+
 def rebuild_command(script: str, json_arg: str, meta: dict[str, Any]) -> str:
     """Return the command that rewrites a page from its JSON, with the date and machine that
     ``meta`` (``measured``'s) took from the command line because the JSON lacks them."""
@@ -146,6 +175,16 @@ def rebuild_command(script: str, json_arg: str, meta: dict[str, Any]) -> str:
         if key in meta["given"]:
             words += [f"--{key}", meta[key]]
     return shlex.join(words)
+
+
+def write_json_page(json_path: Path, page: Any, *page_args: Any) -> Path:
+    """Write the page of a benchmark's JSON beside it; return the page's path.
+
+    ``page(results, source, *page_args)`` renders the page of the JSON's
+    ``results``; ``source`` is ``json_path`` as given (the page's commands name it).
+    """
+    results = json.loads(Path(json_path).read_text())
+    return write_page(page_path(json_path), page(results, str(json_path), *page_args))
 
 
 def page_path(json_path: Path) -> Path:

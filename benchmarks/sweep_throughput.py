@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -82,9 +81,7 @@ def page(result: dict, source: str, date: str | None = None, machine: str | None
 def write_page(json_path: Path, date: str | None = None, machine: str | None = None) -> Path:
     """Write the page beside ``json_path`` from that JSON; return the page's path."""
     import results_page
-    result = json.loads(Path(json_path).read_text())
-    return results_page.write_page(results_page.page_path(json_path),
-                                   page(result, str(json_path), date, machine))
+    return results_page.write_json_page(json_path, page, date, machine)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,10 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the JSON here, and its results page beside it (.md)")
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)
-    if args.page_only:
-        if args.out is None:
-            parser.error("--page-only needs --out, the JSON to write the page from")
-        print(f"page: {write_page(args.out, args.date, args.machine)}")
+    if results_page.rewrite_page_only(parser, args, write_page):
         return 0
     local = measure("local", args.root, args.steps, args.seeds, args.workers)
     ray = measure("ray", args.root, args.steps, args.seeds, args.workers)
@@ -110,12 +104,7 @@ def main(argv: list[str] | None = None) -> int:
               "ray_over_local_runs_per_hour": round(ray["runs_per_hour"] / local["runs_per_hour"], 3),
               "measured": results_page.stamp("sweep_throughput.py",
                                              sys.argv[1:] if argv is None else argv)}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        from rwrl.storage.atomic_files import atomic_write_bytes
-        atomic_write_bytes(args.out, (text + "\n").encode())
-        print(f"page: {write_page(args.out)}", file=sys.stderr)
+    results_page.publish(result, args.out, write_page)
     return 0
 
 

@@ -416,9 +416,7 @@ def page(result: dict, source: str, date: str | None = None) -> str:
 
 def write_page(json_path: Path, date: str | None = None) -> Path:
     """Write the page beside ``json_path`` from that JSON; return the page's path."""
-    result = json.loads(Path(json_path).read_text())
-    return results_page.write_page(results_page.page_path(json_path),
-                                   page(result, str(json_path), date))
+    return results_page.write_json_page(json_path, page, date)
 
 
 def parse_args(argv):

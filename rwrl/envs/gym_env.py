@@ -49,6 +49,21 @@ def unbatch_info(info: dict, index: int = 0) -> dict:
 class BatchedAccess:
     """What the single and the vector env expose of their batched env (``self.batched``)."""
 
+    @classmethod
+    def from_batched(cls, batched, *, observation_mode: str = "flat", render_mode: str | None = None,
+                     render_width: int = 320, render_height: int = 240, camera: int | str = 0,
+                     physics_state_info: bool = False):
+        """Return the adapter of any ``BatchedEnv`` (``RwrlEnv``: a batch of one).
+
+        A batched env without physics (``rwrl.tasks.protocol.BatchedEnv`` only) gets
+        everything but ``set_state``, ``physics_state_info`` and rendering.
+        """
+        check_render_mode(render_mode)
+        env = cls.__new__(cls)
+        env._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
+                   physics_state_info)
+        return env
+
     @property
     def constraint_names(self) -> tuple[str, ...]:
         """Names of the K constraints of ``info['constraints']``."""
@@ -114,26 +129,11 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
         self._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
                     physics_state_info)
 
-    @classmethod
-    def from_batched(cls, batched, *, observation_mode: str = "flat", render_mode: str | None = None,
-                     render_width: int = 320, render_height: int = 240, camera: int | str = 0,
-                     physics_state_info: bool = False) -> "RwrlEnv":
-        """Return the Gymnasium env of any ``BatchedEnv`` of one env (``num_envs == 1``).
-
-        A batched env without physics (``rwrl.tasks.protocol.BatchedEnv`` only) gets
-        everything but ``set_state``, ``physics_state_info`` and rendering.
-        """
+    def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
+               physics_state_info) -> None:
         if batched.num_envs != 1:
             raise ValueError(f"num_envs = {batched.num_envs} is not allowed: RwrlEnv adapts a "
                              f"batch of one (use RwrlVectorEnv.from_batched)")
-        check_render_mode(render_mode)
-        env = cls.__new__(cls)
-        env._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
-                   physics_state_info)
-        return env
-
-    def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
-               physics_state_info) -> None:
         self.batched = batched
         self.layout = ObservationLayout(self.batched.layout, observation_mode)
         self.observation_space = self.layout.space()

@@ -65,17 +65,6 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         self._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
                     physics_state_info)
 
-    @classmethod
-    def from_batched(cls, batched, *, observation_mode: str = "flat", render_mode: str | None = None,
-                     render_width: int = 320, render_height: int = 240, camera: int | str = 0,
-                     physics_state_info: bool = False) -> "RwrlVectorEnv":
-        """Return the vector env of any ``BatchedEnv`` (see ``RwrlEnv.from_batched``)."""
-        check_render_mode(render_mode)
-        env = cls.__new__(cls)
-        env._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
-                   physics_state_info)
-        return env
-
     def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
                physics_state_info) -> None:
         self.batched = batched
