@@ -17,6 +17,10 @@ rwrl's), following the NEXT_STEP autoreset of ``rwrl.envs.autoreset``: an env
 whose step was an autoreset starts a fresh history from its new first
 observation.
 
+Snapshots (``env_state``): its own buffers under 'history/' (obs, actions,
+resetting) and the wrapped env's ``env_state()`` under 'env/'; the wrapped
+env must have ``env_state`` (``rwrl.envs.vector_env.RwrlVectorEnv``).
+
 Example:
   >>> import gymnasium, rwrl
   >>> vec = ObservationHistory(gymnasium.make_vec("rwrl/cartpole-swingup-v0", num_envs=2), 3)
@@ -33,6 +37,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from rwrl.envs.autoreset import EpisodeMarks
+from rwrl.tasks.env_state import EnvState, check_env_state, under, with_prefix, without
 
 
 class ObservationHistory(gymnasium.vector.VectorWrapper):
@@ -88,3 +93,19 @@ class ObservationHistory(gymnasium.vector.VectorWrapper):
         if resetting.any():  # NEXT_STEP autoreset: their obs is a new episode's first
             self._restart(resetting, obs)
         return self._stacked(), reward, terminated, truncated, info
+
+    def _own_state(self) -> EnvState:
+        return {"history/obs": self._obs.copy(), "history/actions": self._actions.copy(),
+                "history/resetting": self._marks.resetting.copy()}
+
+    def env_state(self) -> EnvState:
+        """Return copies of the history buffers and the wrapped env's state (module docstring)."""
+        return {**self._own_state(), **with_prefix("env/", self.env.env_state())}
+
+    def restore_env_state(self, state: EnvState) -> None:
+        """Put the buffers and the wrapped env where ``env_state()`` saw them; check keys first."""
+        check_env_state(self._own_state(), without("env/", state))
+        self.env.restore_env_state(under("env/", state))  # checks its keys before any change
+        self._obs = np.array(state["history/obs"])
+        self._actions = np.array(state["history/actions"])
+        self._marks.resetting = np.array(state["history/resetting"])

@@ -92,6 +92,17 @@ class Delay:
         self._head = (self._head + 1) % (self.steps + 1)
         return self._buffer[self._head].copy()
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Return copies of the FIFO (d + 1, N, ...), its write index () and the fresh marks (N,)."""
+        return {"buffer": self._buffer.copy(), "head": np.array(self._head, np.int64),
+                "fresh": self._fresh.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the FIFO where ``state()`` saw it."""
+        self._buffer, self._head = np.array(state["buffer"]), int(state["head"])
+        self._fresh = np.array(state["fresh"])
+        self._any_fresh = bool(self._fresh.any())
+
 
 @dataclasses.dataclass(frozen=True)
 class DelaySpec:

@@ -23,7 +23,7 @@ import numpy as np
 
 from rwrl.challenges.challenge import OBSERVATIONS, Challenge, StageMakers
 from rwrl.challenges.spec_checks import check_keys, integer, is_on
-from rwrl.challenges.stage import Frame
+from rwrl.challenges.stage import Frame, Stateless
 from rwrl.core.seeding import CounterRandom  # noqa: F401  (the docstring example)
 from rwrl.tasks.facts import TaskFacts
 
@@ -31,7 +31,7 @@ from rwrl.tasks.facts import TaskFacts
 MAX_RANDOM_OBSERVATIONS = 10_000
 
 
-class RandomFeatures:
+class RandomFeatures(Stateless):
     """Append n N(0, 1) features per env and call, as the observation entry 'dummy'.
 
     Args:

@@ -33,7 +33,7 @@ import numpy as np
 
 from rwrl.challenges.challenge import OBSERVATIONS, REWARDS, Challenge, StageMakers
 from rwrl.challenges.spec_checks import boolean, check_keys, choice, is_on, number, show
-from rwrl.challenges.stage import Frame
+from rwrl.challenges.stage import Frame, Stateless
 from rwrl.tasks.facts import TaskFacts
 
 
@@ -74,7 +74,7 @@ class SafetyObjective(Objective):
 OBJECTIVES: dict[str, Objective] = {"safety": SafetyObjective()}
 
 
-class MultiObjective:
+class MultiObjective(Stateless):
     """Mix an objective into the reward and report [r, objectives] in ``info['multiobj']``.
 
     Args:
@@ -106,7 +106,7 @@ class MultiObjective:
         return self.objective.merge(reward, values, self.coeff) if self.reward else reward
 
 
-class ObserveObjectives:
+class ObserveObjectives(Stateless):
     """Append ``info['multiobj']`` to the observation, as the entry 'multiobj'."""
 
     name = "multiobj"

@@ -43,7 +43,7 @@ import numpy as np
 
 from rwrl.challenges.challenge import ACTIONS, OBSERVATIONS, Challenge, StageMakers
 from rwrl.challenges.spec_checks import MAX_STD, check_keys, integer, is_on, number
-from rwrl.challenges.stage import Frame
+from rwrl.challenges.stage import Frame, Stateless
 from rwrl.core.seeding import CounterRandom  # noqa: F401  (the docstring example)
 from rwrl.tasks.facts import TaskFacts
 
@@ -80,7 +80,7 @@ def advance_runs(counter: np.ndarray, uniform: np.ndarray, prob: float,
     return active
 
 
-class GaussianNoise:
+class GaussianNoise(Stateless):
     """Add white Gaussian noise N(0, sigma) to every component."""
 
     name = "gaussian"
@@ -126,6 +126,14 @@ class DroppedNoise:
         self._counter[sel] = counter
         return np.where(active, 0.0, x)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Return a copy of the steps left in each component's run (N, D)."""
+        return {"counter": self._counter.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the runs where ``state()`` saw them."""
+        self._counter = np.array(state["counter"])
+
 
 class StuckNoise:
     """Hold a component at its previous value for runs of ``steps`` steps (probability p)."""
@@ -158,6 +166,16 @@ class StuckNoise:
         self._counter[sel], self._last[sel], self._fresh[sel] = counter, out, False
         return out
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Return copies of the runs' steps left and held values (N, D), the fresh marks (N,)."""
+        return {"counter": self._counter.copy(), "last": self._last.copy(),
+                "fresh": self._fresh.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the runs where ``state()`` saw them."""
+        self._counter, self._last = np.array(state["counter"]), np.array(state["last"])
+        self._fresh = np.array(state["fresh"])
+
 
 class ActionRepetition:
     """Hold an env's whole action for ``steps`` steps in total, with probability p."""
@@ -186,6 +204,14 @@ class ActionRepetition:
         self._counter -= ~idle
         self._held = np.where(idle[:, None], a, self._held)
         return self._held.copy()
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return copies of the steps left in each repetition (N,) and the held actions (N, nu)."""
+        return {"counter": self._counter.copy(), "held": self._held.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the repetitions where ``state()`` saw them."""
+        self._counter, self._held = np.array(state["counter"]), np.array(state["held"])
 
 
 # -- the spec ---------------------------------------------------------------------

@@ -40,7 +40,7 @@ import numpy as np
 from rwrl.challenges.challenge import EPISODE, Challenge, StageMakers
 from rwrl.challenges.spec_checks import MAX_STD, check_keys, choice, integer, is_on, number, show
 from rwrl.challenges.stage import Frame
-from rwrl.core.seeding import env_rng, fresh_seed
+from rwrl.core.seeding import env_rng, fresh_seed, generators_array, generators_from_array
 from rwrl.tasks.facts import TaskFacts
 
 #: most resets between two perturbation scheduler steps.
@@ -128,6 +128,23 @@ class Perturbation:
         """Write the parameter's value of each env of the frame to ``info['perturbation']``."""
         values = self.values if frame.ids is None else self.values[frame.ids]
         frame.info["perturbation"] = {self.spec.param: values.copy()}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return copies of each env's schedule and generator.
+
+        'values', 'applied' (the value set on the task), 'sign' (the saw-wave
+        direction), 'episodes' (since its seed): (N,) each; 'rngs':
+        ``rwrl.core.seeding.generators_array`` rows.
+        """
+        return {"values": self.values.copy(), "applied": self._applied.copy(),
+                "sign": self._sign.copy(), "episodes": self._episodes.copy(),
+                "rngs": generators_array(self._rngs)}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the schedules where ``state()`` saw them (the task restores its own models)."""
+        self.values, self._applied = np.array(state["values"]), np.array(state["applied"])
+        self._sign, self._episodes = np.array(state["sign"]), np.array(state["episodes"])
+        self._rngs = generators_from_array(state["rngs"])
 
 
 # -- the spec ---------------------------------------------------------------------

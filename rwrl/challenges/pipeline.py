@@ -41,6 +41,15 @@ perturbations are on; 'realtime' {'latency': (n,) s, 'missed': (n,) periods}
 when real-time is on; 'multiobj' (n, 1 + M) [r, objectives] when
 multi-objective is on.
 
+``env_state()`` saves everything the next step depends on as flat arrays
+(``rwrl.tasks.env_state``): the task's 'task/...' state, the pipeline's
+seeds, episode counts and counter-based generators ('challenge/seeds',
+'challenge/step_rng/...'), each stage's ``state()`` under
+'challenge/<path>/<stage name>/<field>' ('challenge/actions/delay/buffer'),
+and the '<path>/<stage name>' list of every stage ('challenge/stages', an
+identity); ``restore_env_state`` checks a snapshot against it and puts
+everything back.
+
 ``set_state`` moves the physics of some envs and restarts their stages as a
 reset does (the observation delay refilled with the new observation, the
 other delays and the noise runs cleared), without a scheduler step.
@@ -65,8 +74,10 @@ import numpy as np
 from rwrl.challenges.challenge import ACTIONS, EPISODE, OBSERVATIONS, PATHS, PHYSICS, REWARDS
 from rwrl.challenges.realtime import Immediate
 from rwrl.challenges.specs import ChallengeSpecs, parse_specs
-from rwrl.challenges.stage import Frame
-from rwrl.core.seeding import CounterRandom, box_muller, fresh_seed, stream_key
+from rwrl.challenges.stage import Frame, Stateless
+from rwrl.core.seeding import (CounterRandom, box_muller, fresh_seed, seeds_array,
+                                seeds_from_array, stream_key)
+from rwrl.tasks.env_state import EnvState, check_env_state, under, with_prefix
 
 #: stage names in application order (see the module docstring); tests read these.
 EPISODE_PATH = ("perturbation",)
@@ -127,7 +138,7 @@ class _BlockRandom:
         return out.reshape((out.shape[0],) + tuple(shape))
 
 
-class _Clip:
+class _Clip(Stateless):
     """Clip actions to the task's bounds (the last stage before the physics)."""
 
     name = "clip"
@@ -308,6 +319,40 @@ class ChallengeEnv:
 
     def copy_env_data(self, env_id: int, data) -> None:
         self.task.copy_env_data(env_id, data)
+
+    # -- env state snapshots ----------------------------------------------------------
+    def _stages_by_key(self) -> dict[str, Any]:
+        """Return 'challenge/<path>/<stage name>/' -> stage, for every stage of every path."""
+        paths = {EPISODE: self._episode_stages, ACTIONS: self._action_path,
+                 PHYSICS: self._physics_stages, REWARDS: self._reward_path,
+                 OBSERVATIONS: self._observation_path}
+        return {f"challenge/{path}/{stage.name}/": stage
+                for path, stages in paths.items() for stage in stages}
+
+    def env_state(self) -> EnvState:
+        """Return copies of everything the next step depends on (see the module docstring)."""
+        state = self.task.env_state()
+        state.update(with_prefix("challenge/step_rng/", self._step_rng.state()))
+        state.update(with_prefix("challenge/reset_rng/", self._reset_rng.state()))
+        state["challenge/seeds"] = seeds_array(self._seeds)
+        state["challenge/episodes"] = self._episodes.copy()
+        stages = self._stages_by_key()
+        # an identity (checked, not written): stages without state change no other key
+        state["challenge/stages"] = np.array([p[len("challenge/"):-1] for p in stages])
+        for prefix, stage in stages.items():
+            state.update(with_prefix(prefix, stage.state()))
+        return state
+
+    def restore_env_state(self, state: EnvState) -> None:
+        """Put the task and every stage where ``env_state()`` saw them; check the keys first."""
+        check_env_state(self.env_state(), state)
+        self.task.restore_env_state({k: v for k, v in state.items() if k.startswith("task/")})
+        self._step_rng.restore(under("challenge/step_rng/", state))
+        self._reset_rng.restore(under("challenge/reset_rng/", state))
+        self._seeds = seeds_from_array(state["challenge/seeds"])
+        self._episodes = np.array(state["challenge/episodes"])
+        for prefix, stage in self._stages_by_key().items():
+            stage.restore(under(prefix, state))
 
     # -- internals --------------------------------------------------------------------
     def _restart(self, ids: np.ndarray, obs: np.ndarray, info: dict):

@@ -50,7 +50,7 @@ import numpy as np
 from rwrl.challenges.challenge import PHYSICS, Challenge, StageMakers
 from rwrl.challenges.spec_checks import (check_keys, choice, integer, is_finite_real, is_on,
                                           number, show)
-from rwrl.challenges.stage import Frame
+from rwrl.challenges.stage import Frame, Stateless
 from rwrl.tasks.facts import TaskFacts
 
 _EPS = 1e-9  # seconds: float slack so that L - budget = k * dt misses exactly k
@@ -61,7 +61,7 @@ MAX_MISSED = 1000
 MAX_SECONDS = 3600.0
 
 
-class Immediate:
+class Immediate(Stateless):
     """No real-time challenge: every action lands at once (the ``RealTime`` interface)."""
 
     def reset(self, ids: np.ndarray) -> None:
@@ -180,6 +180,19 @@ class RealTime:
         latency, missed = (0.0, 0) if frame.ids is not None else self._last
         frame.info["realtime"] = {"latency": np.full(n, latency),
                                   "missed": np.full(n, missed, np.int64)}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return copies of the simulated latencies' step count () and the executed actions (N, nu).
+
+        A wallclock latency is measured, not state: a restored env times its
+        next step from the restore.
+        """
+        return {"count": np.array(self._count, np.int64), "executed": self._executed.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the count and the executed actions where ``state()`` saw them."""
+        self._count, self._executed = int(state["count"]), np.array(state["executed"])
+        self._observed_at = time.perf_counter()
 
 
 # -- the spec ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ import numpy as np
 
 from rwrl.challenges.challenge import OBSERVATIONS, Challenge, StageMakers
 from rwrl.challenges.spec_checks import boolean, check_keys, choice, is_on, number, show
-from rwrl.challenges.stage import Frame
+from rwrl.challenges.stage import Frame, Stateless
 from rwrl.tasks.constraints import ACTION_ROC
 from rwrl.tasks.facts import TaskFacts
 
@@ -58,7 +58,7 @@ def configure(task, spec: SafetySpec) -> None:
     task.configure_constraints(spec.constraints, spec.user_constraints, spec.safety_coeff)
 
 
-class ConstraintObservation:
+class ConstraintObservation(Stateless):
     """Append the (n, K) satisfied flags of ``info['constraints']`` to the observation."""
 
     name = "constraints"

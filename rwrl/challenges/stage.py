@@ -15,6 +15,12 @@ Stages that draw random numbers declare how many per env and call
 (``uniforms``, ``normals``), so that a step's draws come from one block;
 stages that append an observation entry declare it (``entry``: name, shape,
 dtype).
+
+A stage saves what it carries from one step to the next (``state()``: field
+name -> array, copies) and puts it back (``restore(state)``, given arrays of
+the shapes and dtypes its own ``state()`` has, already checked); a stage with
+nothing to carry is ``Stateless``. The pipeline collects them by path and
+stage name for ``env_state()``.
 """
 
 from __future__ import annotations
@@ -54,3 +60,20 @@ class Stage(Protocol):
 
     def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
         """Return the transformed (n, ...) batch."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return copies of what the stage carries between steps, by field name."""
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the stage where ``state()`` saw it."""
+
+
+class Stateless:
+    """A stage that carries nothing from one step to the next: an empty snapshot."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return no fields: nothing to save."""
+        return {}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Nothing to put back."""

@@ -26,6 +26,11 @@ _STAGE_ACC = mujoco.mjtStage.mjSTAGE_ACC.value
 _STAGE_NONE = mujoco.mjtStage.mjSTAGE_NONE.value
 #: the warnings after which MuJoCo resets an unstable simulation (consecutive in mjtWarning).
 _UNSTABLE = slice(int(mujoco.mjtWarning.mjWARN_BADQPOS), int(mujoco.mjtWarning.mjWARN_BADQACC) + 1)
+#: the MjData fields of a simulation's state row (mjSTATE_INTEGRATION: the full physics
+#: state, the user inputs and the solver's warm start), everything its next step reads.
+STATE_FIELDS = ("time", "qpos", "qvel", "act", "history", "qacc_warmstart", "ctrl",
+                "qfrc_applied", "xfrc_applied", "eq_active", "mocap_pos", "mocap_quat",
+                "userdata", "plugin_state")
 
 
 def default_num_threads(num_envs: int) -> int:
@@ -102,6 +107,22 @@ class BatchedPhysics:
     def state(self) -> np.ndarray:
         """The (N, nstate) mjSTATE_INTEGRATION rows (writable: the next step starts there)."""
         return self._batch.state
+
+    def state_fields(self) -> dict[str, np.ndarray]:
+        """Return a copy of every env's state row by field, (N, ...) each (empty fields left out).
+
+        Together they are the whole mjSTATE_INTEGRATION row: with the same
+        models, ``set_state_fields`` makes the next step bit-identical.
+        """
+        fields = {name: self._batch.bind(name) for name in STATE_FIELDS}
+        return {name: value.copy() for name, value in fields.items() if value.size}
+
+    def set_state_fields(self, fields: dict[str, np.ndarray]) -> None:
+        """Write every env's state rows from ``state_fields()`` output and recompute derived fields."""
+        for name, value in fields.items():
+            self._batch.bind(name)[...] = value
+        self._unstable[...] = 0
+        self.forward()
 
     def env_model(self, env_id: int) -> mujoco.MjModel:
         """Return the model env ``env_id`` runs on."""

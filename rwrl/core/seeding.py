@@ -156,3 +156,77 @@ class CounterRandom:
     def normal(self, shape: tuple[int, ...]) -> np.ndarray:
         """Return N(0, 1) draws of shape (N, *shape) (Box-Muller, the cosine half)."""
         return box_muller(self.uniform(shape), self.uniform(shape))[0]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return the keys (N,), counters (N,) and this step's draw index () as copies."""
+        return {"keys": self.keys.copy(), "counters": self.counters.copy(),
+                "draw": np.array(self._draw, np.int64)}
+
+    def restore(self, state) -> None:
+        """Put the generator where ``state()`` saw it (arrays of its shapes and dtypes)."""
+        self.keys = np.array(state["keys"], np.uint64)
+        self.counters = np.array(state["counters"], np.uint64)
+        self._draw = int(state["draw"])
+
+
+# -- snapshots: seeds and generators as plain integer arrays ---------------------------
+#: 64-bit words of a saved seed (seeds up to 2**256 - 1; SeedSequence takes any size).
+SEED_WORDS = 4
+#: columns of a saved Generator: present, PCG64 state (hi, lo), inc (hi, lo), has_uint32, uinteger.
+GENERATOR_WORDS = 7
+_WORD = (1 << 64) - 1
+
+
+def seeds_array(seeds) -> np.ndarray:
+    """Return (N, 1 + SEED_WORDS) uint64 rows: present, then each seed's words, low first.
+
+    Raises a ValueError naming the seed that does not fit ``SEED_WORDS`` words.
+    """
+    out = np.zeros((len(seeds), 1 + SEED_WORDS), np.uint64)
+    for i, seed in enumerate(seeds):
+        if seed is None:
+            continue
+        if not 0 <= seed < 1 << (64 * SEED_WORDS):
+            raise ValueError(f"seed {seed!r} of env {i} does not fit a snapshot: allowed "
+                             f"[0, 2**{64 * SEED_WORDS})")
+        out[i] = [1] + [(seed >> (64 * w)) & _WORD for w in range(SEED_WORDS)]
+    return out
+
+
+def seeds_from_array(rows: np.ndarray) -> list[int | None]:
+    """Return the seeds of ``seeds_array`` rows (None where absent)."""
+    return [sum(int(word) << (64 * w) for w, word in enumerate(row[1:])) if row[0] else None
+            for row in rows]
+
+
+def generators_array(rngs) -> np.ndarray:
+    """Return (N, GENERATOR_WORDS) uint64 rows of PCG64 Generators (zeros where None)."""
+    out = np.zeros((len(rngs), GENERATOR_WORDS), np.uint64)
+    for i, rng in enumerate(rngs):
+        if rng is None:
+            continue
+        state = rng.bit_generator.state
+        if state["bit_generator"] != "PCG64":
+            raise ValueError(f"generator of env {i} is {state['bit_generator']}: a snapshot "
+                             "holds PCG64 only (env_rng's)")
+        s, inc = state["state"]["state"], state["state"]["inc"]
+        out[i] = [1, s >> 64, s & _WORD, inc >> 64, inc & _WORD, state["has_uint32"],
+                  state["uinteger"]]
+    return out
+
+
+def generators_from_array(rows: np.ndarray) -> list[np.random.Generator | None]:
+    """Return the Generators of ``generators_array`` rows, each exactly where it was saved."""
+    rngs: list[np.random.Generator | None] = []
+    for row in rows:
+        if not row[0]:
+            rngs.append(None)
+            continue
+        words = [int(w) for w in row]
+        bit_generator = np.random.PCG64()
+        bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": words[1] << 64 | words[2], "inc": words[3] << 64 | words[4]},
+            "has_uint32": words[5], "uinteger": words[6]}
+        rngs.append(np.random.Generator(bit_generator))
+    return rngs

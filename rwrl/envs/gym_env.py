@@ -22,6 +22,7 @@ from rwrl.envs.factory import make_batched_env
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
+from rwrl.tasks.env_state import EnvState, check_env_state, without
 
 _ENV0 = np.zeros(1, np.int64)
 
@@ -165,6 +166,20 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
         # Time limits (and divergences) are truncations: the tasks never terminate early.
         return (self.layout.single(obs), float(reward[0]), False, truncated,
                 unbatch_info(self._with_physics_state(info)))
+
+    def env_state(self) -> EnvState:
+        """Return copies of everything the next step depends on, as flat arrays.
+
+        The batched env's state (``rwrl.tasks.protocol.BatchedEnv.env_state``)
+        and 'single/needs_reset' (), for ``restore_env_state``.
+        """
+        return {**self.batched.env_state(), "single/needs_reset": np.array(self._needs_reset)}
+
+    def restore_env_state(self, state: EnvState) -> None:
+        """Put the env where ``env_state()`` saw it; raise a ValueError naming a bad key first."""
+        check_env_state(self.env_state(), state)
+        self.batched.restore_env_state(without("single/", state))
+        self._needs_reset = bool(state["single/needs_reset"])
 
     def set_state(self, qpos, qvel):
         """Put the physics at positions (nq,) and velocities (nv,); return the observation.

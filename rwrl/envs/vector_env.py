@@ -7,6 +7,13 @@ observation of the new episode with reward 0 (and ignores that env's action).
 
 Seeding: ``reset(seed=s)`` seeds env i with ``spawn_seeds(s, N)[i]``, so env i
 behaves exactly as ``gymnasium.make(id)`` reset with that seed.
+
+Snapshots: ``env_state()`` is the batched env's state plus the adapter's
+own, under 'vector/': the autoreset marks ('resetting', (N,) bool), whether
+it was reset ('started', ()), and the last observation and info
+('last/obs' (N, D), 'last/info/<key>/...', present once started), which a
+partial ``reset_mask`` reset merges into. ``restore_env_state`` on an env
+of the same arguments continues exactly where the snapshot was taken.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from rwrl.envs.gym_env import BatchedAccess, check_render_mode
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
+from rwrl.tasks.env_state import (EnvState, check_array, check_env_state, flatten_tree, only,
+                                  under, unflatten_tree, with_prefix, without)
 
 
 def _merge(full: dict, part: dict, ids: np.ndarray) -> dict:
@@ -152,6 +161,50 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids, np.int64)
         obs, _ = self.batched.set_state(ids, qpos, qvel)
         return self.layout.batch(obs)
+
+    def env_state(self) -> EnvState:
+        """Return copies of everything the next step depends on (see the module docstring)."""
+        own = {"resetting": self._marks.resetting.copy(),
+               "started": np.array(self._last is not None)}
+        if self._last is not None:
+            own["last/obs"] = self._last[0].copy()
+            own.update(with_prefix("last/info/", flatten_tree(self._last[1])))
+        return {**self.batched.env_state(), **with_prefix("vector/", own)}
+
+    def restore_env_state(self, state: EnvState) -> None:
+        """Put every env where ``env_state()`` saw it; raise a ValueError naming a bad key first."""
+        self._check_snapshot(state)
+        self.batched.restore_env_state(without("vector/", state))
+        self._marks.resetting = np.array(state["vector/resetting"])
+        self._last = None
+        if state["vector/started"]:
+            last = under("vector/last/", state)
+            self._last = np.array(last["obs"]), unflatten_tree(under("info/", last))
+
+    def _check_snapshot(self, state: EnvState) -> None:
+        """Raise a ValueError naming the first key of ``state`` that this env cannot take.
+
+        The 'vector/last/...' keys are checked against this env's own last
+        observation and info once it was reset; before that, their shapes
+        are checked for the leading num_envs only.
+        """
+        mine = self.env_state()
+        check_env_state(without("vector/last/", mine), without("vector/last/", state))
+        last = only("vector/last/", state)
+        if not state["vector/started"]:
+            if last:
+                raise ValueError(f"env state key {next(iter(last))!r} is not expected: the "
+                                 "snapshot's env was never reset ('vector/started' False)")
+        elif self._last is not None:
+            check_env_state(only("vector/last/", mine), last)
+        else:
+            size = self.batched.layout.size
+            check_array("vector/last/obs", np.zeros((self.num_envs, size)),
+                        last.get("vector/last/obs"))
+            for key, value in last.items():
+                if not isinstance(value, np.ndarray) or value.shape[:1] != (self.num_envs,):
+                    raise ValueError(f"env state {key!r}: expected an array of leading "
+                                     f"dimension num_envs={self.num_envs}")
 
     def render(self):
         if self.render_mode != "rgb_array":

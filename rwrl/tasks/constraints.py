@@ -40,12 +40,14 @@ class ConstraintSet:
         'action_roc', user names); None: every built-in one.
       user_constraints: name -> fn(safety_vars) -> (N,) bool.
       safety_coeff: c in [0, 1], passed to the built-in predicates.
+      action_size: nu, the width of the actions ``action_roc`` compares (0: the
+        first actions' width).
     """
 
     def __init__(self, builtin: Sequence, action_roc_limit: float, num_envs: int,
                  names: Sequence[str] | None = None,
                  user_constraints: Mapping[str, Callable] | None = None,
-                 safety_coeff: float = 1.0):
+                 safety_coeff: float = 1.0, action_size: int = 0):
         if not 0.0 <= safety_coeff <= 1.0:
             raise ValueError(f"safety_coeff = {safety_coeff!r} is out of range: allowed [0, 1]")
         by_name = {c.name: c.fn for c in builtin}
@@ -66,7 +68,7 @@ class ConstraintSet:
         #: whether evaluation needs the executed actions (``action_roc`` is active).
         self.uses_actions = ACTION_ROC in self.names
         self._roc_limit = float(action_roc_limit) * c
-        self._previous = np.zeros((num_envs, 0))
+        self._previous = np.zeros((num_envs, action_size))
         self._first = np.ones(num_envs, bool)
         self._flags = np.empty((num_envs, len(self._fns)), bool)
 
@@ -93,6 +95,15 @@ class ConstraintSet:
         for k, fn in enumerate(self._fns):
             flags[:, k] = True if fn is None else np.asarray(fn(safety_vars), bool).reshape(n)
         return flags
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return copies of the previous actions (N, nu) and the episode-start marks (N,)."""
+        return {"previous": self._previous.copy(), "first": self._first.copy()}
+
+    def restore(self, state) -> None:
+        """Put the set where ``state()`` saw it."""
+        self._previous = np.array(state["previous"], np.float64)
+        self._first = np.array(state["first"], bool)
 
     def _action_roc(self, action: np.ndarray) -> np.ndarray:
         if self._previous.shape != action.shape:  # first use: no history anywhere

@@ -84,6 +84,21 @@ class BatchedEnv(Protocol):
         truncation flags (time limit reached or simulation diverged) and info.
         """
 
+    def env_state(self) -> dict[str, np.ndarray]:
+        """Return copies of everything the next ``step`` and ``reset`` depend on.
+
+        Flat string keys -> numpy arrays only (``rwrl.tasks.env_state``), so a
+        snapshot goes into an npz file read with ``allow_pickle=False``.
+        """
+
+    def restore_env_state(self, state: dict[str, np.ndarray]) -> None:
+        """Put every env where ``env_state()`` saw it, so that later steps repeat bit for bit.
+
+        ``state`` comes from an env built with the same task, challenges and
+        num_envs (seeds do not matter). Raises a ValueError naming the first
+        missing, extra or mis-shaped key before anything changes.
+        """
+
 
 class PhysicsEnv(BatchedEnv, Protocol):
     """A ``BatchedEnv`` on the MuJoCo engine: physics state, parameters, rendering.

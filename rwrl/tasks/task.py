@@ -26,10 +26,12 @@ import numpy as np
 
 from rwrl.core.engine import BatchedPhysics
 from rwrl.core.models import ModelFactory
-from rwrl.core.seeding import env_rng, fresh_seed
+from rwrl.core.seeding import (env_rng, fresh_seed, generators_array, generators_from_array,
+                                seeds_array, seeds_from_array)
 from rwrl.domains import make_domain
 from rwrl.domains.base import Domain
 from rwrl.tasks.constraints import ConstraintSet
+from rwrl.tasks.env_state import EnvState, check_env_state, under, with_prefix
 from rwrl.tasks.facts import domain_facts
 from rwrl.tasks.layout import FlatLayout
 
@@ -151,7 +153,8 @@ class BatchedTask:
                               safety_coeff: float) -> None:
         """Choose the constraints of ``info['constraints']`` (None: every built-in one)."""
         self._constraints = ConstraintSet(self._builtin, self.domain.ACTION_ROC_LIMIT,
-                                          self.num_envs, names, user_constraints, safety_coeff)
+                                          self.num_envs, names, user_constraints, safety_coeff,
+                                          action_size=self.physics.model.nu)
         self.constraint_names = self._constraints.names
 
     def _observe(self, ids: np.ndarray):
@@ -185,11 +188,16 @@ class BatchedTask:
         if not 0 <= env_id < self.num_envs:
             raise ValueError(f"env_id {env_id} out of range [0, {self.num_envs - 1}]")
         value = param.check(value)
-        values = self._values[env_id]
+        values = dict(self._values[env_id])
         if value == param.start:
             values.pop(name, None)
         else:
             values[name] = value
+        self._set_values(env_id, values)
+
+    def _set_values(self, env_id: int, values: dict[str, float]) -> None:
+        """Run env ``env_id`` on the model of its non-nominal parameter ``values``."""
+        self._values[env_id] = values
         model = self.models.compile(values) if values else None
         self.physics.set_env_model(env_id, model)
 
@@ -216,6 +224,55 @@ class BatchedTask:
         """Return the (N, S) float64 state rows: qpos, qvel, qacc_warmstart (a copy)."""
         physics = self.physics
         return np.concatenate([physics.qpos, physics.qvel, physics.field("qacc_warmstart")], axis=1)
+
+    # -- env state snapshots ------------------------------------------------------
+    def env_state(self) -> EnvState:
+        """Return copies of everything the next step depends on, as 'task/...' arrays.
+
+        The physics state rows by field ('task/physics/qpos', ...: the whole
+        mjSTATE_INTEGRATION row, warm start included), 'task/elapsed_steps',
+        the per-env seeds and initial-state generators, the perturbable
+        parameters' values (N, P), the constraint set's action history, and
+        'task/name' ('cartpole-swingup', an identity: checked, not written).
+        """
+        state = with_prefix("physics/", self.physics.state_fields())
+        state.update(with_prefix("constraints/", self._constraints.state()))
+        state.update({
+            "name": np.array(f"{self.domain.name}-{self.domain.task}"),
+            "elapsed_steps": self.elapsed_steps.copy(),
+            "seeds": seeds_array(self._seeds),
+            "rngs": generators_array(self._rngs),
+            "params": np.array([[self.get_parameter(i, name) for name in self.params]
+                                for i in range(self.num_envs)], np.float64).reshape(
+                                    self.num_envs, len(self.params))})
+        return with_prefix("task/", state)
+
+    def restore_env_state(self, state: EnvState) -> None:
+        """Put every env where ``env_state()`` saw it; raise a ValueError naming a bad key first."""
+        check_env_state(self.env_state(), state)
+        state = under("task/", state)
+        values = [self._checked_values(i, row) for i, row in enumerate(state["params"])]
+        for env_id, env_values in enumerate(values):
+            if env_values != self._values[env_id]:
+                self._set_values(env_id, env_values)
+        self.physics.set_state_fields(under("physics/", state))
+        self._constraints.restore(under("constraints/", state))
+        self.elapsed_steps[...] = state["elapsed_steps"]
+        self._seeds = seeds_from_array(state["seeds"])
+        self._rngs = generators_from_array(state["rngs"])
+
+    def _checked_values(self, env_id: int, row: np.ndarray) -> dict[str, float]:
+        """Return env ``env_id``'s non-nominal parameter values of a 'task/params' row."""
+        values = {}
+        for name, value in zip(self.params, row):
+            param = self.params[name]
+            try:
+                value = param.check(value)
+            except ValueError as error:
+                raise ValueError(f"env state 'task/params' (env {env_id}): {error}") from None
+            if value != param.start:
+                values[name] = value
+        return values
 
     def _probe_observation_spec(self):
         ids = np.arange(self.num_envs)
