@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from rwrl.cli.data import register as register_data_commands
 from rwrl.cli.ope import register as register_ope_command
 from rwrl.cli.run import register as register_run_commands
 from rwrl.cli.sweep import register as register_sweep_commands
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+@contextlib.contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """Report a click usage error (``--steps abc``, a missing option) as ``error: ...``, one line."""
+    try:
+        yield
+    except typer.TyperException as err:  # typer's click errors (typer vendors click)
+        if type(err).__name__ == "NoArgsIsHelpError":  # the help text, as asked for (and as
+            raise                                      # typer tells it apart: by name)
+        ctx = getattr(err, "ctx", None)
+        hint = f" (`{ctx.command_path} --help` lists the options)" if ctx is not None else ""
+        message = " ".join(err.format_message().split())
+        typer.secho(f"error: {message}{hint}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=err.exit_code) from None
+
+
+class _OneLineErrors(TyperGroup):
+    """The root group: every sub-command's usage errors in one line, exit 2, like its other bad input."""
+
+    def make_context(self, info_name: Optional[str], args: list[str], parent: Any = None,
+                     **extra: Any) -> typer.Context:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="rwrl: the real-world RL challenge suite.")
 
 

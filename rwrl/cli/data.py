@@ -21,6 +21,7 @@ from typing import Optional
 import typer
 
 from rwrl.cli.run import _describe_os_error, _fail, _parse_pairs
+from rwrl.experiments.config import SEED_MAX
 
 policies_app = typer.Typer(no_args_is_help=True, add_completion=False,
                            help="Behaviour policies: D4PG snapshots at fractions of the best return.")
@@ -34,7 +35,7 @@ def policies_train(
         challenge: str = typer.Option("none", help="combined challenge: none or easy"),
         out: Path = typer.Option(..., help="policies directory (created, or continued)"),
         steps: int = typer.Option(500_000, min=1, help="env steps of the online D4PG run"),
-        seed: int = typer.Option(0, min=0),
+        seed: int = typer.Option(0, min=0, max=SEED_MAX),
         episodes: int = typer.Option(10, min=1, help="evaluation episodes per checkpoint"),
         checkpoints: int = typer.Option(20, min=1, help="periodic checkpoints kept over the run"),
         num_envs: int = typer.Option(8, min=1, help="parallel training envs"),
@@ -43,14 +44,17 @@ def policies_train(
         progress: bool = typer.Option(True, help="show progress")) -> None:
     """Train D4PG online, evaluate every checkpoint, write OUT/manifest.json."""
     from rwrl.datasets.behaviour_policies import PolicyError
-    from rwrl.experiments.config import ConfigError
-    from rwrl.experiments.behaviour_training import train_behaviour_policies
+    from rwrl.experiments.config import ConfigError, check_buildable
+    from rwrl.experiments.behaviour_training import behaviour_run_config, train_behaviour_policies
+    agent_fields = _parse_pairs(agent_config, "--agent-config")
+    env_kwargs = _parse_pairs(env_kwarg, "--env-kwarg")
     try:
+        check_buildable(behaviour_run_config(task, challenge, steps, seed, checkpoints, num_envs,
+                                             agent_fields, env_kwargs))  # before OUT is made
         manifest = train_behaviour_policies(
             task, challenge, out, steps=steps, seed=seed, episodes=episodes,
-            checkpoints=checkpoints, num_envs=num_envs,
-            agent_config=_parse_pairs(agent_config, "--agent-config"),
-            env_kwargs=_parse_pairs(env_kwarg, "--env-kwarg"), progress=progress)
+            checkpoints=checkpoints, num_envs=num_envs, agent_config=agent_fields,
+            env_kwargs=env_kwargs, progress=progress)
     except (ConfigError, PolicyError, FileExistsError, RuntimeError) as err:
         _fail(str(err))
     except OSError as err:
@@ -69,7 +73,7 @@ def dataset_create(
         size: int = typer.Option(..., help="percent of the published episode count: 1, 5, 20, 40 or 100"),
         policy: Optional[Path] = typer.Option(None, help="policies manifest (or its directory) or one "
                                               "checkpoint; default policies/TASK-CHALLENGE/manifest.json"),
-        seed: int = typer.Option(0, min=0),
+        seed: int = typer.Option(0, min=0, max=SEED_MAX),
         noise: float = typer.Option(0.2, min=0.0, help="behaviour noise std, in action half-ranges"),
         num_envs: int = typer.Option(50, min=1, help="episodes generated side by side"),
         fraction: float = typer.Option(0.75, help="the manifest's snapshot at this fraction acts"),

@@ -16,6 +16,9 @@ from typing import Optional
 
 import typer
 
+from rwrl.cli.run import _describe_os_error, _fail
+from rwrl.experiments.config import SEED_MAX
+
 #: the behaviour-policy loader: (manifest entry, policy directory) -> obs (B, D) -> actions (B, A).
 DEFAULT_LOADER = "rwrl.datasets.behaviour_policies:ope_loader"
 
@@ -30,7 +33,7 @@ def ope(dataset: str = typer.Option(..., help="Minari dataset id"),
         steps: int = typer.Option(50_000, min=100, help="FQE gradient steps (a multiple of 100)"),
         critic: str = typer.Option("scalar", help="FQE critic: scalar | distributional (C51 on [0, 1/(1-gamma)])"),
         features: int = typer.Option(256, min=1, help="max-ent random Fourier features"),
-        seed: int = typer.Option(0, min=0, help="seed of the estimators and the bootstrap"),
+        seed: int = typer.Option(0, min=0, max=SEED_MAX, help="seed of the estimators and the bootstrap"),
         loader: str = typer.Option(DEFAULT_LOADER, help="policy loader as module:function")) -> None:
     """Estimate each policy's value from the dataset alone; score against online rollouts (DOPE)."""
     from rwrl.ope.evaluate import METHODS, RolloutSettings, format_table, resolve_loader, run_ope
@@ -44,11 +47,15 @@ def ope(dataset: str = typer.Option(..., help="Minari dataset id"),
     if out is None:
         variant = f"{method}-{critic}" if method == "fqe" and critic != "scalar" else method
         out = Path("ope-out") / f"{dataset.replace('/', '_')}-{variant}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = run_ope(dataset, policies, method, resolve_loader(loader), out,
-                     settings=RolloutSettings(episodes, num_envs, discount),
-                     fqe_config=FQEConfig(discount=discount, num_steps=steps, critic=critic),
-                     maxent_config=MaxEntConfig(num_features=features), seed=seed)
+    try:  # run_ope makes out's folder once the dataset and the policies have loaded
+        result = run_ope(dataset, policies, method, resolve_loader(loader), out,
+                         settings=RolloutSettings(episodes, num_envs, discount),
+                         fqe_config=FQEConfig(discount=discount, num_steps=steps, critic=critic),
+                         maxent_config=MaxEntConfig(num_features=features), seed=seed)
+    except (FileNotFoundError, ImportError, ValueError) as err:  # ImportError: --loader
+        _fail(str(err))
+    except OSError as err:
+        _fail(_describe_os_error(err))
     typer.echo(format_table(result))
     typer.echo(f"table: {out}")
 

@@ -22,7 +22,7 @@ import typer
 
 from rwrl.agents import AGENTS
 from rwrl.storage.atomic_files import WriteError
-from rwrl.experiments.config import ConfigError, RunConfig
+from rwrl.experiments.config import SEED_MAX, ConfigError, RunConfig, check_buildable
 
 _DEFAULTS = RunConfig()
 #: CLI options that define a new run; with --resume they come from config.json.
@@ -54,11 +54,11 @@ def _fail(message: str) -> None:
 
 def run(
     agent: Optional[str] = typer.Option(None, help=f"one of {', '.join(sorted(AGENTS))} (default {_DEFAULTS.agent})"),
-    env: Optional[str] = typer.Option(None, help=f"<domain>-<task> (default {_DEFAULTS.env})"),
+    env: Optional[str] = typer.Option(None, help=f"<domain>-<task> (default {_DEFAULTS.env}; `rwrl envs` lists them)"),
     combined_challenge: Optional[str] = typer.Option(None, help="easy, medium or hard"),
     safety_coeff: Optional[float] = typer.Option(None, help="enable the constraints with this coefficient"),
     steps: Optional[int] = typer.Option(None, help=f"total env steps (default {_DEFAULTS.steps})"),
-    seed: Optional[int] = typer.Option(None, help="run seed (default 0)"),
+    seed: Optional[int] = typer.Option(None, help=f"run seed in [0, {SEED_MAX}] (default 0)"),
     out: Optional[Path] = typer.Option(None, help="run directory to create"),
     num_envs: Optional[int] = typer.Option(None, help=f"parallel envs (default {_DEFAULTS.num_envs})"),
     eval_every: Optional[int] = typer.Option(None, help=f"env steps between evaluations (default {_DEFAULTS.eval_every})"),
@@ -94,6 +94,7 @@ def run(
                                agent_config=_parse_pairs(agent_config, "--agent-config"),
                                env_kwargs=_parse_pairs(env_kwarg, "--env-kwarg"),
                                eval_env_kwargs=_parse_pairs(eval_env_kwarg, "--eval-env-kwarg") or None)
+            check_buildable(config)  # before anything is written to --out
             summary, run_dir = _start_or_continue(config, out, hooks), out
     except typer.Exit:  # a RuntimeError too: already reported by _fail
         raise

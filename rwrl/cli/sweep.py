@@ -91,8 +91,8 @@ def run(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
         raise typer.Exit(code=130)
     _print_counts(counts)
     typer.echo(f"results: {out / 'results'}")
-    if counts["failed"]:
-        status(out)
+    if counts["done"] != sum(counts.values()):  # failed or broken runs are left
+        _print_notes(_checks(out)[1])
         raise typer.Exit(code=1)
 
 
@@ -100,24 +100,42 @@ def _print_counts(counts: dict[str, int]) -> None:
     typer.echo("  ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-@app.command("status")
-def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory")) -> None:
-    """Print done / running / failed / partial / pending counts and each failure's first line."""
+def _checks(sweep_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the plan and run id -> its verified ``RunCheck``, or fail naming the unreadable plan."""
+    from rwrl.experiments.sweeps.status import check_runs
     from rwrl.metrics import sweep_results as results
     try:
         plan = results.read_plan(sweep_dir)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
-    found = results.statuses(sweep_dir, plan)
-    counts = {s: 0 for s in results.STATUSES}
-    for value in found.values():
-        counts[value] += 1
-    typer.echo(f"sweep {plan['name']}: {len(found)} runs")
+    return plan, check_runs(sweep_dir, plan)
+
+
+def _print_notes(checks: dict[str, Any]) -> None:
+    """One line per run with a note: a broken run's file and reason, a failure's first line."""
+    for run_id, check in checks.items():
+        if check.note:
+            typer.echo(f"{check.status} {run_id}: {check.note}")
+    if any(check.status == "broken" for check in checks.values()):
+        typer.echo("a broken run is left as it is: restore it (rwrl sweep run --archive) "
+                   "or remove its directory to run it again")
+
+
+@app.command("status")
+def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory")) -> None:
+    """Print the runs per status, verified as --resume reads them; exit 1 unless all are done.
+
+    A run whose config.json or summary.json does not read is 'broken', named with the
+    file and the reason; a failed run is named with its error's first line.
+    """
+    from rwrl.experiments.sweeps.status import count
+    plan, checks = _checks(sweep_dir)
+    typer.echo(f"sweep {plan['name']}: {len(checks)} runs")
+    counts = count(checks)
     _print_counts(counts)
-    for run_id, value in found.items():
-        if value == "failed":
-            line = results.first_error_line(results.run_dir(sweep_dir, run_id))
-            typer.echo(f"failed {run_id}: {line}")
+    _print_notes(checks)
+    if counts["done"] != len(checks):
+        raise typer.Exit(code=1)
 
 
 @app.command("plan")

@@ -8,11 +8,13 @@ says how it was produced and ``rwrl run --resume`` needs nothing else.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import json
 import math
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from rwrl.agents import AGENTS
 from rwrl.challenges.combined import LEVELS
@@ -21,6 +23,12 @@ from rwrl.storage.atomic_files import atomic_write_bytes
 
 AGENT_NAMES = tuple(AGENTS)
 COMBINED_CHALLENGES = tuple(LEVELS)
+#: the largest run seed. The seed keys ``jax.random.PRNGKey``, which keeps its low 32
+#: bits only (without ``jax_enable_x64``): seed 2**32 would repeat seed 0's run, and
+#: a seed of 2**63 or more overflows.
+SEED_MAX = 2**32 - 1
+#: env keyword arguments beside the challenge keywords (``RunConfig.env_kwargs``).
+ENV_OPTIONS = ("time_limit",)
 
 
 class ConfigError(ValueError):
@@ -56,7 +64,7 @@ class RunConfig:
     eval_every: int = 10_000
     #: evaluation episodes per evaluation, run in parallel in their own vector env.
     eval_episodes: int = 5
-    #: env steps between checkpoints, each taken at the next episode boundary (see
+    #: env steps between checkpoints, taken mid-episode too (see
     #: rwrl.experiments.loop); one is also written at step 0 and at the end.
     checkpoint_every: int = 20_000
     #: minutes of wall-clock between checkpoints, beside ``checkpoint_every``
@@ -65,8 +73,9 @@ class RunConfig:
     checkpoint_minutes: float = 5.0
     #: checkpoints kept on disk; older ones are deleted after a new one is written.
     keep_checkpoints: int = 2
-    #: include the replay buffer in checkpoints (large; without it a resume refills it).
-    save_replay: bool = False
+    #: include the replay buffer in checkpoints (each adds only the transitions stored since
+    #: the previous one); off, a resumed run refills it and so learns differently.
+    save_replay: bool = True
     #: overrides of the agent's config fields (see ``rwrl.agents.AGENTS``).
     agent_config: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: k > 0: either agent sees its last k observations and actions
@@ -162,7 +171,7 @@ def _require(ok: bool, field: str, value: Any, allowed: str) -> None:
 def _check_values(c: RunConfig) -> None:
     _require(c.agent in AGENT_NAMES, "agent", c.agent, f"one of {AGENT_NAMES}")
     _require(c.env.count("-") >= 1 and " " not in c.env, "env", c.env,
-             "'<domain>-<task>', e.g. 'cartpole-swingup'")
+             "'<domain>-<task>', e.g. 'cartpole-swingup' (`rwrl envs` lists them)")
     _require(c.combined_challenge in (None, *COMBINED_CHALLENGES), "combined_challenge",
              c.combined_challenge, f"None or one of {COMBINED_CHALLENGES}")
     _require(c.safety_coeff is None or 0.0 <= c.safety_coeff <= 1.0, "safety_coeff",
@@ -170,7 +179,7 @@ def _check_values(c: RunConfig) -> None:
     for name in ("steps", "num_envs", "eval_every", "eval_episodes",
                  "checkpoint_every", "keep_checkpoints"):
         _require(getattr(c, name) >= 1, name, getattr(c, name), "a positive integer")
-    _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
+    _require(0 <= c.seed <= SEED_MAX, "seed", c.seed, f"an integer in [0, {SEED_MAX}] (2**32 - 1)")
     _require(0 <= c.observation_history <= 100, "observation_history", c.observation_history,
              "an integer in [0, 100] (0: off)")
     _require(c.dataset is not None or not AGENTS[c.agent].capabilities.offline, "dataset", c.dataset,
@@ -179,6 +188,74 @@ def _check_values(c: RunConfig) -> None:
              c.dataset, "None, or a non-empty dataset id or path with observation_history 0")
     _require(math.isfinite(c.checkpoint_minutes) and c.checkpoint_minutes > 0,
              "checkpoint_minutes", c.checkpoint_minutes, "a finite number of minutes > 0")
+
+
+def check_buildable(config: RunConfig) -> None:
+    """Raise a ConfigError unless the run's agent config, env and challenges would build.
+
+    Cheap (config dataclasses and the task's facts; no model compiled, no env
+    made), so ``rwrl run`` checks before it creates anything on disk. An
+    offline run (``dataset``) makes no env of its own: only its agent is checked.
+    """
+    from rwrl.agents import make_config
+    try:
+        make_config(config.agent, **config.agent_config)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"RunConfig.agent_config: {err}") from None
+    if config.dataset is not None:
+        return
+    check_env_name(config.env)
+    envs = [("env_kwargs", config)]
+    if config.eval_env_kwargs is not None:
+        envs.append(("eval_env_kwargs", config.eval_config()))
+    for field, run in envs:
+        try:
+            check_env_kwargs(config.env, run.env_make_kwargs())
+        except ConfigError as err:
+            raise ConfigError(f"RunConfig.{field}: {err}") from None
+
+
+def check_env_name(name: str, field: str = "RunConfig.env") -> None:
+    """Raise a ConfigError naming the close matches and ``rwrl envs`` unless ``name`` is an env."""
+    from rwrl.domains import env_names
+    names = env_names()
+    if name in names:
+        return
+    close = difflib.get_close_matches(name, list(names), n=3)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise ConfigError(f"{field}: unknown env {name!r}{hint} (`rwrl envs` lists the {len(names)} envs)")
+
+
+@functools.lru_cache(maxsize=16)
+def task_facts(env: str):
+    """Return the ``TaskFacts`` of an env name (``cartpole-swingup``), without compiling its model."""
+    from rwrl.domains import env_names, make_domain
+    from rwrl.tasks.facts import domain_facts
+    return domain_facts(make_domain(*env_names()[env]))
+
+
+def check_env_kwargs(env: str, kwargs: Mapping[str, Any]) -> None:
+    """Raise a ConfigError naming the key and what is allowed unless ``kwargs`` suit ``env``.
+
+    Args:
+      env: a known env name.
+      kwargs: ``gymnasium.make_vec`` arguments: the challenge keywords
+        (``rwrl.challenges.registry.keywords()``) and ``ENV_OPTIONS``.
+    """
+    from rwrl.challenges.registry import keywords
+    from rwrl.challenges.specs import parse_specs
+    kwargs = dict(kwargs)
+    unknown = sorted(set(kwargs) - set(keywords()) - set(ENV_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}: allowed {list(ENV_OPTIONS)} and the "
+                          f"challenge keywords {sorted(keywords())}")
+    limit = kwargs.pop("time_limit", None)
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ConfigError(f"time_limit = {limit!r}: give an integer >= 1 (control steps)")
+    try:
+        parse_specs(task_facts(env), **kwargs)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def write_config(path: Path, run: RunConfig, agent_config: dict[str, Any]) -> None:

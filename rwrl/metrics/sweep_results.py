@@ -26,6 +26,9 @@ values are JSON text.
 Status of a run: ``done`` (it has summary.json), ``failed`` (error.txt),
 ``running`` (its lock file names a live process of this machine), ``partial``
 (started, not running: the next ``rwrl sweep`` resumes it) or ``pending``.
+These are told from which files exist; ``rwrl.experiments.sweeps.status``
+also reads them as ``rwrl run --resume`` does, and calls a run whose files do
+not read ``broken`` (``rwrl sweep status``, ``rwrl sweep run``).
 """
 
 from __future__ import annotations
@@ -94,6 +97,23 @@ def run_status(path: Path) -> str:
     except OSError:
         pass  # no lock file: not running
     return "partial" if (path / RUN_CONFIG).exists() else "pending"
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """Return a run directory's ``summary.json``.
+
+    Raises:
+      ValueError: it is missing, unreadable, not JSON or not an object with its counters
+        (the message names the file and the reason).
+    """
+    file = Path(path) / RUN_SUMMARY
+    try:
+        summary = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{file}: unreadable ({err})") from err
+    if not isinstance(summary, dict) or not isinstance(summary.get("counters"), dict):
+        raise ValueError(f"{file}: not a run summary (no counters object)")
+    return summary
 
 
 def first_error_line(path: Path) -> str:
@@ -175,11 +195,11 @@ def _summary(path: Path, eval_episodes: int) -> dict[str, Any]:
     if rows:
         out.update(evaluate_episodes(pd.DataFrame(rows), window=max(1, eval_episodes)))
     try:
-        summary = json.loads((path / RUN_SUMMARY).read_text())
-    except (OSError, json.JSONDecodeError):
+        summary = read_summary(path)
+    except ValueError:
         return out
-    out["env_steps"] = summary.get("counters", {}).get("env_steps")  # None offline
-    out["updates"] = summary.get("counters", {}).get("updates")
+    out["env_steps"] = summary["counters"].get("env_steps")  # None offline
+    out["updates"] = summary["counters"].get("updates")
     if "final_normalized_score" in summary:  # an offline run: the dataset's reference scores
         out["final_normalized_score"] = summary["final_normalized_score"]
     out["wall_time"] = summary.get("timing", {}).get("total")
@@ -238,5 +258,5 @@ def read_sweep(sweep_dir: Path) -> tuple[dict[str, Any], "pd.DataFrame", "pd.Dat
 
 
 __all__ = ["ERROR_FILE", "PLAN_FILE", "RESULTS_DIR", "RUNS_DIR", "STATUSES", "config_columns",
-           "episode_table", "first_error_line", "read_plan", "read_sweep", "run_dir", "run_status",
-           "run_table", "statuses", "write_results"]
+           "episode_table", "first_error_line", "read_plan", "read_summary", "read_sweep", "run_dir",
+           "run_status", "run_table", "statuses", "write_results"]

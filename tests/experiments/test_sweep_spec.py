@@ -101,7 +101,8 @@ def test_an_invalid_spec_names_the_file_the_key_and_the_allowed_values(tmp_path,
 
 @pytest.mark.parametrize("sweep, expected", [
     ('agents = ["d4pg", "sac"]', "unknown agent 'sac'; allowed: " + re.escape(str(sorted(AGENTS)))),
-    ('envs = ["cartpole-swing"]', r"unknown env 'cartpole-swing'; allowed: \['cartpole-balance'"),
+    ('envs = ["cartpole-swing"]', r"\[sweep\] envs: unknown env 'cartpole-swing'; did you mean "
+                                  r"'cartpole-swingup' or 'cartpole-balance'\? \(`rwrl envs` lists"),
     ("seeds = 0", r"seeds = 0: give a count N >= 1"),
     ("color = 1", r"\[sweep\]: unknown key 'color'; allowed: \['name'"),
 ])

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.experiments.sweeps.plan import config_differences
+from rwrl.experiments.sweeps.status import check_run
 from rwrl.metrics import sweep_results as results
 
 METRICS_GZ = results.RUN_METRICS + ".gz"
@@ -56,10 +57,10 @@ def archive_run(sweep_dir: Path, archive_dir: Path, run_id: str) -> bool:
     """Archive one finished run (config, summary, compressed metrics); return whether it wrote.
 
     A run already archived with the same summary is left as it is; a run that
-    is not done is not archived (False).
+    is not done (or is broken: its files do not read) is not archived (False).
     """
     source = results.run_dir(sweep_dir, run_id)
-    if results.run_status(source) != "done":
+    if check_run(source).status != "done":
         return False
     summary = (source / results.RUN_SUMMARY).read_bytes()
     target = _archived(archive_dir, run_id)
@@ -86,7 +87,8 @@ def restore(archive_dir: Path, sweep_dir: Path) -> int:
 
     A ``sweep_dir`` without a plan gets the archive's (to read the results
     without running anything). Runs the plan does not list are left in the
-    archive; runs already done (or running) in ``sweep_dir`` are kept as they are.
+    archive; runs already done (or running) in ``sweep_dir`` are kept as they are (a
+    broken one, whose files do not read, is replaced by its archived copy).
 
     Raises:
       ArchiveMismatchError: an archived run has the id of a planned run but another config
@@ -111,7 +113,7 @@ def restore(archive_dir: Path, sweep_dir: Path) -> int:
                 f"{archive_dir} holds run {run_id} with another config ({', '.join(changed[:3])} "
                 f"differ): it archives another experiment; pick another archive directory")
         target = results.run_dir(sweep_dir, run_id)
-        if results.run_status(target) in ("done", "running"):
+        if check_run(target).status in ("done", "running"):
             continue
         target.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target / results.RUN_CONFIG, (source / results.RUN_CONFIG).read_bytes())

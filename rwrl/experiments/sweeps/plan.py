@@ -80,12 +80,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rwrl.challenges.registry import CHALLENGES
 from rwrl.domains import env_names
-from rwrl.experiments.config import ConfigError, RunConfig
+from rwrl.experiments.config import (ENV_OPTIONS, SEED_MAX, ConfigError, RunConfig,
+                                     check_env_kwargs, check_env_name, task_facts)
 
 # The challenge specs addressed as ``<spec>.<key>`` are the registry's (``CHALLENGES``);
-# ``combined_challenge`` is a RunConfig field.
-#: env keyword arguments beside the challenges, addressed as ``env_kwargs.<name>``.
-ENV_OPTIONS = ("time_limit",)
+# ``combined_challenge`` is a RunConfig field. The env keyword arguments beside them
+# (``ENV_OPTIONS``) are addressed as ``env_kwargs.<name>``.
 #: RunConfig fields set by [sweep] itself, not by a path.
 _SWEEP_FIELDS = ("agent", "env", "seed")
 _TABLES = ("sweep", "fixed", "axes", "levels")
@@ -249,19 +249,22 @@ def _agents(names: Sequence[str], where: str = "[sweep] agents") -> list[str]:
 
 
 def _env(name: str) -> str:
-    if name not in env_names():
-        raise SweepSpecError(f"[sweep] envs: unknown env {name!r}; allowed: {sorted(env_names())}")
+    try:
+        check_env_name(name, "[sweep] envs")
+    except ConfigError as err:
+        raise SweepSpecError(str(err)) from None
     return name
 
 
 def _seeds(value: Any) -> list[int]:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= SEED_MAX + 1:
         return list(range(value))
     if (isinstance(value, list) and value and len(set(value)) == len(value)
-            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)):
+            and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX
+                    for s in value)):
         return list(value)
     raise SweepSpecError(f"[sweep] seeds = {value!r}: give a count N >= 1 (seeds 0 .. N-1) "
-                         "or a list of distinct non-negative integers")
+                         f"or a list of distinct integers in [0, {SEED_MAX}]")
 
 
 # ---------------------------------------------------------------- paths
@@ -463,25 +466,11 @@ def _validate_agent(agent: str, overrides_json: str, where: str) -> None:
         raise SweepSpecError(f"{where}: agent_config for {agent}: {err}") from None
 
 
-@functools.lru_cache(maxsize=16)
-def task_facts(env: str):
-    """Return the ``TaskFacts`` of a sweep env name, without compiling its model."""
-    from rwrl.domains import make_domain
-    from rwrl.tasks.facts import domain_facts
-    return domain_facts(make_domain(*env_names()[env]))
-
-
 @functools.lru_cache(maxsize=256)
 def _validate_env(env: str, kwargs_json: str, where: str) -> None:
-    from rwrl.challenges.specs import parse_specs
-    kwargs = json.loads(kwargs_json)
-    options = {k: kwargs.pop(k) for k in ENV_OPTIONS if k in kwargs}
-    limit = options.get("time_limit")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise SweepSpecError(f"{where}: env_kwargs.time_limit = {limit!r}: give an integer >= 1")
     try:
-        parse_specs(task_facts(env), **kwargs)
-    except ValueError as err:
+        check_env_kwargs(env, json.loads(kwargs_json))
+    except ConfigError as err:
         raise SweepSpecError(f"{where}: {err}") from None
 
 

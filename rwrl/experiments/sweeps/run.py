@@ -7,7 +7,9 @@
    already holds one, refuses a different plan, naming the differences;
 3. runs every run that has not finished: pending ones start, partial ones
    (killed, Ctrl-C) resume from their checkpoints, failed ones run again
-   (resuming) unless ``retry_failed=False``;
+   (resuming) unless ``retry_failed=False``; broken ones (files that do not
+   read, ``rwrl.experiments.sweeps.status``) are left for the user, counted
+   and named;
 4. rewrites ``DIR/results/`` as runs end (at most every ``RESULTS_EVERY_S``
    seconds, and once at the end, also after Ctrl-C).
 
@@ -28,6 +30,7 @@ from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
 from rwrl.storage.progress_reporter import ProgressReporter
 from rwrl.storage.run_lock import RunLock
 from rwrl.experiments.sweeps.plan import SweepPlan, config_differences
+from rwrl.experiments.sweeps.status import BROKEN, check_run, check_runs, count
 from rwrl.metrics import sweep_results as results
 
 BACKENDS = ("local", "ray")
@@ -119,8 +122,7 @@ class SweepProgress:
         self.sweep_dir, self.plan = Path(sweep_dir), plan
         self.done, self.failed = set(), set()
         for run in plan["runs"]:
-            status = results.run_status(self._dir(run))
-            if status == "done":
+            if check_run(self._dir(run)).status == "done":
                 self.done.add(run["run_id"])
         total = sum(r["config"]["steps"] for r in plan["runs"])
         self._reporter = ProgressReporter(total, self._position(), desc="sweep", unit="step",
@@ -166,8 +168,8 @@ def _tasks(sweep_dir: Path, plan: Mapping[str, Any], threads: int, retry_failed:
     tasks = []
     for run in plan["runs"]:
         path = results.run_dir(sweep_dir, run["run_id"])
-        status = results.run_status(path)
-        if status == "done" or (status == "failed" and not retry_failed):
+        status = check_run(path).status
+        if status in ("done", BROKEN) or (status == "failed" and not retry_failed):
             continue
         tasks.append({"run_id": run["run_id"], "run_dir": str(path.resolve()),
                       "config": run["config"], "threads": threads})
@@ -242,11 +244,8 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", worke
 
 
 def count_statuses(sweep_dir: Path, plan: Mapping[str, Any] | None = None) -> dict[str, int]:
-    """Return the number of runs per status (every status of ``results.STATUSES``)."""
-    counts = {s: 0 for s in results.STATUSES}
-    for status in results.statuses(sweep_dir, plan).values():
-        counts[status] += 1
-    return counts
+    """Return the number of runs per verified status (every status of ``status.STATUSES``)."""
+    return count(check_runs(sweep_dir, plan))
 
 
 __all__ = ["BACKENDS", "SweepPlanError", "SweepProgress", "count_statuses", "record_plan",
