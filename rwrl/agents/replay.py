@@ -19,6 +19,14 @@ Storage is numpy float32 on the host; sampling is uniform with replacement.
 With ``state_size`` > 0 each transition also keeps ``state_tm1``, the physics
 state of ``obs_tm1`` (the env's ``info['physics_state']``), in float64 so that
 it round-trips bit for bit (a model stepped from it must start exactly there).
+
+Saving: ``state_dict`` is the whole buffer at once. For checkpoints taken
+again and again, the buffer is saved in two parts instead: the transitions,
+numbered in the order they were written (``written`` counts them), which
+``export_rows`` hands out from any number on, so that each checkpoint need
+only add those written since the previous one; and the small rest
+(``position_state``: ring position and pending windows). ``load_position_state``
+then ``import_rows`` restore exactly the buffer that was saved.
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ class NStepReplay:
         self._cost_t = np.zeros(capacity, np.float32)
         self._next_index = 0
         self._size = 0
+        self._written = 0  # transitions written since construction; the ring holds the last _size
         # Per env, the steps still waiting for their n-step return, oldest first.
         self._pending_obs = np.zeros((num_envs, n_step, obs_size), np.float32)
         self._pending_action = np.zeros((num_envs, n_step, action_size), np.float32)
@@ -191,6 +200,7 @@ class NStepReplay:
         self._cost_t[index] = cost_t
         self._next_index = int((self._next_index + len(reward_t)) % self.capacity)
         self._size = min(self._size + len(reward_t), self.capacity)
+        self._written += len(reward_t)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Transition:
         """Return ``batch_size`` transitions drawn uniformly with replacement (float32 numpy)."""
@@ -210,37 +220,102 @@ class NStepReplay:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Return plain numpy arrays from which ``load_state_dict`` restores this buffer exactly."""
         stored = {name: getattr(self, f"_{name}")[: self._size].copy() for name in self._stored()}
-        pending = {name: getattr(self, f"_{name}").copy() for name in self._pending()}
-        return {
-            **stored,
-            **pending,
-            "shape": np.array([self.capacity, self.obs_size, self.action_size, self.num_envs, self.n_step]),
-            "gamma": np.array(self.gamma),
-            "next_index": np.array(self._next_index),
-            "size": np.array(self._size),
-        }
+        return {**stored, **self.position_state()}
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
         """Restore the state saved by ``state_dict``; raise ValueError if it belongs to another layout."""
-        required = [k for k in (*self._stored(), *self._pending()) if k not in _OPTIONAL]
-        missing = [k for k in (*required, "shape", "gamma", "next_index", "size") if k not in d]
+        missing = [k for k in self._stored() if k not in d and k not in _OPTIONAL]
         if missing:
             raise ValueError(f"replay state is missing {missing}")
         if self.state_size and np.shape(d["state_tm1"])[1:] != (self.state_size,):
             raise ValueError(f"replay state holds physics states of shape {np.shape(d['state_tm1'])[1:]}, "
                              f"this buffer ({self.state_size},)")
+        size = int(d.get("size", -1))
+        # State dicts written before ``written`` existed: the smallest count that fits the ring.
+        written = d["written"] if "written" in d else size + (size == self.capacity) * int(d.get("next_index", 0))
+        self.load_position_state({**d, "written": np.array(written)})
+        for name in self._stored():
+            getattr(self, f"_{name}")[:size] = d.get(name, 0.0)
+
+    @property
+    def written(self) -> int:
+        """Transitions written since the buffer was made; the ring holds the last ``len(self)``."""
+        return self._written
+
+    def position_state(self) -> dict[str, np.ndarray]:
+        """Return the layout, ring position and pending n-step windows (everything but the transitions)."""
+        pending = {name: getattr(self, f"_{name}").copy() for name in self._pending()}
+        return {
+            **pending,
+            "shape": np.array([self.capacity, self.obs_size, self.action_size, self.num_envs, self.n_step]),
+            "gamma": np.array(self.gamma),
+            "next_index": np.array(self._next_index),
+            "size": np.array(self._size),
+            "written": np.array(self._written),
+        }
+
+    def load_position_state(self, d: dict[str, np.ndarray]) -> None:
+        """Restore ``position_state``'s arrays; the transitions come back with ``import_rows``.
+
+        Raises:
+          ValueError: ``d`` lacks an array, belongs to another layout, or its position does not add up.
+        """
+        required = [k for k in self._pending() if k not in _OPTIONAL]
+        missing = [k for k in (*required, "shape", "gamma", "next_index", "size", "written") if k not in d]
+        if missing:
+            raise ValueError(f"replay state is missing {missing}")
         expected = [self.capacity, self.obs_size, self.action_size, self.num_envs, self.n_step]
         if list(np.asarray(d["shape"])) != expected or float(d["gamma"]) != self.gamma:
             raise ValueError(
                 "replay state has (capacity, obs_size, action_size, num_envs, n_step), gamma = "
                 f"{list(np.asarray(d['shape']))}, {float(d['gamma'])}; this buffer has {expected}, {self.gamma}"
             )
-        size = int(d["size"])
-        for name in self._stored():
-            getattr(self, f"_{name}")[:size] = d.get(name, 0.0)
+        written, size, next_index = int(d["written"]), int(d["size"]), int(d["next_index"])
+        if size != min(written, self.capacity) or next_index != written % self.capacity:
+            raise ValueError(f"replay state's size {size} and next_index {next_index} do not fit "
+                             f"{written} transitions written into a ring of {self.capacity}")
         for name in self._pending():
             getattr(self, f"_{name}")[...] = d.get(name, 0.0)
-        self._size, self._next_index = size, int(d["next_index"])
+        self._size, self._next_index, self._written = size, next_index, written
+
+    def clear_pending(self) -> None:
+        """Drop every env's pending window (their episodes will not go on)."""
+        self._pending_count[:] = 0
+
+    def export_rows(self, first: int) -> dict[str, np.ndarray]:
+        """Return copies of the transitions written from the ``first``-th on, oldest first.
+
+        Raises:
+          ValueError: the ring no longer holds transition ``first`` (or it is in the future).
+        """
+        oldest = self._written - self._size
+        if not oldest <= first <= self._written:
+            raise ValueError(f"first={first}: the buffer holds transitions {oldest} to {self._written - 1}")
+        index = np.arange(first, self._written) % self.capacity
+        return {name: getattr(self, f"_{name}")[index] for name in self._stored()}
+
+    def import_rows(self, first: int, rows: dict[str, np.ndarray]) -> int:
+        """Put back ``export_rows(first)``'s arrays; return how many of them the ring holds.
+
+        Call it after ``load_position_state``; rows older than the ring's oldest are skipped.
+
+        Raises:
+          ValueError: an array is missing or has another shape.
+        """
+        count = len(rows["reward_t"]) if "reward_t" in rows else -1
+        for name in self._stored():
+            if name in _OPTIONAL and name not in rows:
+                continue
+            shape = (count, *getattr(self, f"_{name}").shape[1:])
+            if name not in rows or np.shape(rows[name]) != shape:
+                raise ValueError(f"replay rows {name}: expected shape {shape}, got "
+                                 f"{np.shape(rows[name]) if name in rows else 'none'}")
+        start, end = max(first, self._written - self._size), min(first + count, self._written)
+        index = np.arange(start, end) % self.capacity
+        for name in self._stored():
+            values = np.asarray(rows[name])[start - first:end - first] if name in rows else 0.0
+            getattr(self, f"_{name}")[index] = values
+        return max(end - start, 0)
 
     @staticmethod
     def _check(x, shape: tuple[int, ...], dtype, name: str) -> np.ndarray:

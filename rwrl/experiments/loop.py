@@ -25,31 +25,58 @@ An agent with the ``cost_constrained`` capability (RC-D4PG, MetaL) is also
 handed each finished training episode's average cost per step under the same
 definition (their estimate of J_C). Other agents ignore both.
 
-Resume semantics (see also ``rwrl.metrics.episode_file``):
+Resume semantics (see also ``rwrl.metrics.episode_file`` and ``rwrl.experiments.run``):
 
-* A checkpoint holds the agent's training state, the loop's JAX key stream,
-  the numpy RNG of replay sampling, the counters (env steps, updates,
-  episodes, evaluations, metrics rows, the next due steps, the fractional
-  update credit), the accumulated wall-clock per category and, with
-  ``save_replay``, the replay buffer (whose pending n-step windows are dropped
-  on resume: their episodes do not go on).
-* The environments' physics state is not checkpointed: a resumed session
-  resets every training env (seeded from the run seed and the session
-  number). So that this loses nothing, a due checkpoint waits for the first
-  vector step at which no training episode is open (every env has just ended
-  one); the suite's episodes all last 1,000 steps and start together, so that
-  is at most one episode later. A checkpoint overdue by half of
-  ``checkpoint_every`` is taken anyway (envs whose episodes never line up);
-  episodes open at such a checkpoint are abandoned on resume: their steps
-  count towards ``env_steps`` (they were taken and, with ``save_replay``,
-  stored) but they get no metrics row.
-* Without ``save_replay`` the resumed replay starts empty and learning waits
-  until it holds ``min_replay_size`` transitions again.
-* Cadence: a checkpoint is due every ``checkpoint_every`` env steps and
-  every ``checkpoint_minutes`` of wall-clock, whichever comes first, so a
-  kill loses at most a few minutes of training however long the run (the
-  step cadence alone left a 20k-step run with none between step 0 and the
-  end). A checkpoint is also written at step 0 and at the end.
+* A checkpoint holds everything the next vector step depends on: the agent's
+  training state (with its optimiser states), the JAX key stream, the numpy
+  RNG of replay sampling, the counters (env steps, updates, episodes,
+  evaluations, metrics rows, the next due steps, the fractional update
+  credit), the learner's last metrics, the replay buffer (with
+  ``save_replay``, the default), the training and evaluation envs' full
+  state (``RestorableEnv``, wrappers included: physics, every challenge
+  stage's state, the envs' RNGs and autoreset marks) and this loop's
+  session: the current observations and physics states, the autoreset
+  marks, the open episodes and their partial sums (``EpisodeAccumulator``).
+  The wall-clock totals go in too, for the timing columns.
+* The replay is saved incrementally: each checkpoint writes only the
+  transitions stored since the previous one, as a chunk file under
+  ``checkpoints/chunks/`` that later checkpoints list again (see
+  ``rwrl.storage.checkpoint``), plus the ring position and the pending n-step
+  windows; a checkpoint costs about the transitions of one interval, not
+  the whole buffer.
+* So a run resumed from any intact checkpoint IS the uninterrupted run: the
+  rows written after the checkpoint (truncated from ``metrics.jsonl`` at
+  resume) are written again, identical. Identical means: every row of
+  ``metrics.jsonl`` equal bit for bit (same keys, same JSON text of every
+  value) except ``wall_time``; the summary's counters equal except
+  ``session`` (processes so far) and ``compiles`` (one per process), its
+  ``final_eval_return`` equal; its timing fields (``timing``,
+  ``update_ms``, ``outside_learner_share``, ``env_steps_per_s``) are
+  wall-clock. This holds bit for bit, with no tolerance, on one machine and
+  one install: XLA on CPU computes the same bits for the same program and
+  inputs, and no nondeterminism was found (``test_fault_matrix.py`` in
+  tests/experiments kills and damages real D4PG runs; every resume
+  matched). What may round
+  differently, and is not covered: another CPU, other XLA flags or thread
+  counts (a sweep's workers run XLA single-threaded, ``rwrl run`` does not,
+  so a run started by one and resumed by the other may differ), another
+  jax/jaxlib/mujoco version.
+* Checkpoints are due every ``checkpoint_every`` env steps and every
+  ``checkpoint_minutes`` of wall-clock, whichever comes first (the step
+  cadence alone left a 20k-step run with none between step 0 and the end),
+  also mid-episode; one is also written at step 0 and at the end.
+* What is not reproduced, said in one line at resume:
+  - a training env without ``env_state`` (a user's own Gymnasium env), or a
+    checkpoint of the previous format (before env states were saved): the
+    resumed session resets every training env (seeded from the run seed and
+    the session number) and abandons the open episodes (their steps count
+    towards ``env_steps``, they get no row). For such an env a due
+    checkpoint waits for a vector step at which no episode is open, up to
+    half an interval (by steps or wall-clock) past due, so that little is
+    abandoned;
+  - ``save_replay`` off: the resumed replay starts empty and learning waits
+    until it holds ``min_replay_size`` transitions again; the env and the
+    open episodes go on, no row is lost, but the learning differs.
 * The run ends at the first vector step reaching ``steps``: the same total
   however often it was killed.
 """
@@ -66,10 +93,13 @@ import numpy as np
 from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import updates_per_vector_step
 from rwrl.envs.autoreset import EpisodeMarks
-from rwrl.storage.checkpoint import Checkpoint
+from rwrl.storage.checkpoint import Checkpoint, write_chunk
 from rwrl.experiments.config import RunConfig
-from rwrl.experiments.loop_base import Loop, action_mapper, derived_seed, flat_obs
+from rwrl.experiments.loop_base import Loop, action_mapper, derived_seed, flat_obs, is_restorable
 from rwrl.metrics.accumulator import EpisodeAccumulator
+
+#: the prefix of the accumulator's arrays in the checkpoint's "session" group.
+_EPISODE = "episode/"
 
 
 @dataclasses.dataclass
@@ -156,6 +186,11 @@ class Trainer(Loop):
         self.marks = EpisodeMarks(n)  #: which envs' next step is an autoreset
         self.in_episode = np.zeros(n, bool)  #: envs with steps taken in an unfinished episode
         self.accumulator = EpisodeAccumulator(n, self.constraint_names)
+        self._restorable = is_restorable(train_env)
+        #: ((first, end), entry) of the chunk files holding the replay's transitions first..end-1
+        self._replay_chunks: list[tuple[tuple[int, int], dict[str, Any]]] = []
+        self._saved_upto = 0  #: transitions written before this one are in chunk files
+        self._resumed: dict[str, Any] | None = None  #: a restored session, for ``_start_session``
 
     # ------------------------------------------------------------ state
 
@@ -180,17 +215,113 @@ class Trainer(Loop):
                            self.config.num_envs, ac.n_step, ac.discount, self.state_size)
 
     def _restore_extra(self, checkpoint: Checkpoint) -> None:
-        replay = checkpoint.groups.get("replay")
-        if replay is not None:
-            # The pending n-step windows belong to episodes that will not go on.
-            pending = {"pending_count": np.zeros(self.config.num_envs, np.int64)}
-            self.replay.load_state_dict({**replay, **pending})
+        groups = checkpoint.groups
+        exact = self._restorable and "session" in groups and "train_env" in groups
+        replay, chunks, saved_upto = self._restored_replay(checkpoint, exact)
+        session = self._restored_session(groups["session"]) if exact else None
+        if exact:
+            self.train_env.restore_env_state(groups["train_env"])  # last: it may raise
+        self.replay, self._replay_chunks, self._saved_upto = replay, chunks, saved_upto
+        self._resumed, self.resume_notes = session, self._resume_notes(checkpoint, exact)
 
     def _restore_failed(self) -> None:
-        self.replay = self._new_replay()  # it may hold part of the bad checkpoint's buffer
+        self.replay, self._replay_chunks, self._saved_upto = self._new_replay(), [], 0
+        self._resumed, self.resume_notes = None, []
+
+    def _restored_replay(self, checkpoint: Checkpoint, exact: bool) -> tuple[NStepReplay, list, int]:
+        """Return the checkpoint's replay, its chunks and the count of transitions already in chunks."""
+        replay, group = self._new_replay(), checkpoint.groups.get("replay")
+        if group is None:
+            return replay, [], 0
+        if "obs_tm1" in group:  # the previous format: the whole buffer in the group, no chunks
+            replay.load_state_dict(group)
+            chunks, saved_upto = [], replay.written - len(replay)
+        else:
+            replay.load_position_state(group)
+            chunks = self._import_chunks(replay, checkpoint, group["chunk_spans"])
+            saved_upto = replay.written
+        if not exact:
+            replay.clear_pending()  # their episodes do not go on
+        return replay, chunks, saved_upto
+
+    @staticmethod
+    def _import_chunks(replay: NStepReplay, checkpoint: Checkpoint, spans: np.ndarray) -> list:
+        """Read the checkpoint's chunks into ``replay``; return them as ``_replay_chunks``."""
+        if np.shape(spans) != (len(checkpoint.chunks), 2):
+            raise ValueError(f"replay chunk spans of shape {np.shape(spans)} for "
+                             f"{len(checkpoint.chunks)} chunks")
+        chunks, held = [], 0
+        for (first, end), entry in zip(spans.tolist(), checkpoint.chunks):
+            rows = checkpoint.read_chunk(entry)
+            if len(rows.get("reward_t", ())) != end - first:
+                raise ValueError(f"replay chunk {entry['file']} holds {len(rows.get('reward_t', ()))} "
+                                 f"transitions, its span {end - first}")
+            held += replay.import_rows(first, rows)
+            chunks.append(((first, end), entry))
+        if held != len(replay):
+            raise ValueError(f"replay chunks hold {held} of its {len(replay)} transitions")
+        return chunks
+
+    def _restored_session(self, group: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Check and unpack the "session" group (``_session_state``)."""
+        n = self.config.num_envs
+        shapes = {"obs": (n, self.obs_size), "resetting": (n,), "in_episode": (n,)}
+        if self.state_size:
+            shapes["physics_state"] = (n, self.state_size)
+        for name, shape in shapes.items():
+            if np.shape(group.get(name)) != shape:
+                raise ValueError(f"session state {name}: expected shape {shape}, got "
+                                 f"{np.shape(group[name]) if name in group else 'none'}")
+        accumulator = EpisodeAccumulator(n, self.constraint_names)
+        accumulator.load_state_dict({k[len(_EPISODE):]: v for k, v in group.items()
+                                     if k.startswith(_EPISODE)})
+        return {**{name: np.array(group[name]) for name in shapes}, "accumulator": accumulator}
+
+    def _resume_notes(self, checkpoint: Checkpoint, exact: bool) -> list[str]:
+        """One line per thing the resumed run will not reproduce."""
+        step, notes = checkpoint.step, []
+        if not exact:
+            why = (f"the training env ({type(self.train_env).__name__}) or one it wraps has no env_state()"
+                   if not self._restorable else
+                   "the checkpoint is of the previous format" if "session" not in checkpoint.groups
+                   else "the checkpoint holds no training env state")
+            notes.append(f"{why}: the training envs restart at env step {step} and their open "
+                         f"episodes are abandoned (no rows for them)")
+        if not self.config.save_replay:
+            notes.append(f"save_replay is off: the replay buffer restarts empty at env step {step}, "
+                         f"so learning from there differs from the uninterrupted run's")
+        return notes
 
     def _extra_groups(self) -> dict[str, Any]:
-        return {"replay": self.replay.state_dict()} if self.config.save_replay else {}
+        groups = {"session": self._session_state()}
+        if self._restorable:
+            groups["train_env"] = self.train_env.env_state()
+        if self.config.save_replay:
+            spans = np.array([span for span, _ in self._replay_chunks], np.int64).reshape(-1, 2)
+            groups["replay"] = {**self.replay.position_state(), "chunk_spans": spans}
+        return groups
+
+    def _session_state(self) -> dict[str, np.ndarray]:
+        state = {"obs": self.obs, "resetting": self.marks.resetting, "in_episode": self.in_episode}
+        if self.state_size:
+            state["physics_state"] = self.physics_state
+        state.update({_EPISODE + k: v for k, v in self.accumulator.state_dict().items()})
+        return {name: np.array(value) for name, value in state.items()}
+
+    def _chunks(self) -> list[dict[str, Any]]:
+        """Write the replay's transitions stored since the last checkpoint; return the live chunks."""
+        if not self.config.save_replay:
+            return []
+        replay = self.replay
+        oldest = replay.written - len(replay)
+        first = max(self._saved_upto, oldest)
+        if replay.written > first:
+            entry = write_chunk(self.run_dir / "checkpoints", f"replay_{first:012d}_{replay.written:012d}",
+                                replay.export_rows(first))
+            self._replay_chunks.append(((first, replay.written), entry))
+        self._saved_upto = replay.written
+        self._replay_chunks = [(span, e) for span, e in self._replay_chunks if span[1] > oldest]
+        return [entry for _, entry in self._replay_chunks]
 
     def _extra_summary(self) -> dict[str, Any]:
         return {"env_steps_per_s": self.counters.env_steps / max(self.stopwatch.totals["total"], 1e-9)}
@@ -198,7 +329,14 @@ class Trainer(Loop):
     # ------------------------------------------------------------- loop
 
     def _start_session(self) -> None:
-        """Reset every training env (seeded from the run seed and the session number)."""
+        """Continue the restored session, else reset every training env.
+
+        The reset seeds the envs from the run seed and the session number.
+        """
+        if self._resumed is not None:
+            self._continue_session(self._resumed)
+            self._resumed = None
+            return
         seed = derived_seed(self.config.seed, "train", self.counters.session)
         obs, info = self.train_env.reset(seed=seed)
         self.obs = flat_obs(obs)
@@ -208,6 +346,15 @@ class Trainer(Loop):
         self.in_episode[:] = False
         self.accumulator.clear(slice(None))
         self.accumulator.observe_reset(np.arange(self.config.num_envs), info)
+
+    def _continue_session(self, session: dict[str, Any]) -> None:
+        """Take up the open episodes where the checkpoint left them (the env is restored already)."""
+        self.obs = session["obs"]
+        if self.state_size:
+            self.physics_state = session["physics_state"]
+        self.marks.resetting[:] = session["resetting"]
+        self.in_episode = session["in_episode"]
+        self.accumulator = session["accumulator"]
 
     def _advance(self) -> None:
         self._vector_step()
@@ -265,10 +412,12 @@ class Trainer(Loop):
             self._update(batch)
 
     def _checkpoint_due(self, final: bool) -> bool:
-        """Due (by steps or by wall-clock) and no episode open, or overdue, or the last step.
+        """As ``Loop``'s; for a training env that cannot be restored, wait for no episode to be open.
 
-        Overdue: half an interval past due, by steps or by wall-clock.
+        That wait ends half an interval past due, by steps or by wall-clock.
         """
+        if self._restorable:
+            return super()._checkpoint_due(final)
         c, cfg = self.counters, self.config
         if final:
             return c.last_checkpoint != c.env_steps

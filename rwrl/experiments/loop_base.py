@@ -9,6 +9,12 @@ learner update offline), which counter measures the run (``CLOCK``:
 ``env_steps`` or ``updates``), when a checkpoint may be taken, and what else
 a checkpoint and the summary hold. Everything a checkpoint holds is restored
 together or not at all.
+
+A checkpoint holds, for every loop: the agent's state, the JAX key stream,
+the numpy RNG, the counters, the learner's last metrics (they are columns of
+the next rows), the wall-clock, and the evaluation env's state when the env
+can hand it out (``RestorableEnv``: an evaluation resets with its own seed,
+but a challenge may carry state from one episode to the next).
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
+import gymnasium
 import jax
 import numpy as np
 
@@ -31,9 +38,40 @@ from rwrl.metrics.episode_file import EpisodeFile
 from rwrl.tasks.action_scaling import unit_mapper
 
 
+@runtime_checkable
+class RestorableEnv(Protocol):
+    """A (vector) env whose whole state can be saved and put back (rwrl's envs and wrappers).
+
+    ``restore_env_state(env_state())`` on an env of the same construction
+    continues exactly where the first left off. A user's own Gymnasium env
+    usually has neither method; a loop then resets it at resume instead.
+    """
+
+    def env_state(self) -> dict[str, np.ndarray]: ...
+
+    def restore_env_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+
+def is_restorable(env: Any) -> bool:
+    """Whether ``env`` and every vector env it wraps are ``RestorableEnv``s.
+
+    A wrapper's ``env_state`` includes the wrapped env's, so one env without it
+    anywhere under the wrappers makes the whole stack unrestorable.
+    """
+    while isinstance(env, gymnasium.vector.VectorWrapper):
+        if not isinstance(env, RestorableEnv):
+            return False
+        env = env.env
+    return isinstance(env, RestorableEnv)
+
+
 def derived_seed(seed: int, purpose: str, index: int) -> int:
     """Return a seed for one use of randomness, independent of the others."""
     return int(np.random.SeedSequence([seed, stream_id(purpose), index]).generate_state(1)[0])
+
+
+#: the prefix of the learner's last metrics in the checkpoint's "loop" group.
+_LEARNER = "learner/"
 
 
 class KeyStream:
@@ -132,6 +170,8 @@ class Loop:
         self.keys: KeyStream | None = None  #: JAX keys of act and update
         self.np_rng: np.random.Generator | None = None  #: replay sampling
         self.last_metrics: dict[str, Any] = {}  #: the learner's last update metrics
+        #: what the last restore will not reproduce, one line each (``resume_run`` reports them)
+        self.resume_notes: list[str] = []
         # Per session (set again by each ``run``):
         self.log: EpisodeFile | None = None  #: metrics.jsonl, open while running
         self.progress: Progress | None = None
@@ -158,6 +198,10 @@ class Loop:
     def _extra_groups(self) -> dict[str, Any]:
         """Checkpoint groups beyond the agent's state and the key stream."""
         return {}
+
+    def _chunks(self) -> list[dict[str, Any]]:
+        """Write what is new since the last checkpoint as chunks; return every chunk the next one needs."""
+        return []
 
     def _extra_summary(self) -> dict[str, Any]:
         """Summary entries beyond the shared ones."""
@@ -186,23 +230,29 @@ class Loop:
         """Continue from ``checkpoint`` (a new session); nothing changes unless every piece restores.
 
         Raises:
-          CheckpointError: the checkpoint lacks a piece or a piece does not fit.
+          CheckpointError: the checkpoint lacks a piece or a piece does not fit (a
+            ``CheckpointError`` of its own, e.g. a damaged chunk, passes through).
         """
         try:
             state = unflatten_like(self.agent.init(jax.random.PRNGKey(0)), checkpoint.groups["state"])
             loop = checkpoint.groups["loop"]
             keys = KeyStream(loop["key_parent"], int(loop["key_position"]))
+            metrics = {k[len(_LEARNER):]: v for k, v in loop.items() if k.startswith(_LEARNER)}
             np_rng = np.random.default_rng()
             np_rng.bit_generator.state = checkpoint.meta["numpy_rng"]
             counters = type(self.counters)(**checkpoint.meta["counters"])
             stopwatch = Stopwatch(checkpoint.meta["timing"])
-            self._restore_extra(checkpoint)  # last: it alone changes self before success
-        except (KeyError, TypeError, ValueError) as err:
+            self._restore_extra(checkpoint)  # it and the env alone change self before success
+            if "eval_env" in checkpoint.groups and is_restorable(self.eval_env):
+                self.eval_env.restore_env_state(checkpoint.groups["eval_env"])
+        except (KeyError, TypeError, ValueError, CheckpointError) as err:
             self._restore_failed()
+            if isinstance(err, CheckpointError):
+                raise
             where = checkpoint.path or f"step {checkpoint.step}"
             raise CheckpointError(f"{where}: cannot restore ({type(err).__name__}: {err})") from err
         counters.session += 1
-        self.state, self.keys, self.np_rng = state, keys, np_rng
+        self.state, self.keys, self.np_rng, self.last_metrics = state, keys, np_rng, metrics
         self.counters, self.stopwatch = counters, stopwatch
 
     # ------------------------------------------------------------ loop
@@ -303,13 +353,17 @@ class Loop:
         c.last_checkpoint = self._clock()
         self._last_checkpoint_time = time.perf_counter()
         self.log.sync()
-        groups = {"state": flatten_pytree(self.state), "loop": self.keys.state(),
+        chunks = self._chunks()  # first: the groups say which chunks hold what
+        metrics = {_LEARNER + k: np.asarray(v) for k, v in self.last_metrics.items()}
+        groups = {"state": flatten_pytree(self.state), "loop": {**self.keys.state(), **metrics},
                   **self._extra_groups()}
+        if is_restorable(self.eval_env):
+            groups["eval_env"] = self.eval_env.env_state()
         timing = {**self.stopwatch.totals, "total": self._wall_time()}
         meta = {"counters": dataclasses.asdict(c), "timing": timing,
                 "numpy_rng": self.np_rng.bit_generator.state}
-        return save_checkpoint(self.run_dir / "checkpoints", Checkpoint(self._clock(), groups, meta),
-                               keep=self.config.keep_checkpoints)
+        checkpoint = Checkpoint(self._clock(), groups, meta, chunks=chunks)
+        return save_checkpoint(self.run_dir / "checkpoints", checkpoint, keep=self.config.keep_checkpoints)
 
     def summary(self) -> dict[str, Any]:
         """Counters, wall-clock per category, the loop's overhead share and the last return."""
@@ -320,4 +374,5 @@ class Loop:
                 "final_eval_return": c.last_eval_return, **self._extra_summary()}
 
 
-__all__ = ["KeyStream", "Loop", "action_mapper", "derived_seed", "flat_obs", "run_eval_episodes"]
+__all__ = ["KeyStream", "Loop", "RestorableEnv", "action_mapper", "derived_seed", "flat_obs",
+           "is_restorable", "run_eval_episodes"]

@@ -18,9 +18,11 @@ adds the dataset's normalized score of the last evaluation,
 dataset has both reference scores.
 
 Resume: a checkpoint holds the agent's training state, the JAX key stream,
-the numpy RNG of batch sampling, the counters and the wall-clock; the dataset
-is read again. Every update and evaluation is a function of those, so a run
-killed at any moment and resumed writes the same rows as an uninterrupted one
+the numpy RNG of batch sampling, the counters, the learner's last metrics,
+the evaluation env's state (when it has ``env_state``) and the wall-clock;
+the dataset is read again. Every update and evaluation is a function of
+those, so a run killed at any moment and resumed writes the same rows as an
+uninterrupted one, "the same" as ``rwrl.experiments.loop`` defines it
 (wall-clock aside). Checkpoints are due every ``checkpoint_every`` updates or
 ``checkpoint_minutes`` of wall-clock, whichever comes first, and at update 0
 and at the end; no episode boundary is waited for (nothing is open).

@@ -28,7 +28,13 @@ was killed) and ``resume_run`` continues it.
 Resume takes the newest checkpoint that verifies, restores and is consistent
 with ``metrics.jsonl`` (it counted no more rows than the file holds); each
 one passed over is named in a ``CheckpointWarning``. With none, the run
-starts over (with a warning). Failed writes (disk full, read-only) raise
+starts over (with a warning). The file is cut back to the rows the
+checkpoint counted, and the resumed run writes the rest again: the very
+rows of the uninterrupted run (``rwrl.experiments.loop`` says what
+"identical" means), or, where the checkpoint cannot reproduce the run (a
+training env without ``env_state``, ``save_replay`` off, a checkpoint of the
+previous format), one ``ResumeWarning`` line each says what differs.
+Failed writes (disk full, read-only) raise
 ``rwrl.storage.atomic_files.WriteError`` naming the file; the run resumes once the
 cause is gone.
 """
@@ -38,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -58,6 +65,10 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
+
+
+class ResumeWarning(UserWarning):
+    """A resumed run will not repeat the uninterrupted run exactly; the message says what differs."""
 
 
 def make_agent_for(config: RunConfig, obs_size: int, action_size: int) -> Any:
@@ -137,6 +148,9 @@ def _build_trainer(config: RunConfig, run_dir: Path, hooks: RunHooks) -> Trainer
 def start_run(config: RunConfig, run_dir: Path, hooks: RunHooks | None = None) -> dict[str, Any]:
     """Create ``run_dir`` and train from scratch; return the run's summary.
 
+    A failure before training starts (the env or agent does not build) removes
+    what this call created, so no directory is left that ``--resume`` cannot open.
+
     Raises:
       FileExistsError: ``run_dir`` already holds a run (resume it instead).
     """
@@ -145,16 +159,40 @@ def start_run(config: RunConfig, run_dir: Path, hooks: RunHooks | None = None) -
     if (run_dir / CONFIG_FILE).exists():
         raise FileExistsError(f"{run_dir} already holds a run; continue it with "
                               f"`rwrl run --resume {run_dir}` or pick another --out")
+    created = _first_missing(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise WriteError(run_dir, err) from err
     with RunLock(run_dir):
-        trainer = _build_trainer(config, run_dir, hooks)
-        write_config(run_dir / CONFIG_FILE, config, _agent_config_dict(trainer.agent))
-        truncate_rows(run_dir / METRICS_FILE, 0)
-        trainer.init_fresh()
+        try:
+            trainer = _build_trainer(config, run_dir, hooks)
+            write_config(run_dir / CONFIG_FILE, config, _agent_config_dict(trainer.agent))
+            truncate_rows(run_dir / METRICS_FILE, 0)
+            trainer.init_fresh()
+        except BaseException:
+            _remove_unstarted(run_dir, created)
+            raise
         return _train_and_finish(trainer, run_dir)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """Return the outermost folder of ``path`` that does not exist yet (None: it exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _remove_unstarted(run_dir: Path, created: Path | None) -> None:
+    """Remove what a run that failed before training wrote: the folders it made, else its files."""
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    for name in (CONFIG_FILE, METRICS_FILE):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 def resume_run(run_dir: Path, steps: int | None = None,
@@ -199,6 +237,8 @@ def _resume_trainer(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
         trainer.init_fresh()
     else:
         truncate_rows(metrics, trainer.counters.rows)
+        for note in trainer.resume_notes:
+            warnings.warn(f"{run_dir}: {note}", ResumeWarning, stacklevel=3)
     (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # in progress again
     return _train_and_finish(trainer, run_dir)
 
@@ -236,6 +276,6 @@ def is_finished(run_dir: Path) -> bool:
     return (Path(run_dir) / SUMMARY_FILE).exists()
 
 
-__all__ = ["CONFIG_FILE", "METRICS_FILE", "REPORT_FILE", "SUMMARY_FILE", "RunHooks", "RunLock",
-           "RunLockedError", "is_finished", "make_agent_for", "make_env_for", "resume_run",
+__all__ = ["CONFIG_FILE", "METRICS_FILE", "REPORT_FILE", "SUMMARY_FILE", "ResumeWarning", "RunHooks",
+           "RunLock", "RunLockedError", "is_finished", "make_agent_for", "make_env_for", "resume_run",
            "start_run"]

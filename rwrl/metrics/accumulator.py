@@ -15,6 +15,10 @@ beginning with ``_`` (Gymnasium's vector-info masks) are ignored.
 Per-step statistics cover the agent's steps only: the state returned by
 ``reset`` is not a step (the published suite also counts it, so its
 violation totals can be one higher per episode).
+
+``state_dict`` / ``load_state_dict`` save and restore the open episodes'
+partial sums exactly (numpy arrays only), so a checkpointed run finishes
+them as if it had not stopped.
 """
 
 from __future__ import annotations
@@ -72,6 +76,15 @@ class _RunningStats:
             self.min[sel] = np.minimum(self.min[sel], x)
             self.max[sel] = np.maximum(self.max[sel], x)
 
+    _FIELDS = ("shift", "total", "total_sq", "min", "max")
+
+    def state_dict(self, prefix: str) -> dict[str, np.ndarray]:
+        return {prefix + name: getattr(self, name).copy() for name in self._FIELDS}
+
+    def load_state_dict(self, d: dict[str, np.ndarray], prefix: str) -> None:
+        for name in self._FIELDS:
+            _load_into(getattr(self, name), d, prefix + name)
+
     def stats(self, i: int, count: int) -> dict[str, np.ndarray]:
         """Mean, population std (ddof = 0), min and max of env ``i`` over ``count`` steps."""
         n = max(count, 1)
@@ -117,6 +130,49 @@ class EpisodeAccumulator:
         for stats in (self._safety, self._latency):
             if stats is not None:
                 stats.clear(ids)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return the open episodes' partial sums as named arrays (``load_state_dict`` restores them)."""
+        d = {"return": self._return, "length": self._length, "cost": self._cost,
+             "violations": self._violations}
+        optional = {"multiobj": self._multiobj, "misses": self._misses, "diverged": self._diverged}
+        d.update({name: value for name, value in optional.items() if value is not None})
+        d.update({f"perturb/{name}": values for name, values in self._perturb.items()})
+        if self._safety is not None:
+            d.update({f"safety_shape/{name}": np.array(shape, np.int64)
+                      for name, shape in self._safety_shapes.items()})
+            d.update(self._safety.state_dict("safety/"))
+        if self._latency is not None:
+            d.update(self._latency.state_dict("latency/"))
+        return {name: np.array(value) for name, value in d.items()}
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        """Restore ``state_dict``'s partial sums into this (fresh) accumulator.
+
+        Raises:
+          ValueError: an array is missing or has another shape (e.g. another N or K).
+        """
+        for name, total in (("return", self._return), ("length", self._length),
+                            ("cost", self._cost), ("violations", self._violations)):
+            _load_into(total, d, name)
+        n = self.num_envs
+        for name, shape, dtype in (("multiobj", (n, 2), np.float64), ("misses", (n, 2), np.int64),
+                                   ("diverged", (n,), bool)):
+            if name in d:
+                setattr(self, f"_{name}", np.zeros(shape, dtype))
+                _load_into(getattr(self, f"_{name}"), d, name)
+        for key in d:
+            if key.startswith("perturb/"):
+                _load_into(self._perturbation(key[len("perturb/"):]), d, key)
+        self._safety_shapes = {key[len("safety_shape/"):]: tuple(int(x) for x in d[key])
+                               for key in d if key.startswith("safety_shape/")} or None
+        if self._safety_shapes is not None:
+            dim = sum(int(np.prod(shape)) for shape in self._safety_shapes.values())
+            self._safety = _RunningStats(n, dim)
+            self._safety.load_state_dict(d, "safety/")
+        if "latency/total" in d:
+            self._latency = _RunningStats(n, 1)
+            self._latency.load_state_dict(d, "latency/")
 
     def observe_reset(self, ids, info: Info) -> None:
         """Take from a batched reset info what holds for the whole episode.
@@ -229,6 +285,14 @@ class EpisodeAccumulator:
         if self._diverged is not None:
             row[schema.DIVERGED] = int(self._diverged[i])
         return row
+
+
+def _load_into(target: np.ndarray, d: Mapping[str, np.ndarray], name: str) -> None:
+    """Copy ``d[name]`` into ``target`` in place, refusing a missing array or another shape."""
+    if name not in d or np.shape(d[name]) != target.shape:
+        found = np.shape(d[name]) if name in d else "none"
+        raise ValueError(f"accumulator state {name}: expected shape {target.shape}, got {found}")
+    target[...] = d[name]
 
 
 def _safety_columns(shapes: Mapping[str, tuple[int, ...]],

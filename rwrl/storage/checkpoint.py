@@ -4,8 +4,11 @@ Layout of one checkpoint, a directory under the run's ``checkpoints/``::
 
     ckpt-000000020000/      # env steps, zero padded so names sort by step
       state.npz             # arrays only (np.savez), read with allow_pickle=False
-      replay.npz            # optional, the replay buffer's state_dict
-      manifest.json         # step, JSON metadata, per-file sha256, size and array names
+      replay.npz            # optional, e.g. the replay buffer's position and pending windows
+      manifest.json         # step, JSON metadata, per-file sha256, size and array names,
+                            # and the chunks it needs (name, sha256, size, array names)
+    chunks/                 # files that several checkpoints share (the replay's transitions)
+      replay_000000000000_000000020000_3f2a9c0d1e4b5a67.npz
 
 Why this shape:
 
@@ -30,6 +33,13 @@ Why this shape:
 * Pruned by verification: after a write, the newest ``keep`` checkpoints that
   verify are kept and everything else (older ones, corrupt ones) removed, so
   a corrupt newer checkpoint never costs a good one.
+* Incremental: what does not change between checkpoints (the replay's older
+  transitions) goes into chunk files under ``chunks/``, written once
+  (atomically, named by their content's sha256, so a chunk is never
+  rewritten) and listed with their checksums by every checkpoint that needs
+  them. A missing or damaged chunk fails the checkpoints that list it like
+  any of their own files. Chunks that no kept checkpoint lists are removed
+  with the pruning.
 * Disk full or read-only: the write raises ``rwrl.storage.atomic_files.WriteError``
   naming the file and the cause, and its temporary directory is removed.
 """
@@ -55,6 +65,8 @@ from rwrl.storage.atomic_files import TMP_PREFIX as _TMP_PREFIX, WriteError, fil
 FORMAT_VERSION = 1
 _PREFIX = "ckpt-"
 _MANIFEST = "manifest.json"
+#: the folder, beside the checkpoints, of the chunk files they share.
+CHUNK_DIR = "chunks"
 #: a group's file stem: the only file names a manifest may hold are ``<stem>.npz``.
 _STEM = re.compile(r"[A-Za-z0-9_]{1,64}")
 #: what reading a damaged npz can raise (numpy: ValueError on bad headers or object
@@ -80,12 +92,23 @@ class Checkpoint:
       groups: file stem -> named arrays (e.g. "state" -> flattened pytree leaves).
       meta: JSON-serialisable metadata (counters, numpy RNG state, ...).
       path: its directory, when it was read from disk.
+      chunks: the entries (``write_chunk``'s) of the chunk files it needs, in order;
+        read with ``read_chunk``.
     """
 
     step: int
     groups: dict[str, dict[str, np.ndarray]]
     meta: dict[str, Any]
     path: Path | None = None
+    chunks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def read_chunk(self, entry: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Return the arrays of one of ``chunks`` (checked against its entry again).
+
+        Raises:
+          CheckpointError: the chunk is missing, partial or corrupted (naming it).
+        """
+        return _read_npz(self.path.parent / CHUNK_DIR / entry["file"], entry)
 
 
 # ----------------------------------------------------------------- pytrees
@@ -183,15 +206,46 @@ def save_checkpoint(directory: Path, checkpoint: Checkpoint, keep: int = 2) -> P
     except BaseException:  # a kill (KeyboardInterrupt) mid-write: leave no partial folder
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _prune(directory, keep, written=final)
+    _prune(directory, keep, written=final, trusted={e["file"] for e in checkpoint.chunks})
     return final
+
+
+def write_chunk(directory: Path, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Write ``arrays`` once under ``directory/chunks/`` (atomically); return its ``Checkpoint.chunks`` entry.
+
+    The file is named ``<prefix>_<16 hex digits of its sha256>.npz``: a chunk
+    is never rewritten in place, so the checkpoints that already list a file
+    keep what they verified. List it in the next checkpoint saved: the
+    pruning after each save removes the chunks that no checkpoint lists.
+
+    Raises:
+      ValueError: ``prefix`` does not make a valid file stem.
+      WriteError: the disk is full or read-only (nothing of the chunk is left).
+    """
+    if not _STEM.fullmatch(f"{prefix}_{'0' * 16}"):
+        raise ValueError(f"chunk prefix {prefix!r} must make a stem matching {_STEM.pattern}")
+    chunks = Path(directory) / CHUNK_DIR
+    tmp = chunks / f"{_TMP_PREFIX}{prefix}.{os.getpid()}"
+    try:
+        chunks.mkdir(parents=True, exist_ok=True)
+        entry = _write_npz(tmp, arrays)
+        entry = {"file": f"{prefix}_{entry['sha256'][:16]}.npz", **entry}
+        os.replace(tmp, chunks / entry["file"])
+        _fsync_dir(chunks)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(chunks / f"{prefix}.npz", getattr(err, "cause", err)) from err
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return entry
 
 
 def _write_contents(tmp: Path, checkpoint: Checkpoint) -> None:
     files = {f"{stem}.npz": _write_npz(tmp / f"{stem}.npz", arrays)
              for stem, arrays in checkpoint.groups.items()}
     body = {"format": FORMAT_VERSION, "step": checkpoint.step, "files": files,
-            "meta": checkpoint.meta}
+            "meta": checkpoint.meta, "chunks": list(checkpoint.chunks)}
     manifest = {"body": body, "sha256": _body_checksum(body)}
     try:
         with open(tmp / _MANIFEST, "w") as f:
@@ -213,27 +267,47 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name, reverse=True)
 
 
-def _prune(directory: Path, keep: int, written: Path) -> None:
+def _prune(directory: Path, keep: int, written: Path, trusted: set[str]) -> None:
     """Keep the newest ``keep`` checkpoints that verify (``written`` counts as verified).
 
     Walks newest first and stops verifying once ``keep`` are found, so a
-    prune reads at most the checkpoints it keeps. Corrupt ones are removed
-    with the old ones: they would never be loaded.
+    prune reads at most the checkpoints it keeps; the chunks ``written``
+    lists (``trusted``) count as verified with it, so only the few chunks
+    an older checkpoint alone lists are read. Corrupt ones are removed with
+    the old ones: they would never be loaded. Then every chunk no kept
+    checkpoint lists is removed.
     """
     kept = 0
     for path in list_checkpoints(directory):
-        if kept < keep and (path == written or _verifies(path)):
+        if kept < keep and (path == written or _verifies(path, trusted)):
             kept += 1
         else:
             shutil.rmtree(path, ignore_errors=True)
     for tmp in directory.glob(f"{_TMP_PREFIX}*"):  # left by a killed writer
         if tmp.is_dir() and not tmp.name.endswith(f".{os.getpid()}"):
             shutil.rmtree(tmp, ignore_errors=True)
+    _sweep_chunks(directory)
 
 
-def _verifies(path: Path) -> bool:
+def _sweep_chunks(directory: Path) -> None:
+    """Remove the chunk files no checkpoint under ``directory`` lists (and killed writers' leftovers)."""
+    chunks = directory / CHUNK_DIR
+    if not chunks.is_dir():
+        return
+    listed = set()
+    for path in list_checkpoints(directory):
+        try:
+            listed.update(entry["file"] for entry in _read_manifest(path).get("chunks", []))
+        except CheckpointError:
+            return  # a kept checkpoint that no longer reads: remove nothing it might need
+    for file in chunks.iterdir():
+        if file.name not in listed and not file.name.endswith(f".{os.getpid()}"):
+            file.unlink(missing_ok=True)
+
+
+def _verifies(path: Path, trusted: set[str]) -> bool:
     try:
-        load_checkpoint(path)
+        _load(path, trusted)
     except CheckpointError:
         return False
     return True
@@ -270,8 +344,13 @@ def _check_body(manifest_path: Path, body: dict[str, Any]) -> None:
     files = body.get("files")
     if not isinstance(files, dict):
         raise bad(f"files must be an object, got {type(files).__name__}")
-    for name, entry in files.items():
-        if not (name.endswith(".npz") and _STEM.fullmatch(name[:-len(".npz")])):
+    chunks = body.get("chunks", [])  # absent from checkpoints written before chunks existed
+    if not isinstance(chunks, list) or not all(isinstance(e, dict) for e in chunks):
+        raise bad(f"chunks must be a list of objects, got {chunks!r}")
+    named = [*files.items(), *((e.get("file"), e) for e in chunks)]
+    for name, entry in named:
+        stem = name[:-len(".npz")] if isinstance(name, str) and name.endswith(".npz") else ""
+        if not _STEM.fullmatch(stem):
             raise bad(f"file name {name!r} is not <stem>.npz inside the checkpoint "
                       f"(stem matching {_STEM.pattern})")
         if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
@@ -280,15 +359,24 @@ def _check_body(manifest_path: Path, body: dict[str, Any]) -> None:
             raise bad(f"entry of {name} must hold names (strings), sha256 and bytes, got {entry!r}")
 
 
+def _verify_file(path: Path, entry: dict[str, Any]) -> None:
+    """Check that ``path`` is a plain file of the entry's size and sha256."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            link = " (a symbolic link)" if path.is_symlink() else ""
+            raise CheckpointError(f"{path}: missing file{link}")
+        size = path.stat().st_size
+        if size != entry["bytes"]:
+            raise CheckpointError(f"{path}: {size} bytes, manifest says {entry['bytes']} "
+                                  "(truncated or partial file)")
+        if file_sha256(path) != entry["sha256"]:
+            raise CheckpointError(f"{path}: sha256 mismatch (corrupted file)")
+    except OSError as err:
+        raise CheckpointError(f"{path}: unreadable ({err.strerror or err})") from err
+
+
 def _read_npz(path: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
-    if path.is_symlink() or not path.is_file():
-        raise CheckpointError(f"{path}: missing file" + (" (a symbolic link)" if path.is_symlink() else ""))
-    size = path.stat().st_size
-    if size != entry["bytes"]:
-        raise CheckpointError(f"{path}: {size} bytes, manifest says {entry['bytes']} "
-                              "(truncated or partial file)")
-    if file_sha256(path) != entry["sha256"]:
-        raise CheckpointError(f"{path}: sha256 mismatch (corrupted file)")
+    _verify_file(path, entry)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[f"a{i}"] for i, name in enumerate(entry["names"])}
@@ -297,13 +385,17 @@ def _read_npz(path: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
-    """Read and verify one checkpoint directory.
+    """Read and verify one checkpoint directory (its chunks verified, read by ``read_chunk``).
 
     Raises:
       CheckpointError: naming the file that is missing, partial, corrupted or
         not allowed (every failure to read it).
     """
-    path = Path(path)
+    return _load(Path(path), trusted=set())
+
+
+def _load(path: Path, trusted: set[str]) -> Checkpoint:
+    """``load_checkpoint``, taking the chunks named in ``trusted`` as verified."""
     if path.is_symlink():
         raise CheckpointError(f"{path}: a symbolic link, not a checkpoint directory")
     body = _read_manifest(path)
@@ -312,7 +404,11 @@ def load_checkpoint(path: Path) -> Checkpoint:
                   for name, entry in body["files"].items()}
     except OSError as err:
         raise CheckpointError(f"{err.filename or path}: unreadable ({err.strerror or err})") from err
-    return Checkpoint(step=body["step"], groups=groups, meta=body["meta"], path=path)
+    chunks = body.get("chunks", [])
+    for entry in chunks:
+        if entry["file"] not in trusted:
+            _verify_file(path.parent / CHUNK_DIR / entry["file"], entry)
+    return Checkpoint(step=body["step"], groups=groups, meta=body["meta"], path=path, chunks=chunks)
 
 
 def load_latest(directory: Path,

@@ -129,6 +129,69 @@ def test_state_dict_round_trip_through_npz():
         np.testing.assert_array_equal(value, restored.state_dict()[key], err_msg=key)
 
 
+def _random_step(r):
+    return (r.normal(size=(4, 3)), r.uniform(-1, 1, (4, 2)), r.uniform(size=4), r.normal(size=(4, 3)),
+            r.uniform(size=4) < 0.1, r.uniform(size=4) < 0.1)
+
+
+def _assert_same_buffer(a, b):
+    for key, value in a.state_dict().items():
+        np.testing.assert_array_equal(value, b.state_dict()[key], err_msg=key)
+
+
+def test_chunks_of_new_rows_and_the_position_restore_the_buffer_exactly():
+    # A ring of 50 filled in bursts: each "checkpoint" exports only the rows
+    # written since the previous one; the restore imports them all, oldest
+    # first, and the ring keeps the last 50 (older rows are skipped).
+    kwargs = dict(capacity=50, obs_size=3, action_size=2, num_envs=4, n_step=3, gamma=0.9)
+    original, rng = NStepReplay(**kwargs), np.random.default_rng(0)
+    chunks, saved = [], 0
+    for burst in (3, 9, 2, 7):  # 4 envs x ~1 row per step: the ring wraps twice
+        for _ in range(burst):
+            original.add(*_random_step(rng))
+        first = max(saved, original.written - len(original))
+        chunks.append((first, original.export_rows(first)))
+        saved = original.written
+    restored = NStepReplay(**kwargs)
+    restored.load_position_state(original.position_state())
+    held = sum(restored.import_rows(first, rows) for first, rows in chunks)
+    assert held == len(original) == 50 and original.written > 50
+    _assert_same_buffer(original, restored)
+    r1, r2 = np.random.default_rng(1), np.random.default_rng(1)
+    for _ in range(5):  # the pending windows go on alike
+        original.add(*_random_step(r1))
+        restored.add(*_random_step(r2))
+    _assert_same_buffer(original, restored)
+
+
+def test_export_refuses_rows_the_ring_no_longer_holds_and_import_checks_shapes():
+    replay, rng = NStepReplay(10, 3, 2, 4, 3, 0.9), np.random.default_rng(0)
+    for _ in range(8):
+        replay.add(*_random_step(rng))
+    with pytest.raises(ValueError, match=r"first=0: the buffer holds transitions"):
+        replay.export_rows(0)
+    rows = replay.export_rows(replay.written - 3)
+    rows["obs_t"] = rows["obs_t"][:, :2]
+    with pytest.raises(ValueError, match=r"replay rows obs_t: expected shape \(3, 3\)"):
+        replay.import_rows(replay.written - 3, rows)
+    state = replay.position_state()
+    state["next_index"] = np.array(3)
+    with pytest.raises(ValueError, match="do not fit"):
+        NStepReplay(10, 3, 2, 4, 3, 0.9).load_position_state(state)
+
+
+def test_a_state_dict_from_before_the_written_count_still_loads():
+    replay, rng = NStepReplay(10, 3, 2, 4, 3, 0.9), np.random.default_rng(0)
+    for _ in range(8):  # a full ring
+        replay.add(*_random_step(rng))
+    old = {k: v for k, v in replay.state_dict().items() if k != "written"}
+    restored = NStepReplay(10, 3, 2, 4, 3, 0.9)
+    restored.load_state_dict(old)
+    assert restored.written % 10 == replay.written % 10 and len(restored) == 10
+    np.testing.assert_array_equal(restored.export_rows(restored.written - 10)["obs_tm1"],
+                                  replay.export_rows(replay.written - 10)["obs_tm1"])
+
+
 def test_load_rejects_other_layout():
     state = NStepReplay(10, 3, 2, 4, 3, 0.9).state_dict()
     with pytest.raises(ValueError, match="n_step"):

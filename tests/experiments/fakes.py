@@ -4,7 +4,9 @@
 ``time_limit`` steps (truncated, never terminated). The observation is
 (step / time_limit, a per-episode target in [-0.5, 0.5], 1); the reward is
 1 - |action - target|; two constraints: ``small_action`` (|a| <= 0.5) and
-``positive_action`` (a >= 0). ``TinyAgent``: a linear policy trained by one
+``positive_action`` (a >= 0). Its whole state comes and goes with
+``env_state`` / ``restore_env_state`` (``StatelessTargetVectorEnv``: the
+same env without them, as a user's own env). ``TinyAgent``: a linear policy trained by one
 jit-compiled regression step per update, with the fields the loop reads from
 an agent config.
 """
@@ -12,6 +14,7 @@ an agent config.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import gymnasium
@@ -62,6 +65,19 @@ class TargetVectorEnv(gymnasium.vector.VectorEnv):
         self._needs_reset[:] = False
         return self._obs(), self._info(np.zeros((self.num_envs, 1)))
 
+    def env_state(self) -> dict[str, np.ndarray]:
+        return {"rng": np.array(json.dumps(self._rng.bit_generator.state)), "t": self._t.copy(),
+                "target": self._target.copy(), "needs_reset": self._needs_reset.copy()}
+
+    def restore_env_state(self, state: dict[str, np.ndarray]) -> None:
+        for name in ("t", "target", "needs_reset"):
+            if np.shape(state[name]) != (self.num_envs,):
+                raise ValueError(f"env state {name} has shape {np.shape(state[name])}")
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = json.loads(str(state["rng"]))
+        self._t, self._target = state["t"].copy(), state["target"].copy()
+        self._needs_reset = state["needs_reset"].copy()
+
     def step(self, actions):
         actions = np.asarray(actions, float).reshape(self.num_envs, 1)
         reward = np.where(self._needs_reset, 0.0, 1.0 - np.abs(actions[:, 0] - self._target))
@@ -72,6 +88,13 @@ class TargetVectorEnv(gymnasium.vector.VectorEnv):
         self._needs_reset = truncated
         terminated = np.zeros(self.num_envs, bool)
         return self._obs(), reward, terminated, truncated, self._info(actions)
+
+
+class StatelessTargetVectorEnv(gymnasium.vector.VectorWrapper):
+    """``TargetVectorEnv`` under a plain wrapper, without ``env_state``: a user's own env."""
+
+    def __init__(self, num_envs: int, time_limit: int = 10):
+        super().__init__(TargetVectorEnv(num_envs, time_limit))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +158,12 @@ def fake_env_factory(config: RunConfig, num_envs: int) -> TargetVectorEnv:
     return TargetVectorEnv(num_envs, time_limit=config.env_kwargs.get("time_limit", 10))
 
 
-def fake_hooks(on_step=None) -> RunHooks:
-    return RunHooks(agent_factory=tiny_agent_factory, env_factory=fake_env_factory,
+def stateless_env_factory(config: RunConfig, num_envs: int) -> StatelessTargetVectorEnv:
+    return StatelessTargetVectorEnv(num_envs, time_limit=config.env_kwargs.get("time_limit", 10))
+
+
+def fake_hooks(on_step=None, env_factory=fake_env_factory) -> RunHooks:
+    return RunHooks(agent_factory=tiny_agent_factory, env_factory=env_factory,
                     on_step=on_step, progress=False)
 
 

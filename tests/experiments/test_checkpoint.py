@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -13,10 +14,11 @@ import pytest
 
 from rwrl.storage import checkpoint as ckpt
 from rwrl.storage.atomic_files import atomic_write_bytes
-from rwrl.storage.checkpoint import (Checkpoint, CheckpointError, CheckpointWarning,
+from rwrl.storage.atomic_files import WriteError
+from rwrl.storage.checkpoint import (CHUNK_DIR, Checkpoint, CheckpointError, CheckpointWarning,
                                          flatten_pytree, list_checkpoints,
                                          load_checkpoint, load_latest, save_checkpoint,
-                                         unflatten_like)
+                                         unflatten_like, write_chunk)
 
 
 def _tree():
@@ -163,6 +165,90 @@ def test_a_corrupt_newer_checkpoint_does_not_cost_a_good_one(tmp_path):
     _truncate(tmp_path / "ckpt-000000000030" / "state.npz")
     with pytest.warns(CheckpointWarning, match="ckpt-000000000030"):
         assert load_latest(tmp_path).step == 10
+
+
+# ------------------------------------------------------ shared chunk files
+
+
+def _chunk(tmp_path, first: int, count: int = 5) -> dict:
+    return write_chunk(tmp_path, f"rows_{first:04d}", {"x": np.arange(first, first + count, dtype=float)})
+
+
+def _with_chunks(step: int, *chunks) -> Checkpoint:
+    checkpoint = _checkpoint(step)
+    checkpoint.chunks = list(chunks)
+    return checkpoint
+
+
+def _chunk_names(tmp_path):
+    return sorted(p.name for p in (tmp_path / CHUNK_DIR).iterdir())
+
+
+def test_chunks_are_written_once_listed_by_several_checkpoints_and_read_back(tmp_path):
+    a = _chunk(tmp_path, 0)
+    save_checkpoint(tmp_path, _with_chunks(10, a))
+    b = _chunk(tmp_path, 5)
+    newest = load_checkpoint(save_checkpoint(tmp_path, _with_chunks(20, a, b)))
+    assert a["file"].startswith("rows_0000_") and a["file"] == newest.chunks[0]["file"]
+    assert _chunk_names(tmp_path) == sorted([a["file"], b["file"]])
+    np.testing.assert_array_equal(newest.read_chunk(newest.chunks[1])["x"], np.arange(5.0, 10.0))
+
+
+def test_a_missing_or_damaged_chunk_fails_every_checkpoint_that_lists_it(tmp_path):
+    a = _chunk(tmp_path, 0)
+    save_checkpoint(tmp_path, _with_chunks(10, a))
+    b = _chunk(tmp_path, 5)
+    save_checkpoint(tmp_path, _with_chunks(20, a, b))
+    (tmp_path / CHUNK_DIR / b["file"]).unlink()  # listed by 20 only
+    with pytest.warns(CheckpointWarning, match=rf"ckpt-000000000020: .*{b['file']}: missing file"):
+        assert load_latest(tmp_path).step == 10
+    _flip_byte(tmp_path / CHUNK_DIR / a["file"])  # listed by both
+    with pytest.warns(CheckpointWarning) as caught:
+        assert load_latest(tmp_path) is None
+    assert re.search(rf"ckpt-000000000010: .*{a['file']}: sha256 mismatch", str(caught[-1].message))
+
+
+def test_pruning_removes_the_chunks_no_kept_checkpoint_lists(tmp_path):
+    a = _chunk(tmp_path, 0)
+    save_checkpoint(tmp_path, _with_chunks(10, a), keep=2)
+    b = _chunk(tmp_path, 5)
+    save_checkpoint(tmp_path, _with_chunks(20, a, b), keep=2)
+    leftover = tmp_path / CHUNK_DIR / ".tmp-rows_0010.999999"  # a killed chunk writer's
+    leftover.write_bytes(b"partial")
+    c = _chunk(tmp_path, 10)
+    save_checkpoint(tmp_path, _with_chunks(30, b, c), keep=2)  # 10 goes; 20 still lists a
+    assert _chunk_names(tmp_path) == sorted([a["file"], b["file"], c["file"]])
+    save_checkpoint(tmp_path, _with_chunks(40, c), keep=2)  # 20 goes, and a with it
+    assert _chunk_names(tmp_path) == sorted([b["file"], c["file"]])
+
+
+def test_pruning_reads_the_chunks_only_an_older_checkpoint_lists(tmp_path):
+    a = _chunk(tmp_path, 0)
+    save_checkpoint(tmp_path, _with_chunks(10, a), keep=2)
+    b = _chunk(tmp_path, 5)
+    save_checkpoint(tmp_path, _with_chunks(20, a, b), keep=2)
+    _flip_byte(tmp_path / CHUNK_DIR / a["file"])
+    save_checkpoint(tmp_path, _with_chunks(30, b), keep=2)  # 20 and 10 list the damaged a
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-000000000030"]
+    assert _chunk_names(tmp_path) == [b["file"]]
+
+
+@pytest.mark.parametrize("name", ["../state.npz", "sub/x.npz", "x.npy", 3])
+def test_chunk_names_are_confined_to_the_chunk_folder(tmp_path, name):
+    newest = save_checkpoint(tmp_path, _with_chunks(10, _chunk(tmp_path, 0)))
+    _rewrite_body(newest, lambda body: body["chunks"][0].update(file=name))
+    with pytest.raises(CheckpointError, match=r"manifest\.json: file name .* is not <stem>\.npz"):
+        load_checkpoint(newest)
+
+
+def test_a_chunk_that_cannot_be_written_is_named_and_leaves_nothing(tmp_path, monkeypatch):
+    def full(path, arrays):
+        path.write_bytes(b"par")
+        raise WriteError(path, OSError(28, "No space left on device"))
+    monkeypatch.setattr(ckpt, "_write_npz", full)
+    with pytest.raises(WriteError, match=rf"cannot write {tmp_path}/chunks/rows_0000\.npz: No space"):
+        _chunk(tmp_path, 0)
+    assert _chunk_names(tmp_path) == []
 
 
 # ------------------------------------------------ crafted or damaged manifests

@@ -64,7 +64,7 @@ def test_a_full_disk_is_one_line_leaves_no_partial_checkpoint_and_resumes(tmp_pa
     assert "done: 80 env steps" in resumed.stdout
     assert "no usable checkpoint, the run starts over" in resumed.stderr
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
-        "ckpt-000000000000", "ckpt-000000000080"]
+        "chunks", "ckpt-000000000000", "ckpt-000000000080"]  # chunks: the replay's transitions
 
 
 def _read_only_parent(tmp_path: Path) -> Path | None:
