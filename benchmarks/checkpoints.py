@@ -6,7 +6,8 @@ checkpoints); every checkpoint is kept. Per task it reports: env steps per
 second of the whole run (checkpoints included), the checkpoints written, the
 mean seconds per checkpoint write (the loop's ``checkpoint`` wall-clock
 category over their number), the size on disk of the run's ``checkpoints/``
-directory and of its newest checkpoint, and the share of training time that
+directory and what a resume from its newest checkpoint reads (its files and
+the replay chunks it lists), and the share of training time that
 checkpoints would take at the default cadence (``checkpoint_every`` = 20,000
 env steps): write seconds / (20,000 / env steps per second).
 
@@ -54,6 +55,14 @@ def _du(path: Path) -> int:
     return total
 
 
+def _newest_bytes(checkpoint: Path) -> int:
+    """Return the bytes a resume from ``checkpoint`` reads: its files and the replay chunks it lists."""
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    chunks = checkpoint.parent / "chunks"
+    return _du(checkpoint) + sum((chunks / entry["file"]).stat().st_size
+                                 for entry in manifest.get("chunks", []))
+
+
 def measure_task(task: str, steps: int, checkpoint_every: int, root: Path) -> dict:
     """Train D4PG on ``task`` for ``steps`` env steps; return its checkpoint and speed figures."""
     from rwrl.experiments.config import RunConfig
@@ -63,14 +72,14 @@ def measure_task(task: str, steps: int, checkpoint_every: int, root: Path) -> di
                        eval_every=steps, keep_checkpoints=keep, report=False)
     run_dir = root / task
     summary = start_run(config, run_dir, RunHooks(progress=False))
-    checkpoints = sorted(p for p in (run_dir / "checkpoints").iterdir() if p.is_dir())
+    checkpoints = sorted((run_dir / "checkpoints").glob("ckpt-*"))
     write_s = summary["timing"]["checkpoint"] / len(checkpoints)
     steps_per_s = summary["env_steps_per_s"]
     return {"task": task, "env_steps": summary["counters"]["env_steps"],
             "save_replay": config.save_replay, "env_steps_per_s": round(steps_per_s, 1),
             "checkpoints": len(checkpoints), "write_s": round(write_s, 3),
             "dir_mb": round(_du(run_dir / "checkpoints") / 2**20, 2),
-            "newest_mb": round(_du(checkpoints[-1]) / 2**20, 2),
+            "newest_mb": round(_newest_bytes(checkpoints[-1]) / 2**20, 2),
             "default_cadence_share": round(write_s / (DEFAULT_CHECKPOINT_EVERY / steps_per_s), 5)}
 
 

@@ -36,3 +36,12 @@ def test_rollout_of_an_unknown_domain_is_an_error():
     result = runner.invoke(app, ["rollout", "--domain", "boat"])
     assert result.exit_code != 0
     assert "no task for domain 'boat'" in result.output
+
+
+def test_a_warning_of_a_command_is_one_line(capsys):
+    """A resume's notes (a skipped checkpoint, what is not reproduced) read as one line each."""
+    import warnings
+    from rwrl.cli.app import _one_line_warnings
+    with _one_line_warnings():
+        warnings.warn("ckpt-000000001000 skipped: state.npz does not verify", UserWarning)
+    assert capsys.readouterr().err == "warning: ckpt-000000001000 skipped: state.npz does not verify\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -39,8 +40,23 @@ class _OneLineErrors(TyperGroup):
             return super().make_context(info_name, args, parent=parent, **extra)
 
     def invoke(self, ctx: typer.Context) -> Any:
-        with _one_line_usage_errors():
+        with _one_line_usage_errors(), _one_line_warnings():
             return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show warnings (a skipped checkpoint, what a resume does not reproduce) as ``warning: ...``.
+
+    Python's default format adds the warning's source file, line and code line:
+    noise to a user of the command.
+    """
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
