@@ -297,7 +297,7 @@ def _sweep_chunks(directory: Path) -> None:
     listed = set()
     for path in list_checkpoints(directory):
         try:
-            listed.update(entry["file"] for entry in _read_manifest(path).get("chunks", []))
+            listed.update(entry["file"] for entry in read_manifest(path).get("chunks", []))
         except CheckpointError:
             return  # a kept checkpoint that no longer reads: remove nothing it might need
     for file in chunks.iterdir():
@@ -316,7 +316,12 @@ def _verifies(path: Path, trusted: set[str]) -> bool:
 # -------------------------------------------------------------------- read
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Return the verified manifest body of checkpoint ``path`` (no array file is read).
+
+    Raises:
+        CheckpointError: the manifest is missing, unreadable or fails its own checksum.
+    """
     manifest_path = path / _MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -398,7 +403,7 @@ def _load(path: Path, trusted: set[str]) -> Checkpoint:
     """``load_checkpoint``, taking the chunks named in ``trusted`` as verified."""
     if path.is_symlink():
         raise CheckpointError(f"{path}: a symbolic link, not a checkpoint directory")
-    body = _read_manifest(path)
+    body = read_manifest(path)
     try:
         groups = {name[:-len(".npz")]: _read_npz(path / name, entry)
                   for name, entry in body["files"].items()}

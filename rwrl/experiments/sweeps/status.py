@@ -62,7 +62,7 @@ def _config_problem(path: Path) -> str | None:
 def _checkpoint_note(path: Path) -> str | None:
     """Return a note when the newest checkpoint's manifest does not read (None: it reads)."""
     from rwrl.storage.checkpoint import CheckpointError, list_checkpoints
-    from rwrl.storage.checkpoint import _read_manifest as read_manifest  # no array hashed
+    from rwrl.storage.checkpoint import read_manifest  # no array hashed
     checkpoints = list_checkpoints(path / "checkpoints")
     if not checkpoints:
         return "no checkpoint yet: --resume starts it over"
