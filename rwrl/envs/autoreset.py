@@ -6,7 +6,8 @@ call to ``step`` resets that env instead of stepping it (its action is
 ignored, its reward is 0, and it returns the new episode's first
 observation). That step belongs to no episode. The vector env, the episode
 recorder and the training loop all need to tell those steps apart; this is
-the one place that does.
+the one place that does. The vector env's DISABLED mode keeps the same marks:
+there ``resetting`` flags an ended env that awaits the user's ``reset``.
 
 Example:
   >>> marks = EpisodeMarks(2)

@@ -21,11 +21,13 @@ def make_batched_env(domain_name: str, task_name: str, num_envs: int = 1, *,
       num_threads: engine threads.
       time_limit: episode length in control steps (default 1000).
       **challenges: the challenge specs (``rwrl.challenges.registry.keywords()``);
-        unknown keyword arguments raise a ValueError naming them and the allowed ones.
+        an unknown keyword argument raises a TypeError (Python's convention, which
+        frameworks such as TorchRL rely on to drop optional keywords) naming it and
+        the allowed ones; a bad value of a known one raises a ValueError.
     """
     unknown = sorted(set(challenges) - set(keywords()))
     if unknown:
-        raise ValueError(f"unknown keyword argument(s) {unknown}: allowed "
+        raise TypeError(f"unknown keyword argument(s) {unknown}: allowed "
                          f"{sorted(keywords())} and num_threads, time_limit")
     task = BatchedTask(domain_name, published_task(task_name), num_envs,
                        num_threads=num_threads, time_limit=time_limit)

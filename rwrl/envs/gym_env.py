@@ -5,8 +5,8 @@ Example:
   >>> env = gymnasium.make("rwrl/cartpole-swingup-v0")
   >>> obs, info = env.reset(seed=0)
   >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-  >>> info["constraints"].shape, info["cost"], info["diverged"]
-  ((3,), 0.0, False)
+  >>> info["constraints"].shape, info["cost"].dtype, info["diverged"].dtype
+  ((3,), dtype('float64'), dtype('bool'))
 """
 
 from __future__ import annotations
@@ -33,17 +33,45 @@ def check_render_mode(render_mode: str | None) -> None:
         raise ValueError(f"render_mode {render_mode!r} is not allowed: use None or 'rgb_array'")
 
 
+INFO_LAYOUTS = ("nested", "flat")
+
+
+def check_info_layout(info_layout: str) -> None:
+    """Raise a ValueError unless ``info_layout`` is one of ``INFO_LAYOUTS``."""
+    if info_layout not in INFO_LAYOUTS:
+        raise ValueError(f"info_layout {info_layout!r} is not allowed: use one of {INFO_LAYOUTS}")
+
+
 def unbatch_info(info: dict, index: int = 0) -> dict:
-    """Return env ``index``'s entries of a batched info dict (nested dicts too)."""
+    """Return env ``index``'s entries of a batched info dict (nested dicts too).
+
+    The same dtype and shape on every reset and step, as frameworks' info
+    readers (TorchRL's) expect: an (N,) number array gives a numpy scalar of
+    its dtype (``np.float64``); an (N,) bool array a 0-d bool array, because
+    ``SyncVectorEnv`` batches an ``np.bool_`` (not an ``np.number``) into an
+    object array but a 0-d array into a bool one; an (N, ...) array a copy
+    of row ``index``.
+    """
     out = {}
     for key, value in info.items():
         if type(value) is np.ndarray:
-            out[key] = value[index] if value.ndim > 1 else float(value[index]) \
-                if value.dtype.kind == "f" else value[index].item()
+            row = value[index]
+            out[key] = row if value.ndim == 1 and value.dtype != np.bool_ else np.array(row)
         elif isinstance(value, dict):
             out[key] = unbatch_info(value, index)
         else:
             out[key] = value
+    return out
+
+
+def flat_info(info: dict, prefix: str = "") -> dict:
+    """Return a nested info dict as one level of 'outer/inner' keys (the values themselves)."""
+    out = {}
+    for key, value in info.items():
+        if isinstance(value, dict):
+            out.update(flat_info(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 
@@ -53,8 +81,11 @@ class BatchedAccess:
     @classmethod
     def from_batched(cls, batched, *, observation_mode: str = "flat", render_mode: str | None = None,
                      render_width: int = 320, render_height: int = 240, camera: int | str = 0,
-                     physics_state_info: bool = False):
+                     physics_state_info: bool = False, info_layout: str = "nested",
+                     **adapter_options):
         """Return the adapter of any ``BatchedEnv`` (``RwrlEnv``: a batch of one).
+
+        ``adapter_options``: the vector env's own (``autoreset_mode``).
 
         A batched env without physics (``rwrl.tasks.protocol.BatchedEnv`` only) gets
         everything but ``set_state``, ``physics_state_info`` and rendering.
@@ -62,8 +93,18 @@ class BatchedAccess:
         check_render_mode(render_mode)
         env = cls.__new__(cls)
         env._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
-                   physics_state_info)
+                   physics_state_info, **adapter_options)
+        env._set_info_layout(info_layout)
         return env
+
+    def _set_info_layout(self, info_layout: str) -> None:
+        """Check and keep ``info_layout``: 'nested' (default) or 'flat' ('outer/inner' keys)."""
+        check_info_layout(info_layout)
+        self.info_layout = info_layout
+
+    def _layout_info(self, info: dict) -> dict:
+        """Return ``info`` in this env's info layout."""
+        return flat_info(info) if self.info_layout == "flat" else info
 
     @property
     def constraint_names(self) -> tuple[str, ...]:
@@ -114,6 +155,9 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
       physics_state_info: add ``info['physics_state']``, the physics state
         (qpos, qvel, qacc_warmstart) of the returned observation (for agents
         that step models from stored states, e.g. R-MPO); off by default.
+      info_layout: 'nested' (default: ``info['safety_vars']`` is a dict) or
+        'flat' (one level: ``info['safety_vars/slider_pos']``), for consumers
+        that cannot take nested dicts (see ``rwrl.envs.vector_env``).
       **challenges: the challenge specs (``rwrl.challenges.registry.keywords()``).
     """
 
@@ -123,12 +167,14 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
                  render_mode: str | None = None, render_width: int = 320,
                  render_height: int = 240, camera: int | str = 0,
                  time_limit: int | None = None, physics_state_info: bool = False,
-                 **challenges: Any):
+                 info_layout: str = "nested", **challenges: Any):
         check_render_mode(render_mode)
+        check_info_layout(info_layout)
         batched = make_batched_env(domain_name, task_name, 1, num_threads=1,
                                    time_limit=time_limit, **challenges)
         self._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
                     physics_state_info)
+        self._set_info_layout(info_layout)
 
     def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
                physics_state_info) -> None:
@@ -153,7 +199,8 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
         super().reset(seed=seed)
         obs, info = self.batched.reset(_ENV0, [seed])
         self._needs_reset = False
-        return self.layout.single(obs), unbatch_info(self._with_physics_state(info))
+        info = unbatch_info(self._with_physics_state(info))
+        return self.layout.single(obs), self._layout_info(info)
 
     def step(self, action):
         if self._needs_reset:
@@ -165,7 +212,7 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
         self._needs_reset = truncated = bool(truncated[0])
         # Time limits (and divergences) are truncations: the tasks never terminate early.
         return (self.layout.single(obs), float(reward[0]), False, truncated,
-                unbatch_info(self._with_physics_state(info)))
+                self._layout_info(unbatch_info(self._with_physics_state(info))))
 
     def env_state(self) -> EnvState:
         """Return copies of everything the next step depends on, as flat arrays.

@@ -1,15 +1,39 @@
 """The Gymnasium vector environment: N envs stepped in one engine call.
 
-Autoreset follows Gymnasium's NEXT_STEP mode (``rwrl.envs.autoreset``): the
-step that ends an episode returns its true last observation with
-``truncated`` set; the next step resets that env and returns the first
-observation of the new episode with reward 0 (and ignores that env's action).
+Autoreset: Gymnasium's three modes, chosen with ``autoreset_mode=`` (a
+``gymnasium.vector.AutoresetMode`` or its name) and reported in
+``metadata['autoreset_mode']``, as ``gymnasium.vector.SyncVectorEnv`` does:
+
+* NEXT_STEP (default; ``rwrl.envs.autoreset``): the step that ends an episode
+  returns its true last observation with ``truncated`` set; the next step
+  resets that env and returns the first observation of the new episode with
+  reward 0 (and ignores that env's action).
+* SAME_STEP: the step that ends an episode resets that env at once and
+  returns the new episode's first observation and info; the ended episode's
+  last observation and info are in ``info['final_obs']`` ((N,) object array,
+  None for the other envs) and ``info['final_info']`` (the info's arrays,
+  zero in the other rows), with the masks ``info['_final_obs']`` and
+  ``info['_final_info']`` (and '_<key>' inside ``final_info``).
+* DISABLED: nothing resets by itself; reset the ended envs with
+  ``reset(options={'reset_mask': mask})``. Stepping while an ended env awaits
+  its reset raises an AssertionError before anything steps (SyncVectorEnv asserts).
+
+Info layout: ``info['safety_vars']`` (and the perturbation and real-time
+infos) are nested dicts by default, as before. ``info_layout='flat'`` gives
+one level instead ('safety_vars/slider_pos'), for consumers that cannot take
+nested dicts: TorchRL builds its info specs from the first info it sees and
+trips on nested ones in SAME_STEP's ``final_info``. Offered as an option,
+not the default, because Minari, the recorders and users' code read the
+nested keys today; the flat keys are the nested ones joined by '/', the same
+names the snapshots use (``rwrl.tasks.env_state.flatten_tree``).
 
 Seeding: ``reset(seed=s)`` seeds env i with ``spawn_seeds(s, N)[i]``, so env i
 behaves exactly as ``gymnasium.make(id)`` reset with that seed.
 
 Snapshots: ``env_state()`` is the batched env's state plus the adapter's
-own, under 'vector/': the autoreset marks ('resetting', (N,) bool), whether
+own, under 'vector/': the autoreset marks ('resetting', (N,) bool: a pending
+NEXT_STEP autoreset, or in DISABLED mode an ended env awaiting its reset;
+never set in SAME_STEP mode, which keeps no state of its own), whether
 it was reset ('started', ()), and the last observation and info
 ('last/obs' (N, D), 'last/info/<key>/...', present once started), which a
 partial ``reset_mask`` reset merges into. ``restore_env_state`` on an env
@@ -28,7 +52,7 @@ from gymnasium.vector.utils import batch_space
 from rwrl.core.seeding import check_seed, spawn_seeds
 from rwrl.envs.autoreset import EpisodeMarks
 from rwrl.envs.factory import make_batched_env
-from rwrl.envs.gym_env import BatchedAccess, check_render_mode
+from rwrl.envs.gym_env import BatchedAccess, check_info_layout, check_render_mode
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
@@ -49,10 +73,43 @@ def _merge(full: dict, part: dict, ids: np.ndarray) -> dict:
     return out
 
 
+def check_autoreset_mode(mode) -> AutoresetMode:
+    """Return ``mode`` (an ``AutoresetMode``, its name or its value) as an ``AutoresetMode``."""
+    if isinstance(mode, str) and mode in AutoresetMode.__members__:
+        return AutoresetMode[mode]
+    try:
+        return AutoresetMode(mode)
+    except ValueError:
+        allowed = [m.name for m in AutoresetMode]
+        raise ValueError(f"autoreset_mode {mode!r} is not allowed: use a "
+                         f"gymnasium.vector.AutoresetMode or its name, one of {allowed}") from None
+
+
+def final_info(info: dict, done: np.ndarray) -> dict:
+    """Return the rows ``done`` (bool mask) of ``info`` as SyncVectorEnv's ``info['final_info']``.
+
+    Each value is an array of the info's dtype and shape, zero in the rows
+    not ``done``, beside its mask '_<key>' (nested dicts too), as
+    ``gymnasium.vector.VectorEnv._add_info`` builds it.
+    """
+    out = {}
+    for key, value in info.items():
+        if isinstance(value, dict):
+            out[key] = final_info(value, done)
+        else:
+            value = np.asarray(value)
+            out[key] = np.where(done.reshape((-1,) + (1,) * (value.ndim - 1)), value,
+                                np.zeros_like(value))
+        out[f"_{key}"] = done.copy()
+    return out
+
+
 class RwrlVectorEnv(BatchedAccess, VectorEnv):
     """N environments of an rwrl task; see the module docstring.
 
-    Args: as ``RwrlEnv``, plus ``num_envs`` and ``num_threads`` (engine threads).
+    Args: as ``RwrlEnv``, plus ``num_envs``, ``num_threads`` (engine threads)
+    and ``autoreset_mode`` (a ``gymnasium.vector.AutoresetMode`` or its name;
+    default NEXT_STEP), reported in ``metadata['autoreset_mode']``.
     ``physics_state_info``: ``info['physics_state']`` is (N, nq + 2 nv), row i
     the state of env i's returned observation (after an autoreset: the new
     episode's first state).
@@ -65,17 +122,24 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
                  render_width: int = 320, render_height: int = 240, camera: int | str = 0,
                  num_threads: int | None = None, time_limit: int | None = None,
                  max_episode_steps: int | None = None, physics_state_info: bool = False,
-                 **challenges: Any):
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 info_layout: str = "nested", **challenges: Any):
         check_render_mode(render_mode)
+        check_autoreset_mode(autoreset_mode)
+        check_info_layout(info_layout)
         time_limit = time_limit if time_limit is not None else max_episode_steps
         batched = make_batched_env(domain_name, task_name, num_envs,
                                    num_threads=num_threads, time_limit=time_limit,
                                    **challenges)  # checks num_envs, naming it
         self._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
-                    physics_state_info)
+                    physics_state_info, autoreset_mode)
+        self._set_info_layout(info_layout)
 
     def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
-               physics_state_info) -> None:
+               physics_state_info, autoreset_mode=AutoresetMode.NEXT_STEP) -> None:
+        #: the Gymnasium autoreset mode (also ``metadata['autoreset_mode']``).
+        self.autoreset_mode = check_autoreset_mode(autoreset_mode)
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.batched = batched
         self.num_envs = self.batched.num_envs
         self.layout = ObservationLayout(self.batched.layout, observation_mode)
@@ -131,13 +195,27 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
             merged[ids] = obs
             obs, info = merged, _merge(last_info, info, ids)
         self._last = obs, info
-        return self.layout.batch(obs), self._with_physics_state(info)
+        return self.layout.batch(obs), self._layout_info(self._with_physics_state(info))
 
     def step(self, actions):
         if self._last is None:
             raise RuntimeError("step() called before reset(); call reset() first")
         actions = check_actions(actions, self.num_envs, self.batched.action_low,
                                 self.batched.action_high, batched=True)
+        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            obs, reward, truncated, info = self._step_next_step(actions)
+        elif self.autoreset_mode is AutoresetMode.SAME_STEP:
+            return self._step_same_step(actions)
+        else:
+            obs, reward, truncated, info = self._step_disabled(actions)
+        terminated = np.zeros(self.num_envs, bool)  # real-world tasks never terminate
+        self._marks.step(terminated, truncated)
+        self._last = obs, info
+        info = self._layout_info(self._with_physics_state(info))
+        return self.layout.batch(obs), reward, terminated, truncated, info
+
+    def _step_next_step(self, actions):
+        """Step every env; the envs that ended on the last step reset instead (reward 0)."""
         resetting = np.flatnonzero(self._marks.resetting)
         obs, reward, truncated, info = self.batched.step(actions)
         if resetting.size:  # NEXT_STEP autoreset: these envs start a new episode now
@@ -147,10 +225,41 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
             reward = np.array(reward)
             reward[resetting] = 0.0
             truncated[resetting] = False
+        return obs, reward, truncated, info
+
+    def _step_disabled(self, actions):
+        """Step every env; refuse, as SyncVectorEnv does, while an ended env awaits its reset."""
+        pending = np.flatnonzero(self._marks.resetting)
+        if pending.size:
+            raise AssertionError(
+                f"autoreset_mode DISABLED: env(s) {pending.tolist()} ended their episode; "
+                "reset them first with reset(options={'reset_mask': mask})")
+        return self.batched.step(actions)
+
+    def _step_same_step(self, actions):
+        """Step every env; the envs that end reset at once (SyncVectorEnv's SAME_STEP).
+
+        Their final observation and info go to ``info['final_obs']`` ((N,)
+        object array, None elsewhere) and ``info['final_info']``, each beside
+        its '_<key>' mask.
+        """
+        obs, reward, truncated, info = self.batched.step(actions)
         terminated = np.zeros(self.num_envs, bool)  # real-world tasks never terminate
-        self._marks.step(terminated, truncated)
+        out = self._layout_info(self._with_physics_state(info))
+        done = np.flatnonzero(truncated)
+        if done.size:
+            mask = np.asarray(truncated, bool).copy()
+            finals = np.full(self.num_envs, None, dtype=object)
+            for i in done:
+                finals[i] = self.layout.single(obs[i:i + 1].copy())
+            extra = {"final_obs": finals, "_final_obs": mask,
+                     "final_info": final_info(out, mask), "_final_info": mask.copy()}
+            reset_obs, reset_info = self.batched.reset(done, [None] * done.size)
+            obs[done] = reset_obs
+            info = _merge(info, reset_info, done)
+            out = {**extra, **self._layout_info(self._with_physics_state(info))}
         self._last = obs, info
-        return self.layout.batch(obs), reward, terminated, truncated, self._with_physics_state(info)
+        return self.layout.batch(obs), reward, terminated, np.asarray(truncated, bool), out
 
     def set_state(self, qpos, qvel, env_ids=None):
         """Set the state of envs ``env_ids`` (all if None): qpos (n, nq), qvel (n, nv).
@@ -174,6 +283,9 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
     def restore_env_state(self, state: EnvState) -> None:
         """Put every env where ``env_state()`` saw it; raise a ValueError naming a bad key first."""
         self._check_snapshot(state)
+        if self.autoreset_mode is AutoresetMode.SAME_STEP and np.any(state["vector/resetting"]):
+            raise ValueError("env state 'vector/resetting': a pending NEXT_STEP autoreset "
+                             "cannot be restored into an env of autoreset_mode SAME_STEP")
         self.batched.restore_env_state(without("vector/", state))
         self._marks.resetting = np.array(state["vector/resetting"])
         self._last = None

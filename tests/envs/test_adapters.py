@@ -68,17 +68,18 @@ def test_bad_vector_action_shape_raises():
         vec.step(np.zeros((3, 1)))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"domain_name": "boat", "task_name": "sail"}, r"unknown domain 'boat'.*cartpole"),
-    ({"domain_name": "cartpole", "task_name": "juggle"}, r"unknown task 'juggle'.*swingup"),
-    ({"domain_name": "cartpole", "task_name": "swingup", "gravity_spec": {}},
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"domain_name": "boat", "task_name": "sail"}, ValueError, r"unknown domain 'boat'.*cartpole"),
+    ({"domain_name": "cartpole", "task_name": "juggle"}, ValueError,
+     r"unknown task 'juggle'.*swingup"),
+    ({"domain_name": "cartpole", "task_name": "swingup", "gravity_spec": {}}, TypeError,
      r"unknown keyword argument.*gravity_spec.*safety_spec"),
-    ({"domain_name": "cartpole", "task_name": "swingup", "observation_mode": "pixels"},
+    ({"domain_name": "cartpole", "task_name": "swingup", "observation_mode": "pixels"}, ValueError,
      r"observation_mode 'pixels'.*flat"),
 ])
-def test_bad_construction_arguments_raise(kwargs, match):
+def test_bad_construction_arguments_raise(kwargs, error, match):
     from rwrl.envs.gym_env import RwrlEnv
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         RwrlEnv(**kwargs)
 
 
