@@ -34,6 +34,7 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from rwrl.envs.autoreset import EpisodeMarks
@@ -52,6 +53,9 @@ class ObservationHistory(gymnasium.vector.VectorWrapper):
         super().__init__(env)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"observation history k = {k!r} is not allowed: give an int >= 1")
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if AutoresetMode(mode) is not AutoresetMode.NEXT_STEP:
+            raise ValueError(f"ObservationHistory needs autoreset_mode NEXT_STEP, got {mode!r}")
         obs_space, act_space = env.single_observation_space, env.single_action_space
         if len(obs_space.shape) != 1 or len(act_space.shape) != 1:
             raise ValueError("ObservationHistory needs flat observations and actions, got "

@@ -8,7 +8,9 @@ in ``rwrl/challenges/delay.py``, which lists its keys and bounds). Each is
 parsed once, when the environment is built, before any state exists:
 
 * an unknown keyword argument, or a spec that is not None or a dict
-  (``safety_spec=True``), raises a ValueError naming it;
+  (``safety_spec=True``), raises a ValueError naming it (an env's
+  constructor refuses an unknown keyword first, with a TypeError: Python's
+  convention, which frameworks such as TorchRL rely on);
 * an unknown key or a value out of range raises a ValueError naming the
   field, the value and what is allowed (``rwrl.challenges.spec_checks``).
 

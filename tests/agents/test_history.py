@@ -62,3 +62,9 @@ def test_the_space_and_bad_k():
     assert stacked.observation_space.shape == (2, 18)
     with pytest.raises(ValueError, match=r"observation history k = 0 is not allowed"):
         ObservationHistory(gymnasium.make_vec(ID, num_envs=1), 0)
+
+
+def test_the_history_refuses_an_env_that_does_not_autoreset_on_the_next_step():
+    vec = gymnasium.make_vec("rwrl/cartpole-swingup-v0", num_envs=2, autoreset_mode="SAME_STEP")
+    with pytest.raises(ValueError, match="ObservationHistory needs autoreset_mode NEXT_STEP"):
+        ObservationHistory(vec, 2)
