@@ -392,8 +392,7 @@ class Trainer(Loop):
                          "env_index": int(i), **self.accumulator.row(int(i)), **learner})
             self.counters.episodes += 1
         self.accumulator.clear(ids)
-        self.log.write(rows)
-        self.counters.rows = self.log.rows
+        self.write_rows(rows)
         if self.agent.capabilities.cost_constrained:
             costs = np.array([episode_cost(row, self.cost_constraint) for row in rows], np.float32)
             self.state = self.agent.observe_episodes(self.state, costs)

@@ -35,6 +35,7 @@ from rwrl.experiments.config import RunConfig
 from rwrl.experiments.run_progress import Progress, Stopwatch
 from rwrl.metrics.accumulator import EpisodeAccumulator
 from rwrl.metrics.episode_file import EpisodeFile
+from rwrl.metrics.tensorboard import TensorBoardMirror
 from rwrl.tasks.action_scaling import unit_mapper
 
 
@@ -72,6 +73,8 @@ def derived_seed(seed: int, purpose: str, index: int) -> int:
 
 #: the prefix of the learner's last metrics in the checkpoint's "loop" group.
 _LEARNER = "learner/"
+#: the run's TensorBoard event files (``rwrl.metrics.tensorboard``), beside metrics.jsonl.
+TENSORBOARD_DIR = "tensorboard"
 
 
 class KeyStream:
@@ -174,6 +177,7 @@ class Loop:
         self.resume_notes: list[str] = []
         # Per session (set again by each ``run``):
         self.log: EpisodeFile | None = None  #: metrics.jsonl, open while running
+        self.tensorboard: TensorBoardMirror | None = None  #: its TensorBoard mirror, open while running
         self.progress: Progress | None = None
         self._session_start = 0.0  #: perf_counter at this session's start
         self._prior_total = 0.0  #: loop wall-clock of the earlier sessions, seconds
@@ -270,6 +274,7 @@ class Loop:
                                f"{c.rows}: truncate it to the checkpoint's count first")
         self.progress = Progress(self.config.steps, self._clock(), self._show_progress)
         self.progress.set_eval_return(c.last_eval_return)
+        self.tensorboard = TensorBoardMirror(self.run_dir / TENSORBOARD_DIR)
         try:
             self._start_session()
             while True:
@@ -284,6 +289,7 @@ class Loop:
             self.stopwatch.totals["total"] = self._wall_time()
             self.progress.close()
             self.log.close()
+            self.tensorboard.close()
         return self.summary()
 
     def _wall_time(self) -> float:
@@ -304,6 +310,12 @@ class Loop:
         c = self.counters
         return {"phase": phase, "env_steps": self._clock(), "updates": c.updates,
                 "wall_time": self._wall_time()}
+
+    def write_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Append rows to ``metrics.jsonl`` (counted) and mirror them to TensorBoard."""
+        self.log.write(rows)
+        self.counters.rows = self.log.rows
+        self.tensorboard.write(rows)
 
     def _learner_columns(self) -> dict[str, float]:
         return {f"learner/{k}": float(v) for k, v in self.last_metrics.items()}
@@ -339,8 +351,7 @@ class Loop:
         c.evaluations += 1
         c.eval_episodes += len(rows)
         c.last_eval = self._clock()
-        self.log.write(rows)
-        c.rows = self.log.rows
+        self.write_rows(rows)
         c.last_eval_return = float(np.mean([r["return"] for r in rows]))
         self.progress.set_eval_return(c.last_eval_return)
         return rows
@@ -353,6 +364,8 @@ class Loop:
         c.last_checkpoint = self._clock()
         self._last_checkpoint_time = time.perf_counter()
         self.log.sync()
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
         chunks = self._chunks()  # first: the groups say which chunks hold what
         metrics = {_LEARNER + k: np.asarray(v) for k, v in self.last_metrics.items()}
         groups = {"state": flatten_pytree(self.state), "loop": {**self.keys.state(), **metrics},
