@@ -3,9 +3,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the lowest versions pyproject.toml admits (constraints/lowest.txt), in a venv of their own
+LOWEST := build/venv-lowest
 export MUJOCO_GL ?= egl
 
-.PHONY: run test test-all bench venv clean
+.PHONY: run test test-all test-lowest test-integrations bench venv clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
@@ -31,6 +33,29 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
+
+## make test-lowest: the default suite against the lowest versions pyproject.toml admits.
+$(LOWEST)/.installed: pyproject.toml constraints/lowest.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install -q --upgrade pip
+	$(LOWEST)/bin/pip install -q -c constraints/lowest.txt -e '.[test]'
+	$(LOWEST)/bin/pip check
+	touch $@
+
+test-lowest: $(LOWEST)/.installed
+	$(LOWEST)/bin/python -m pytest -q
+
+## make test-integrations: the RLlib, TorchRL, SB3 and sbx recipes (docs/integrations.md) with
+## the integrations extra installed into .venv (ray[rllib] brings gymnasium 1.2.2 there).
+$(VENV)/.integrations: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,integrations]'
+	$(BIN)/pip check
+	touch $@
+
+test-integrations: $(VENV)/.integrations
+	$(BIN)/python -m pytest -q -m integrations
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -27,8 +27,10 @@ def make_batched_env(domain_name: str, task_name: str, num_envs: int = 1, *,
     """
     unknown = sorted(set(challenges) - set(keywords()))
     if unknown:
-        raise TypeError(f"unknown keyword argument(s) {unknown}: allowed "
-                         f"{sorted(keywords())} and num_threads, time_limit")
+        # Python's own wording ("unexpected keyword argument 'x'"), which TorchRL matches
+        names = ", ".join(repr(name) for name in unknown)
+        raise TypeError(f"unexpected keyword argument {names}: allowed "
+                        f"{sorted(keywords())} and num_threads, time_limit")
     task = BatchedTask(domain_name, published_task(task_name), num_envs,
                        num_threads=num_threads, time_limit=time_limit)
     active = {k: v for k, v in challenges.items() if v is not None}

@@ -157,7 +157,7 @@ def test_an_unlisted_action_stage_runs_before_the_clip_to_bounds(fake_challenge)
 
 
 def test_an_unregistered_challenge_is_refused_naming_the_allowed_ones():
-    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['fake_spec'\]: "
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'fake_spec': "
                                          r"allowed \['combined_challenge', 'delay_spec'"):
         gymnasium.make(ENV_ID, fake_spec=FAKE)
 
