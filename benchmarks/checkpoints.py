@@ -146,7 +146,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label", default="this checkout")
     parser.add_argument("--raw", type=Path, help="measure, and write the raw JSON here")
     parser.add_argument("--combine", nargs="+", type=Path, help="raw JSONs to merge into --out")
-    parser.add_argument("--out", type=Path, default=None, help="the results JSON (page beside it)")
     import results_page
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)

@@ -55,8 +55,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--policy", help="policies manifest or directory (required to measure)")
     parser.add_argument("--challenge", default="none")
     parser.add_argument("--num-envs", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="also write the JSON here, and its results page beside it (.md)")
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)
     if results_page.rewrite_page_only(parser, args, write_page):

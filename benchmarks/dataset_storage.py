@@ -132,8 +132,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=256, help="transitions per batch")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--formats", default="hdf5,arrow")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="also write the JSON here, and its results page beside it (.md)")
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)
     if results_page.rewrite_page_only(parser, args, write_page):

@@ -131,7 +131,9 @@ def write_page(path: Path, text: str) -> Path:
 
 
 def add_page_arguments(parser: Any) -> None:
-    """Add ``--page-only``, ``--date`` and ``--machine`` to a benchmark's ``argparse`` parser."""
+    """Add ``--out``, ``--page-only``, ``--date`` and ``--machine`` to a benchmark's ``argparse`` parser."""
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the JSON here, and its results page beside it (.md)")
     parser.add_argument("--page-only", action="store_true",
                         help="measure nothing: rewrite the results page (.md) of the JSON at --out")
     parser.add_argument("--date", default=None,

@@ -91,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="also write the JSON here, and its results page beside it (.md)")
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)
     if results_page.rewrite_page_only(parser, args, write_page):
