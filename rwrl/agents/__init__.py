@@ -36,6 +36,7 @@ import dataclasses
 import importlib
 
 from rwrl.agents.capabilities import Capabilities
+from rwrl.agents.presets import preset_names, preset_overrides
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,21 +89,45 @@ def agent_classes(name: str) -> tuple[type, type]:
     return getattr(module, entry.agent_class), getattr(module, entry.config_class)
 
 
-def make_config(name: str, **config_overrides):
-    """Return the config of agent ``name`` with the given fields overridden.
+def make_config(name: str, preset: str = "paper", replay_ratio: float | None = None, **config_overrides):
+    """Return the config of agent ``name``: its ``preset``, then the given fields overridden.
 
     Lists are taken as tuples: the configs' sequence fields (hidden sizes, value
     sets) are tuples, and overrides read from JSON or TOML carry lists.
 
+    Args:
+        name: the agent's name, a key of ``AGENTS``.
+        preset: one of ``presets.preset_names(name)``; "paper" is the config's defaults.
+        replay_ratio: learner updates per env step, for the online agents: sets
+            ``samples_per_insert`` to ``replay_ratio * batch_size`` (the two are one setting;
+            the config stores the latter, acme's, and reads the former as ``replay_ratio``).
+        **config_overrides: fields of the config to change from the preset's.
+
     Raises:
-        ValueError: for an unknown agent name or config field, naming the allowed ones.
+        ValueError: for an unknown agent name, preset or config field, naming the allowed ones.
     """
     _, config_cls = agent_classes(name)
-    fields = [f.name for f in dataclasses.fields(config_cls)]
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(config_overrides) - set(fields))
     if unknown:
-        raise ValueError(f"unknown {name} config field(s) {unknown}; allowed: {fields}")
-    return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config_overrides.items()})
+        raise ValueError(f"unknown {name} config field(s) {unknown}; allowed: {list(fields)}, "
+                         f"preset, replay_ratio")
+    overrides = {**preset_overrides(name, preset), **config_overrides}
+    if replay_ratio is not None:
+        overrides["samples_per_insert"] = _samples_per_insert(name, fields, replay_ratio, overrides,
+                                                              config_overrides)
+    return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+
+
+def _samples_per_insert(name: str, fields: dict, replay_ratio: Any, overrides: dict, given: dict) -> float:
+    """Return the ``samples_per_insert`` of ``replay_ratio`` updates per env step at the config's batch size."""
+    if "samples_per_insert" not in fields:
+        raise ValueError(f"replay_ratio: agent {name} learns offline and has no replay ratio")
+    if "samples_per_insert" in given:
+        raise ValueError("replay_ratio and samples_per_insert both given: they set the same ratio, give one")
+    if isinstance(replay_ratio, bool) or not isinstance(replay_ratio, (int, float)) or not replay_ratio > 0:
+        raise ValueError(f"replay_ratio={replay_ratio!r}: must be a number > 0 (updates per env step)")
+    return float(replay_ratio) * overrides.get("batch_size", fields["batch_size"].default)
 
 
 def make_agent(name: str, obs_size: int, action_size: int, **config_overrides):
@@ -121,4 +146,5 @@ def make_agent(name: str, obs_size: int, action_size: int, **config_overrides):
     return agent_classes(name)[0](obs_size, action_size, config)
 
 
-__all__ = ["AGENTS", "AgentEntry", "Capabilities", "agent_classes", "agent_entry", "make_agent", "make_config"]
+__all__ = ["AGENTS", "AgentEntry", "Capabilities", "agent_classes", "agent_entry", "make_agent", "make_config",
+           "preset_names"]

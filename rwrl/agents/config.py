@@ -90,10 +90,17 @@ class ReplayConfig(BatchConfig):
     #: transitions in replay before the first learner step.
     min_replay_size: int = 1_000
     #: replay ratio: transitions sampled by the learner per transition
-    #: inserted (see ``types.updates_per_vector_step``). Twice acme's 32: it
+    #: inserted (see ``types.updates_per_vector_step``); ``replay_ratio``,
+    #: updates per env step, is this over ``batch_size`` (``make_config``
+    #: takes either). Twice acme's 32: it
     #: learned both tasks better for more wall-clock (the measurement:
     #: benchmarks/results/archive.md, the replay ratio of D4PG).
     samples_per_insert: float = 64.0
+
+    @property
+    def replay_ratio(self) -> float:
+        """Learner updates per env step: ``samples_per_insert / batch_size`` (0.25 at the defaults)."""
+        return self.samples_per_insert / self.batch_size
 
     def __post_init__(self):
         super().__post_init__()

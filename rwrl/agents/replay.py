@@ -206,7 +206,23 @@ class NStepReplay:
         """Return ``batch_size`` transitions drawn uniformly with replacement (float32 numpy)."""
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        index = rng.integers(0, self._size, size=batch_size)
+        return self._gather(rng.integers(0, self._size, size=batch_size))
+
+    def sample_many(self, rng: np.random.Generator, count: int, batch_size: int) -> Transition:
+        """Return ``count`` batches of ``batch_size`` transitions, arrays (count, batch_size, ...).
+
+        One vectorised draw of count x batch_size indices, uniform with
+        replacement, for ``JittedAgent.update_many``. The indices are those of
+        the same draw's flat stream taken batch by batch, which need not be
+        those of ``count`` calls to ``sample`` (numpy's bounded draws are
+        buffered per call).
+        """
+        if self._size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        return self._gather(rng.integers(0, self._size, size=(count, batch_size)))
+
+    def _gather(self, index: np.ndarray) -> Transition:
+        """Return the transitions at ``index`` (any shape), float32 numpy."""
         return Transition(
             obs_tm1=self._obs_tm1[index],
             action_tm1=self._action_tm1[index],

@@ -241,6 +241,18 @@ class RMPO(DMPO):
 
     def update(self, state, batch: Transition, key: jax.Array):
         """Return (new state, metrics) after stepping the model set and one learner step."""
+        obs_k, reward_k = self._outcomes(batch)
+        return self._update(state, batch._replace(state_tm1=None), obs_k, reward_k, key)
+
+    def update_many(self, state, batches: Transition, keys: jax.Array):
+        """K learner steps in one compiled call, after the model set has stepped each batch's states."""
+        outcomes = [self._outcomes(batches.at(k))
+                    for k in range(len(batches.reward_t))]
+        obs_k, reward_k = (np.stack(parts) for parts in zip(*outcomes))
+        return self._update_many(state, batches._replace(state_tm1=None), obs_k, reward_k, jnp.asarray(keys))
+
+    def _outcomes(self, batch: Transition) -> tuple[np.ndarray, np.ndarray]:
+        """Return each model's (B, M, obs_size) next observations and (B, M) rewards, float32."""
         if batch.state_tm1 is None:
             raise ValueError("R-MPO needs transitions with state_tm1 (the physics state); train it "
                              "with `rwrl run`, whose replay stores them for this agent")
@@ -252,5 +264,4 @@ class RMPO(DMPO):
         # A diverged model has no outcome: the stored transition stands in for it.
         obs_k = np.where(out.diverged[..., None], np.asarray(batch.obs_t)[:, None], out.obs)
         reward_k = np.where(out.diverged, np.asarray(batch.reward_t)[:, None], out.reward)
-        batch = batch._replace(state_tm1=None)
-        return self._update(state, batch, obs_k.astype(np.float32), reward_k.astype(np.float32), key)
+        return obs_k.astype(np.float32), reward_k.astype(np.float32)

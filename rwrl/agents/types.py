@@ -45,6 +45,10 @@ class Transition(NamedTuple):
     cost_t: Array | None = None
     state_tm1: Array | None = None
 
+    def at(self, k: int) -> "Transition":
+        """Return batch ``k`` of stacked batches (every array with a leading axis K)."""
+        return Transition(*(None if x is None else x[k] for x in self))
+
 
 class Agent(Protocol):
     """What the training loop needs of an agent (``rwrl.agents.base.JittedAgent`` provides it).
@@ -69,6 +73,10 @@ class Agent(Protocol):
 
     def update(self, state: Any, batch: Transition, key: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
         """Apply one learner step to a batch; return the new state and scalar metrics."""
+
+    # Optional: ``update_many(state, batches, keys) -> (state, metrics)``, K steps at once on
+    # batches with a leading axis K (``JittedAgent`` has it); the loop calls ``update`` K times
+    # on an agent without it.
 
 
 def updates_per_vector_step(config: Any, num_envs: int) -> float:

@@ -47,6 +47,13 @@ def _parse_pairs(pairs: list[str], option: str) -> dict[str, Any]:
     return out
 
 
+def _agent_config(pairs: list[str], preset: str | None, replay_ratio: float | None) -> dict[str, Any]:
+    """Return --agent-config's overrides with --preset and --replay-ratio in them (the flags win)."""
+    overrides = _parse_pairs(pairs, "--agent-config")
+    overrides.update({k: v for k, v in (("preset", preset), ("replay_ratio", replay_ratio)) if v is not None})
+    return overrides
+
+
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code=2)
@@ -67,6 +74,11 @@ def run(
     checkpoint_minutes: Optional[float] = typer.Option(None, help=f"wall-clock minutes between checkpoints, whichever of the two comes first (default {_DEFAULTS.checkpoint_minutes:g})"),
     save_replay: Optional[bool] = typer.Option(None, "--save-replay/--no-save-replay", help="checkpoint the replay buffer too"),
     observation_history: Optional[int] = typer.Option(None, help="k > 0: the agent sees its last k observations and actions (against delays; default 0, off)"),
+    preset: Optional[str] = typer.Option(None, help="agent preset: paper (the agent's defaults, "
+                                         "its paper's configuration) or fast (d4pg: a solved task in "
+                                         "the least wall-clock); sets agent_config preset"),
+    replay_ratio: Optional[float] = typer.Option(None, help="learner updates per env step (online "
+                                                 "agents; d4pg's paper preset: 0.25)"),
     agent_config: list[str] = typer.Option([], "--agent-config", help="agent field override KEY=VALUE (repeatable)"),
     env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="extra make_vec argument KEY=JSON (repeatable)"),
     eval_env_kwarg: list[str] = typer.Option([], "--eval-env-kwarg", help="make_vec argument KEY=JSON that "
@@ -84,14 +96,14 @@ def run(
     hooks = RunHooks(progress=progress)
     try:
         if resume is not None:
-            if given or agent_config or env_kwarg or eval_env_kwarg or out is not None:
+            if given or agent_config or env_kwarg or eval_env_kwarg or out is not None or preset or replay_ratio:
                 _fail(f"--resume takes its config from {resume}/config.json; only --steps may change")
             summary, run_dir = resume_run(resume, steps=steps, hooks=hooks), resume
         else:
             if out is None:
                 _fail("--out is required for a new run (or give --resume RUN_DIR)")
             config = RunConfig(**given, **({"steps": steps} if steps is not None else {}),
-                               agent_config=_parse_pairs(agent_config, "--agent-config"),
+                               agent_config=_agent_config(agent_config, preset, replay_ratio),
                                env_kwargs=_parse_pairs(env_kwarg, "--env-kwarg"),
                                eval_env_kwargs=_parse_pairs(eval_env_kwarg, "--eval-env-kwarg") or None)
             check_buildable(config)  # before anything is written to --out

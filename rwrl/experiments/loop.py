@@ -49,7 +49,7 @@ Resume semantics (see also ``rwrl.metrics.episode_file`` and ``rwrl.experiments.
   resume) are written again, identical. Identical means: every row of
   ``metrics.jsonl`` equal bit for bit (same keys, same JSON text of every
   value) except ``wall_time``; the summary's counters equal except
-  ``session`` (processes so far) and ``compiles`` (one per process), its
+  ``session`` (processes so far) and ``compiles`` (per process), its
   ``final_eval_return`` equal; its timing fields (``timing``,
   ``update_ms``, ``outside_learner_share``, ``env_steps_per_s``) are
   wall-clock. This holds bit for bit, with no tolerance, on one machine and
@@ -108,7 +108,7 @@ class Counters:
 
     env_steps: int = 0  #: stored transitions so far
     updates: int = 0  #: learner updates so far
-    compiles: int = 0  #: updates that compiled the update (one per session), timed apart
+    compiles: int = 0  #: updates in calls that compiled (a new count of fused updates), timed apart
     episodes: int = 0  #: finished training episodes (rows with phase "train")
     evaluations: int = 0  #: evaluations run
     eval_episodes: int = 0  #: finished evaluation episodes (rows with phase "eval")
@@ -404,11 +404,10 @@ class Trainer(Loop):
         c.update_credit += self._updates_per_step
         count = int(c.update_credit)
         c.update_credit -= count
-        batch_size = self.agent.config.batch_size
-        for _ in range(count):
+        if count:
             with self.stopwatch.time("replay"):
-                batch = self.replay.sample(self.np_rng, batch_size)
-            self._update(batch)
+                batches = self.replay.sample_many(self.np_rng, count, self.agent.config.batch_size)
+            self._update_many(batches, count)
 
     def _checkpoint_due(self, final: bool) -> bool:
         """As ``Loop``'s; for a training env that cannot be restored, wait for no episode to be open.

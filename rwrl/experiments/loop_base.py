@@ -182,6 +182,7 @@ class Loop:
         self._session_start = 0.0  #: perf_counter at this session's start
         self._prior_total = 0.0  #: loop wall-clock of the earlier sessions, seconds
         self._compiled = False  #: the update has been compiled in this process
+        self._compiled_counts: set[int] = set()  #: the counts ``update_many`` has compiled for
         self._last_checkpoint_time = 0.0  #: perf_counter of this session's last checkpoint
 
     # ------------------------------------------------------------ subclass hooks
@@ -266,7 +267,7 @@ class Loop:
         c = self.counters
         self._session_start = self._last_checkpoint_time = time.perf_counter()
         self._prior_total = self.stopwatch.totals["total"]
-        self._compiled = False
+        self._compiled, self._compiled_counts = False, set()
         self.log = EpisodeFile(self.run_dir / "metrics.jsonl", sync=False)
         if self.log.rows != c.rows:
             self.log.close()
@@ -305,6 +306,31 @@ class Loop:
         c.compiles += not self._compiled
         self._compiled = True
         c.updates += 1
+
+    def _update_many(self, batches: Any, count: int) -> None:
+        """``count`` learner updates in one compiled call (``update_many``), keys as ``count`` ``_update``s.
+
+        A call with a count not seen in this process compiles: it is timed
+        apart, and its updates count in ``compiles``.
+        """
+        c = self.counters
+        keys = np.stack([self.keys.next() for _ in range(count)])
+        compiling = count not in self._compiled_counts
+        with self.stopwatch.time("compile" if compiling else "learner"):
+            self.state, self.last_metrics = self._apply_updates(batches, keys)
+            jax.block_until_ready(self.state)
+        self._compiled_counts.add(count)
+        c.compiles += count * compiling
+        c.updates += count
+
+    def _apply_updates(self, batches: Any, keys: np.ndarray) -> tuple[Any, dict[str, Any]]:
+        """The agent's ``update_many``; for an agent without one, its ``update`` on each batch in turn."""
+        if hasattr(self.agent, "update_many"):
+            return self.agent.update_many(self.state, batches, keys)
+        state, metrics = self.state, self.last_metrics
+        for k, key in enumerate(keys):
+            state, metrics = self.agent.update(state, batches.at(k), key)
+        return state, metrics
 
     def _row_context(self, phase: str) -> dict[str, Any]:
         c = self.counters
