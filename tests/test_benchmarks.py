@@ -275,3 +275,18 @@ def test_constrained_table_scores_penalized_return_and_checks_metal_per_setting(
     assert pen == {("d4pg (reward only)", 0.05): 200.0, ("metal", 0.05): 250.0,
                    ("d4pg (reward only)", 0.15): 300.0, ("metal", 0.15): 250.0}
     assert (tmp_path / "out" / "constrained.png").stat().st_size > 0
+
+
+def test_learner_benchmark_counts_an_updates_work_and_times_it_fused_and_not(tmp_path):
+    import learner
+    row = learner.measure_config("d4pg-fast", "cartpole-swingup", reps=1)
+    # XLA's count for two layers of 256 at batch 256: about 2 x 0.8M multiply-adds per sample.
+    assert 300 < row["mflop_per_update"] < 500 and row["batch_size"] == 256
+    assert set(row["ms_per_update"]) == {"1", "2", "16"} and min(row["ms_per_update"].values()) > 0
+    overlap = {"act_and_step": 0.5, "in_turn": 10.0, "overlapped": 9.8}
+    results = {"measured": {"date": "2026-12-06", "machine": "2 CPUs", "command": "python x.py"},
+               "settings": {"default": {"rows": [row], "matmul_gflops": {"256": 100.0, "1024": 200.0},
+                                        "overlap_ms_per_vector_step": {"cartpole-swingup": overlap}}}}
+    text = learner.page(results, str(tmp_path / "learner.json"))
+    assert "| cartpole-swingup | 0.50 | 10.00 | 9.80 | 2 % |" in text
+    assert "100 GFLOP/s at 256 x 256" in text

@@ -78,7 +78,7 @@ def run(
                                          "its paper's configuration) or fast (d4pg: a solved task in "
                                          "the least wall-clock); sets agent_config preset"),
     replay_ratio: Optional[float] = typer.Option(None, help="learner updates per env step (online "
-                                                 "agents; d4pg's paper preset: 0.25)"),
+                                                 "agents; the paper presets: 0.25)"),
     agent_config: list[str] = typer.Option([], "--agent-config", help="agent field override KEY=VALUE (repeatable)"),
     env_kwarg: list[str] = typer.Option([], "--env-kwarg", help="extra make_vec argument KEY=JSON (repeatable)"),
     eval_env_kwarg: list[str] = typer.Option([], "--eval-env-kwarg", help="make_vec argument KEY=JSON that "

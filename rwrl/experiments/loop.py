@@ -7,6 +7,15 @@ keep the agent's replay ratio (``rwrl.agents.types.updates_per_vector_step``:
 carried across steps). Between iterations, when due, it evaluates the
 deterministic policy on a separate vector env and writes a checkpoint.
 
+The K updates due on one vector step run in one compiled call: their K
+batches come from one vectorised replay draw and ``update_many`` scans the
+update over them (an agent without ``update_many`` gets K ``update`` calls).
+Acting and learning are not overlapped: the learner's XLA program already
+keeps both cores of the machine this project runs on busy, and acting and
+stepping 8 envs take about a twentieth of a vector step beside D4PG's 2
+updates; dispatching the updates first and acting with the previous
+parameters meanwhile saved nothing measurable (benchmarks/results/learner.md).
+
 Counting: ``env_steps`` counts stored transitions. Gymnasium's NEXT_STEP
 autoreset spends one vector step per finished episode on the reset (reward 0,
 action ignored); that step is masked out of the replay and the episode

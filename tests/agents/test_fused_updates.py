@@ -82,8 +82,9 @@ def test_replay_ratio_is_one_setting_with_samples_per_insert():
 
 def test_presets_override_the_defaults_and_the_user_overrides_the_preset():
     fast = make_config("d4pg", preset="fast")
-    assert fast.policy_hidden_sizes == (256, 256) and fast.critic_learning_rate == 3e-4
-    assert fast.replay_ratio == make_config("d4pg").replay_ratio  # the ratio is kept
+    assert fast.policy_hidden_sizes == (128, 128) and fast.critic_learning_rate == 3e-4
+    assert (fast.batch_size, fast.samples_per_insert, fast.replay_ratio) == (128, 64.0, 0.5)
+    assert make_config("d4pg", preset="fast", replay_ratio=0.25).samples_per_insert == 32.0
     assert make_config("d4pg", preset="fast", critic_learning_rate=1e-3).critic_learning_rate == 1e-3
     assert make_config("d4pg", preset="paper") == make_config("d4pg")
     with pytest.raises(ValueError, match=r"^preset='fast': agent dmpo has the presets \['paper'\]"):
