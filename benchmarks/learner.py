@@ -209,12 +209,17 @@ def page(results: dict[str, Any], source: str, date: str | None = None, machine:
             *results_page.table(["task", "act and env step alone", "in turn (rwrl run)", "overlapped",
                                  "saved"], overlap)]))
     sections.append(("Reading it", [
-        "An update's work is a few dozen small matmuls (batch 256 by layers of 256) and the elementwise "
-        "work around them; the 256 x 256 matmul rate is the most those shapes can reach on this machine. "
-        "The distance to it is the last column; fusing K updates in one call saves only the dispatch "
-        "and the copy of the state between calls. The learner's time is its work: what makes a solved "
-        "task cheaper is less work per update (the fast preset's smaller networks) and fewer updates "
-        "(samples used well), not a faster update of the same work."]))
+        "An update's work is a few dozen small matmuls (the batch by layers of 128 or 256) and the "
+        "elementwise work around them; the 256 x 256 matmul rate is about the most those shapes reach on "
+        "this machine, and the last column is the distance to it. Fusing K updates in one call saves the "
+        "dispatch and the state's round trip between calls. Compare the two settings: when one process "
+        "runs XLA on one core, an update takes about as long as on two, so a single run leaves the second "
+        "core mostly idle; two sweep workers of one core each use it (sweep_throughput.md). Acting is not "
+        "overlapped with learning: acting and stepping the envs are a few percent of a vector step, and "
+        "JAX's CPU client ran the act queued behind the dispatched updates, so overlapping them saved "
+        "nothing (the negative figures are noise). What makes a solved task cheaper is less work per "
+        "update (the fast preset's smaller networks and batch) and fewer updates, not a faster update of "
+        "the same work."]))
     return results_page.render_page(
         "Learner throughput: time per update, its work and this machine's limit", meta["command"],
         meta["date"], meta["machine"], sections, source=Path(source).name,

@@ -10,11 +10,11 @@ deterministic policy on a separate vector env and writes a checkpoint.
 The K updates due on one vector step run in one compiled call: their K
 batches come from one vectorised replay draw and ``update_many`` scans the
 update over them (an agent without ``update_many`` gets K ``update`` calls).
-Acting and learning are not overlapped: the learner's XLA program already
-keeps both cores of the machine this project runs on busy, and acting and
-stepping 8 envs take about a twentieth of a vector step beside D4PG's 2
-updates; dispatching the updates first and acting with the previous
-parameters meanwhile saved nothing measurable (benchmarks/results/learner.md).
+Acting and learning are not overlapped: acting and stepping 8 envs take 3
+to 6 % of a vector step beside D4PG's 2 updates, and dispatching the updates
+first and acting with the previous parameters meanwhile saved nothing on
+this project's 2-core machine (JAX's CPU client ran the act behind the
+queued updates; benchmarks/results/learner.md).
 
 Counting: ``env_steps`` counts stored transitions. Gymnasium's NEXT_STEP
 autoreset spends one vector step per finished episode on the reset (reward 0,
