@@ -41,6 +41,8 @@ run, every result under ROOT goes to ``ROOT/versus_sbx.json`` (or ``--out``) and
 its results page beside it (``.md``). ``--page-only`` rewrites the page of
 ``--out`` (alias ``--results``) without running.
 
+sbx comes with the ``integrations`` extra (``pip install -e '.[integrations]'``).
+
 Usage::
 
     python benchmarks/versus_sbx.py                       # both tasks, seeds 0 1 2
@@ -56,6 +58,7 @@ third of sbx-sac's, per task.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -543,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(err))
     if args.cap is not None and args.cap <= 0 or args.eval_every <= 0:
         parser.error("--cap and --eval-every: give a positive number of env steps")
+    if SBX in args.contestants and importlib.util.find_spec("sbx") is None:
+        parser.error(f"{SBX} needs sbx: pip install -e '.[integrations]' (or leave {SBX} out of --contestants)")
     from rwrl.experiments.config import ConfigError
     try:
         sitting(args.tasks, args.contestants, args.seeds, args.root, args.out, argv,

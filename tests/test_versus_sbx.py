@@ -165,3 +165,10 @@ def test_an_rwrl_run_stops_at_its_first_evaluation_reaching_the_threshold(tmp_pa
     assert result["eval_curve"][0][0] == 0 and len(result["eval_curve"]) == 1
     assert result["env_steps"] < 300 and result["timing_s"]["eval"] > 0
     assert result["wall_clock_to_threshold_s"] == result["timing_s"]["total"] - result["timing_s"]["eval"]
+
+
+def test_without_sbx_the_sitting_stops_before_any_run_naming_the_extra(monkeypatch, capsys):
+    monkeypatch.setattr(versus_sbx.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SystemExit):
+        versus_sbx.main(["--seeds", "7", "--root", "/nonexistent/never-written"])
+    assert "sbx-sac needs sbx: pip install -e '.[integrations]'" in capsys.readouterr().err
