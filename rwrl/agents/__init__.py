@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from typing import Any
 
 from rwrl.agents.capabilities import Capabilities
 from rwrl.agents.presets import preset_names, preset_overrides
