@@ -37,7 +37,7 @@ import importlib
 from typing import Any
 
 from rwrl.agents.capabilities import Capabilities
-from rwrl.agents.presets import preset_names, preset_overrides
+from rwrl.agents.presets import PAPER, preset_names, preset_overrides
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +90,7 @@ def agent_classes(name: str) -> tuple[type, type]:
     return getattr(module, entry.agent_class), getattr(module, entry.config_class)
 
 
-def make_config(name: str, preset: str = "paper", replay_ratio: float | None = None, **config_overrides):
+def make_config(name: str, preset: str = PAPER, replay_ratio: float | None = None, **config_overrides):
     """Return the config of agent ``name``: its ``preset``, then the given fields overridden.
 
     Lists are taken as tuples: the configs' sequence fields (hidden sizes, value

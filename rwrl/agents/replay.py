@@ -204,9 +204,7 @@ class NStepReplay:
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Transition:
         """Return ``batch_size`` transitions drawn uniformly with replacement (float32 numpy)."""
-        if self._size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        return self._gather(rng.integers(0, self._size, size=batch_size))
+        return self._gather(self._indices(rng, batch_size))
 
     def sample_many(self, rng: np.random.Generator, count: int, batch_size: int) -> Transition:
         """Return ``count`` batches of ``batch_size`` transitions, arrays (count, batch_size, ...).
@@ -217,9 +215,13 @@ class NStepReplay:
         those of ``count`` calls to ``sample`` (numpy's bounded draws are
         buffered per call).
         """
+        return self._gather(self._indices(rng, (count, batch_size)))
+
+    def _indices(self, rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
+        """Return stored positions of ``shape``, uniform with replacement."""
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        return self._gather(rng.integers(0, self._size, size=(count, batch_size)))
+        return rng.integers(0, self._size, size=shape)
 
     def _gather(self, index: np.ndarray) -> Transition:
         """Return the transitions at ``index`` (any shape), float32 numpy."""

@@ -181,8 +181,8 @@ class Loop:
         self.progress: Progress | None = None
         self._session_start = 0.0  #: perf_counter at this session's start
         self._prior_total = 0.0  #: loop wall-clock of the earlier sessions, seconds
-        self._compiled = False  #: the update has been compiled in this process
-        self._compiled_counts: set[int] = set()  #: the counts ``update_many`` has compiled for
+        #: the update programs compiled in this process (``_timed_updates``' ``program``)
+        self._compiled: set[int | None] = set()
         self._last_checkpoint_time = 0.0  #: perf_counter of this session's last checkpoint
 
     # ------------------------------------------------------------ subclass hooks
@@ -267,7 +267,7 @@ class Loop:
         c = self.counters
         self._session_start = self._last_checkpoint_time = time.perf_counter()
         self._prior_total = self.stopwatch.totals["total"]
-        self._compiled, self._compiled_counts = False, set()
+        self._compiled = set()
         self.log = EpisodeFile(self.run_dir / "metrics.jsonl", sync=False)
         if self.log.rows != c.rows:
             self.log.close()
@@ -298,28 +298,27 @@ class Loop:
         return self._prior_total + time.perf_counter() - self._session_start
 
     def _update(self, batch: Any) -> None:
-        """One learner update on ``batch``, timed apart from the first (compiling) one."""
-        c = self.counters
-        with self.stopwatch.time("learner" if self._compiled else "compile"):
-            self.state, self.last_metrics = self.agent.update(self.state, batch, self.keys.next())
-            jax.block_until_ready(self.state)
-        c.compiles += not self._compiled
-        self._compiled = True
-        c.updates += 1
+        """One learner update on ``batch`` (the offline loop's: one per call)."""
+        self._timed_updates(None, 1, lambda: self.agent.update(self.state, batch, self.keys.next()))
 
     def _update_many(self, batches: Any, count: int) -> None:
-        """``count`` learner updates in one compiled call (``update_many``), keys as ``count`` ``_update``s.
+        """``count`` learner updates in one compiled call (``update_many``), keys as ``count`` ``_update``s."""
+        keys = np.stack([self.keys.next() for _ in range(count)])
+        self._timed_updates(count, count, lambda: self._apply_updates(batches, keys))
 
-        A call with a count not seen in this process compiles: it is timed
-        apart, and its updates count in ``compiles``.
+    def _timed_updates(self, program: int | None, count: int, apply: Callable[[], tuple[Any, dict]]) -> None:
+        """Run ``apply`` (``count`` updates; it returns the new state and metrics) and time it.
+
+        ``program`` names the compiled function it calls (None: ``update``; K:
+        ``update_many`` with K batches); its first call in this process
+        compiles, so it is timed apart and its updates count in ``compiles``.
         """
         c = self.counters
-        keys = np.stack([self.keys.next() for _ in range(count)])
-        compiling = count not in self._compiled_counts
+        compiling = program not in self._compiled
         with self.stopwatch.time("compile" if compiling else "learner"):
-            self.state, self.last_metrics = self._apply_updates(batches, keys)
+            self.state, self.last_metrics = apply()
             jax.block_until_ready(self.state)
-        self._compiled_counts.add(count)
+        self._compiled.add(program)
         c.compiles += count * compiling
         c.updates += count
 
