@@ -14,6 +14,7 @@ command continues the sweep: finished runs are skipped, the others resume.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any, Optional
 
@@ -58,7 +59,8 @@ _AGENTS = typer.Option(None, help="comma-separated agents instead of the file's"
 
 
 @app.command("run")
-def run(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
+def run(ctx: typer.Context,
+        spec: Path = typer.Argument(..., help="the sweep's TOML file"),
         out: Path = typer.Option(..., help="sweep directory (created, or continued)"),
         backend: str = typer.Option("local", help="local (process pool) or ray"),
         workers: int = typer.Option(1, min=1, help="runs at once (each gets cores / workers)"),
@@ -70,9 +72,16 @@ def run(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
             None, help="restore finished runs from this archive first, archive each run as it "
                        "finishes (config, summary, compressed metrics; no checkpoints)"),
         progress: bool = typer.Option(True, help="draw the sweep's progress")) -> None:
-    """Run (or continue) a sweep: every unfinished run of SPEC under OUT/runs/."""
+    """Run (or continue) a sweep: every unfinished run of SPEC under OUT/runs/.
+
+    Exits 0 when every run of the plan is done; 1 while any is not (failed,
+    partial, pending, broken, or Ray lost under the sweep), after the counts and
+    the command that continues it; 2 when it cannot start; 130 on Ctrl-C.
+    """
     from rwrl.experiments.run import RunLockedError
+    from rwrl.experiments.sweeps.backends import ClusterLostError
     from rwrl.experiments.sweeps.run import SweepPlanError, run_sweep
+    from rwrl.experiments.sweeps.status import count
     plan = _load(spec, scale, seeds, steps, envs, agents)
     if address is not None and backend != "ray":
         _fail("--address is for --backend ray")
@@ -86,14 +95,47 @@ def run(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
         _fail(f"another sweep process is running {out} ({err})")
     except OSError as err:
         _fail(_describe_os_error(err))
+    except ClusterLostError as err:
+        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        counts = count(_checks(out)[1])
     except KeyboardInterrupt:
-        typer.echo(f"\ninterrupted; run the same command again to continue {out}", err=True)
+        typer.echo(f"\ninterrupted; continue with: {_continue_command(ctx)}", err=True)
         raise typer.Exit(code=130)
+    _finish(ctx, out, counts)
+
+
+def _finish(ctx: typer.Context, out: Path, counts: dict[str, int]) -> None:
+    """Print the counts and the results folder; while a run is not done, name the runs
+    with a note and the command that continues the sweep, and exit 1."""
+    from rwrl.experiments.sweeps.status import not_done
     _print_counts(counts)
     typer.echo(f"results: {out / 'results'}")
-    if counts["done"] != sum(counts.values()):  # failed or broken runs are left
+    left = not_done(counts)
+    if left:
         _print_notes(_checks(out)[1])
+        typer.echo(f"{left} of {sum(counts.values())} runs are not done; "
+                   f"continue with: {_continue_command(ctx)}", err=True)
         raise typer.Exit(code=1)
+
+
+def _continue_command(ctx: typer.Context) -> str:
+    """Return the ``rwrl sweep run`` command line that continues this sweep.
+
+    It is this command's spec and options (those at their default left out),
+    without ``--no-retry-failed``: continuing runs the failed runs again too.
+    """
+    words = ["rwrl", "sweep", "run"]
+    for param in ctx.command.params:
+        value = ctx.params[param.name]
+        if param.name == "retry_failed" or value == param.default:
+            continue
+        if param.param_type_name == "argument":
+            words.append(str(value))
+        elif getattr(param, "is_flag", False):
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)
 
 
 def _print_counts(counts: dict[str, int]) -> None:
@@ -128,13 +170,13 @@ def status(sweep_dir: Path = typer.Argument(..., help="a sweep directory")) -> N
     A run whose config.json or summary.json does not read is 'broken', named with the
     file and the reason; a failed run is named with its error's first line.
     """
-    from rwrl.experiments.sweeps.status import count
+    from rwrl.experiments.sweeps.status import count, not_done
     plan, checks = _checks(sweep_dir)
     typer.echo(f"sweep {plan['name']}: {len(checks)} runs")
     counts = count(checks)
     _print_counts(counts)
     _print_notes(checks)
-    if counts["done"] != len(checks):
+    if not_done(counts):
         raise typer.Exit(code=1)
 
 

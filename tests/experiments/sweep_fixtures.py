@@ -1,14 +1,20 @@
-"""A tiny sweep (2 settings x 2 seeds of 200 env steps) and checks of its run directories."""
+"""A tiny sweep (2 settings x 2 seeds of 200 env steps), checks of its run directories, and
+run directories fabricated with the real writers (no training) for the status and exit tests."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from rwrl.cli.sweep import register
+from rwrl.experiments.config import RunConfig, write_config
 from rwrl.experiments.sweeps.plan import load_plan
 from rwrl.metrics.episode_file import read_rows
+from rwrl.storage.atomic_files import atomic_write_bytes
+from rwrl.storage.checkpoint import Checkpoint, save_checkpoint
 
 TINY = """
 [sweep]
@@ -69,3 +75,19 @@ def sweep_cli() -> typer.Typer:
     register(app)
     app.command("noop", hidden=True)(lambda: None)  # a group with one command would be flattened
     return app
+
+
+def started_run(run_dir: Path, config: dict) -> None:
+    """A run that started: its config and a checkpoint at step 100 (what a kill leaves)."""
+    run_dir.mkdir(parents=True)
+    write_config(run_dir / "config.json", RunConfig.from_dict(config), {"batch_size": 16})
+    atomic_write_bytes(run_dir / "metrics.jsonl", b"")
+    save_checkpoint(run_dir / "checkpoints",
+                    Checkpoint(100, {"state": {"w": np.zeros(3)}}, {"counters": {"rows": 0}}))
+
+
+def finished_run(run_dir: Path, config: dict) -> None:
+    """A run that finished: ``started_run`` and its ``summary.json``."""
+    started_run(run_dir, config)
+    summary = {"counters": {"env_steps": config["steps"], "rows": 0}, "final_eval_return": 1.0}
+    atomic_write_bytes(run_dir / "summary.json", json.dumps(summary).encode())

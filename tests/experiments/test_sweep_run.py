@@ -183,7 +183,8 @@ def test_ctrl_c_stops_the_sweep_and_its_workers_and_the_next_run_continues(tmp_p
     sweep.send_signal(signal.SIGINT)
     output = sweep.communicate(timeout=60)[0].decode()
     assert sweep.returncode == 130, output[-2000:]
-    assert "run the same command again to continue" in output
+    assert f"interrupted; continue with: rwrl sweep run {spec} --out {out} --workers 2 " \
+           f"--no-progress" in output
     for pid in workers:  # the workers stopped with the sweep
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

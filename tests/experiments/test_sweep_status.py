@@ -1,7 +1,7 @@
 """``rwrl sweep status`` and ``rwrl sweep run`` verify what they count.
 
-The run directories are fabricated with the real writers (``record_plan``,
-``write_config``, ``save_checkpoint``, the atomic writer) instead of trained,
+The run directories (conftest's ``sweep``) are fabricated with the real writers
+(``record_plan``, ``write_config``, ``save_checkpoint``, the atomic writer) instead of trained,
 so every case runs in well under a second; then one file is damaged the way
 a kill, a full disk or a careless edit would damage it.
 """
@@ -11,49 +11,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from rwrl.experiments.config import RunConfig, write_config
-from rwrl.experiments.sweeps.run import record_plan
 from rwrl.experiments.sweeps.status import check_run
 from rwrl.metrics import sweep_results
 from rwrl.storage.atomic_files import atomic_write_bytes
-from rwrl.storage.checkpoint import Checkpoint, list_checkpoints, save_checkpoint
+from rwrl.storage.checkpoint import list_checkpoints
 from typer.testing import CliRunner
 
 from rwrl.cli import app
-from tests.experiments.sweep_fixtures import tiny_plan
 
 runner = CliRunner()
-
-
-def _started(run_dir: Path, config: dict) -> None:
-    """A run that started: its config and a checkpoint at step 100 (what a kill leaves)."""
-    run_dir.mkdir(parents=True)
-    write_config(run_dir / "config.json", RunConfig.from_dict(config), {"batch_size": 16})
-    atomic_write_bytes(run_dir / "metrics.jsonl", b"")
-    save_checkpoint(run_dir / "checkpoints",
-                    Checkpoint(100, {"state": {"w": np.zeros(3)}}, {"counters": {"rows": 0}}))
-
-
-def _finished(run_dir: Path, config: dict) -> None:
-    _started(run_dir, config)
-    summary = {"counters": {"env_steps": config["steps"], "rows": 0}, "final_eval_return": 1.0}
-    atomic_write_bytes(run_dir / "summary.json", json.dumps(summary).encode())
-
-
-@pytest.fixture
-def sweep(tmp_path):
-    """A sweep directory of the tiny plan (4 runs) whose runs all finished."""
-    spec, plan = tiny_plan(tmp_path)
-    out = tmp_path / "out"
-    (out / "runs").mkdir(parents=True)
-    record_plan(out, plan)
-    for run in plan.runs:
-        _finished(out / "runs" / run.run_id, run.config.to_dict())
-    return {"spec": spec, "out": out, "ids": [r.run_id for r in plan.runs],
-            "configs": [r.config.to_dict() for r in plan.runs]}
 
 
 def _truncate(path: Path, keep: float = 0.5) -> None:

@@ -16,9 +16,13 @@ whose parent died (SIGKILL) exits within a second, so no orphan holds a run.
 
 Ray: ``ray.init()`` on this machine (``num_cpus`` = workers x threads) or
 ``ray.init(address=...)`` to join a cluster; every run is one task with
-``num_cpus=threads`` and ``max_retries``: a task whose worker or node is lost
-is retried by Ray, and the retry resumes the run from its checkpoint (the run
-directory must be on a file system every node shares).
+``num_cpus=threads`` and ``max_retries``: a task whose worker is lost (killed,
+crashed; on a cluster, also with another node) is retried by Ray, and the
+retry resumes the run from its checkpoint (the run directory must be on a
+file system every node shares). When Ray itself goes (this machine's node is lost or marked dead, the cluster stops,
+``ray.shutdown()`` elsewhere in the process), the generator raises
+``ClusterLostError``, where Ray's own calls would end the process with
+``SystemExit(0)`` (exit status 0) or start a fresh, empty Ray.
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ from rwrl.experiments.sweeps.worker import run_one, worker_environment
 #: retries of a Ray task whose worker or node was lost (not of a run that raised).
 RAY_MAX_RETRIES = 3
 _POLL_S = 1.0
+
+
+class ClusterLostError(RuntimeError):
+    """Ray stopped under the sweep (its cluster, or this machine's node, is gone).
+
+    The runs keep their last checkpoints: the next ``rwrl sweep`` resumes them.
+    """
 
 
 def core_groups(workers: int) -> list[list[int]]:
@@ -148,19 +159,52 @@ def ray_results(tasks: Sequence[dict[str, Any]], workers: int, threads: int,
     pending = list(refs)
     try:
         while pending:
-            done, pending = ray.wait(pending, num_returns=1, timeout=_POLL_S)
+            done, pending = _ray_call(ray, ray.wait, pending, num_returns=1, timeout=_POLL_S)
             for ref in done:
                 try:
-                    yield ray.get(ref)
+                    yield _ray_call(ray, ray.get, ref)
                 except ray.exceptions.RayError as err:  # lost more than RAY_MAX_RETRIES times
-                    yield _failed(refs[ref], f"{type(err).__name__}: {str(err).splitlines()[0]}")
+                    yield _failed(refs[ref], _first_line(err))
             if not done:
                 yield None
     finally:
-        for ref in pending:
-            ray.cancel(ref)
-        if started:
-            ray.shutdown()
+        if ray.is_initialized():  # not after a loss that shut it down
+            for ref in pending:
+                ray.cancel(ref)
+            if started:
+                ray.shutdown()
+
+
+def _first_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+
+
+def _ray_call(ray: Any, api: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``ray.wait`` or ``ray.get``; raise ``ClusterLostError`` when Ray is gone.
+
+    Ray is gone when it is no longer initialized (a call would start a new,
+    empty Ray), when the call ends in Ray's ``SystemExit`` (this process's core
+    worker shut down, e.g. by ``ray.shutdown()`` in another thread) or in an
+    error of this node or of Ray itself rather than of one task
+    (``LocalRayletDiedError``: this machine's node died or was marked dead).
+    """
+    lost = (ray.exceptions.LocalRayletDiedError, ray.exceptions.NodeDiedError,
+            ray.exceptions.RaySystemError)
+    if not ray.is_initialized():
+        raise _cluster_lost("Ray was shut down")
+    try:
+        return api(*args, **kwargs)
+    except SystemExit as err:
+        if not hasattr(err, "ray_terminate_msg"):  # a signal's exit (SIGTERM), not Ray's
+            raise
+        raise _cluster_lost(f"Ray ended this process's connection: {err.ray_terminate_msg}") from err
+    except lost as err:
+        raise _cluster_lost(_first_line(err)) from err
+
+
+def _cluster_lost(why: str) -> ClusterLostError:
+    return ClusterLostError(f"the Ray cluster was lost during the sweep ({why}); every run keeps "
+                            f"its last checkpoint: run the sweep again (on a live cluster) to continue")
 
 
 def _passed_env() -> dict[str, str]:
@@ -168,4 +212,5 @@ def _passed_env() -> dict[str, str]:
     return {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
 
 
-__all__ = ["RAY_MAX_RETRIES", "core_groups", "local_results", "ray_results", "threads_per_worker"]
+__all__ = ["RAY_MAX_RETRIES", "ClusterLostError", "core_groups", "local_results", "ray_results",
+           "threads_per_worker"]

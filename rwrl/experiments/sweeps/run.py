@@ -11,7 +11,10 @@
    read, ``rwrl.experiments.sweeps.status``) are left for the user, counted
    and named;
 4. rewrites ``DIR/results/`` as runs end (at most every ``RESULTS_EVERY_S``
-   seconds, and once at the end, also after Ctrl-C).
+   seconds, and once at the end, also after Ctrl-C or a lost Ray cluster).
+
+It returns the runs' verified status counts (``status.count``): the sweep is
+done when ``status.not_done`` of them is 0, as ``rwrl sweep status`` says.
 
 Progress: one line or bar for the whole sweep: env steps of all runs (read
 from each run's last metrics row), runs done and failed, steps/s summed over
@@ -202,6 +205,7 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", worke
       SweepPlanError: ``sweep_dir`` holds another plan.
       RunLockedError: another process is running this sweep.
       ArchiveMismatchError: ``archive`` holds a run of this plan with another config.
+      ClusterLostError: Ray stopped under the sweep (backend "ray"); the results are written.
     """
     from rwrl.experiments.sweeps import archive as sweep_archive
     from rwrl.experiments.sweeps.backends import threads_per_worker

@@ -109,4 +109,12 @@ def count(checks: Mapping[str, RunCheck]) -> dict[str, int]:
     return counts
 
 
-__all__ = ["BROKEN", "STATUSES", "RunCheck", "check_run", "check_runs", "count"]
+def not_done(counts: Mapping[str, int]) -> int:
+    """Return how many of the counted runs are not done (every status but "done" counts).
+
+    ``rwrl sweep status`` and ``rwrl sweep run`` exit 1 while this is not 0.
+    """
+    return sum(counts.values()) - counts["done"]
+
+
+__all__ = ["BROKEN", "STATUSES", "RunCheck", "check_run", "check_runs", "count", "not_done"]
