@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = sweep_file.claim_parser(__doc__.split("\n")[0], REPO / "runs" / "robust",
                                      REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    sweep_file.run_or_restore(SPEC, args, Overrides(scale=args.scale, seeds=args.seeds))
+    left = sweep_file.run_or_restore(SPEC, args, Overrides(scale=args.scale, seeds=args.seeds))
     summarize(args)
-    return 0
+    return 1 if left else 0
 
 
 if __name__ == "__main__":

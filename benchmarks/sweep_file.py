@@ -10,6 +10,7 @@ evaluations.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,13 +85,22 @@ def claim_parser(description: str, root: Path, out: Path) -> argparse.ArgumentPa
     return parser
 
 
-def run_or_restore(spec: Path, args: Any, overrides: Any) -> None:
+def run_or_restore(spec: Path, args: Any, overrides: Any) -> int:
     """``claim_parser``'s ``args``: run (or continue) ``spec``'s sweep in ``args.root``, or with
-    ``--summarize-only`` only restore ``args.archive``'s finished runs there."""
+    ``--summarize-only`` only restore ``args.archive``'s finished runs there.
+
+    Returns the runs of the plan not done (0 with ``--summarize-only``): the
+    scripts exit 1 while it is not 0, so that no caller takes an unfinished
+    sweep for a finished one.
+    """
     if args.summarize_only:
         restore(args.archive, args.root)
-    else:
-        run_sweep_file(spec, args.root, overrides, workers=args.workers, archive=args.archive)
+        return 0
+    from rwrl.experiments.sweeps.status import not_done
+    left = not_done(run_sweep_file(spec, args.root, overrides, workers=args.workers, archive=args.archive))
+    if left:
+        print(f"{left} runs are not done: run the same command again to continue them", file=sys.stderr)
+    return left
 
 
 def last_evaluations(data: Any, evaluations: int) -> "Any":

@@ -291,3 +291,18 @@ def test_learner_benchmark_counts_an_updates_work_and_times_it_fused_and_not(tmp
     text = learner.page(results, str(tmp_path / "learner.json"))
     assert "| cartpole-swingup | 0.50 | 10.00 | 9.80 | 2 % |" in text
     assert "100 GFLOP/s at 256 x 256" in text
+
+
+def test_paper_sweeps_name_their_page_and_refuse_unknown_levels(capsys):
+    import argparse
+    import paper_sweeps
+
+    def args(**kw):
+        return argparse.Namespace(**{"envs": ("cartpole-swingup",), "agents": ("d4pg",), "page": None, **kw})
+    assert paper_sweeps.page_name(args()) == "cartpole-swingup"  # the issue-8 page keeps its name
+    assert paper_sweeps.page_name(args(agents=("dmpo",), page="walker-hard")) == "walker-hard"
+    with pytest.raises(SystemExit, match="--page: needed when the sweeps hold several envs"):
+        paper_sweeps.page_name(args(envs=("walker-walk", "quadruped-walk")))
+    with pytest.raises(SystemExit):
+        paper_sweeps.main(["--levels", "none,extreme", "--summarize-only"])
+    assert "--levels: unknown ['extreme']; allowed none, easy, medium, hard" in capsys.readouterr().err

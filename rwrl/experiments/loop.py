@@ -187,6 +187,12 @@ class Trainer(Loop):
         if self.cost_constraint is not None and self.cost_constraint not in self.constraint_names:
             raise ValueError(f"cost_constraint={self.cost_constraint!r}: not a constraint of this "
                              f"env; allowed: {self.constraint_names} or None (info['cost'])")
+        if (agent.capabilities.cost_constrained and self.cost_constraint is None
+                and len(self.constraint_names) > ac.max_cost):
+            raise ValueError(f"max_cost={ac.max_cost!r}: info['cost'] counts up to {len(self.constraint_names)} "
+                             f"violated constraints here, beyond the critic's atoms; name one in "
+                             f"cost_constraint ({', '.join(self.constraint_names)}) or set max_cost="
+                             f"{len(self.constraint_names)}")
         n = config.num_envs
         # Per session (set again by each ``run``): the envs' open episodes.
         self.obs = np.zeros((n, self.obs_size), np.float32)  #: current observations, flat

@@ -78,11 +78,19 @@ def make_agent_for(config: RunConfig, obs_size: int, action_size: int) -> Any:
     compiled functions, so runs of one process with the same agent config share
     one agent and skip recompiling (a resume, a sweep, the tests). An agent
     with the ``model_set`` capability (R-MPO) models the run's env unless
-    ``agent_config`` names one (its config's ``env``).
+    ``agent_config`` names one (its config's ``env``). A ``cost_constrained``
+    agent (RC-D4PG, MetaL) that names no ``cost_constraint`` learns under its
+    domain's default (``rcd4pg.DEFAULT_COST_CONSTRAINTS``; none for other
+    domains: then the cost counts the violated constraints).
     """
     overrides = dict(config.agent_config)
-    if AGENTS[config.agent].capabilities.model_set and "env" not in overrides:
+    capabilities = AGENTS[config.agent].capabilities
+    if capabilities.model_set and "env" not in overrides:
         overrides["env"] = config.env  # an agent of a model set (R-MPO) models the run's task
+    if capabilities.cost_constrained and "cost_constraint" not in overrides:
+        from rwrl.agents.rcd4pg import DEFAULT_COST_CONSTRAINTS
+        from rwrl.domains.names import domain_of
+        overrides["cost_constraint"] = DEFAULT_COST_CONSTRAINTS.get(domain_of(config.env))
     key = json.dumps([config.agent, obs_size, action_size, overrides], sort_keys=True, default=list)
     return _cached_agent(key)
 

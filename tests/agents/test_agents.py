@@ -69,7 +69,8 @@ def test_configs_frozen_with_documented_shared_fields(name):
     for field in ("batch_size", "n_step", "discount", "replay_capacity", "min_replay_size",
                   "samples_per_insert", "num_atoms", "v_min", "v_max"):
         assert hasattr(config, field), field
-    assert config.num_atoms == 51
+    # 51 atoms; 101 for the constrained agents, whose support holds shaped returns too.
+    assert config.num_atoms == (101 if name in ("rcd4pg", "metal") else 51)
     # The atoms cover the returns of [0, 1] rewards at this discount.
     assert config.v_min <= 0.0 and config.v_max >= 1.0 / (1.0 - config.discount)
     with pytest.raises(AttributeError):

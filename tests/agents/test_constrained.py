@@ -76,16 +76,19 @@ def test_step_cost_is_info_cost_or_one_named_constraint():
 # the 1-step task of ``one_step_batch``, beta = 0.25.
 TINY = dict(policy_hidden_sizes=(16,), critic_hidden_sizes=(16,), batch_size=64, n_step=1, discount=0.9,
             v_min=-5.0, v_max=5.0, sigma=0.2, target_update_period=1, cost_buffer_size=64,
-            policy_learning_rate=3e-3, critic_learning_rate=1e-2, cost_threshold=0.25)
+            policy_learning_rate=3e-3, critic_learning_rate=1e-2, cost_threshold=0.25, cost_estimate="mean")
 SETTINGS = {"rcd4pg": dict(lagrange_learning_rate=0.01),
             "fixed": dict(mode="fixed", lagrange_init=2.0),
-            "metal": dict(lagrange_learning_rate=0.02, meta_learning_rate=1e-2)}
+            "metal": dict(lagrange_learning_rate=0.02, meta_learning_rate=1e-2),
+            "metal-optimiser": dict(lagrange_learning_rate=0.02, meta_learning_rate=1e-2,
+                                    meta_gradient_through="optimiser", meta_step="adam")}
 
 
 @functools.cache
 def tiny_agent(setting: str):
     """The agent of ``SETTINGS[setting]``, shared by the tests so that each compiles once."""
-    return make_agent("rcd4pg" if setting == "fixed" else setting, 1, 1, **TINY, **SETTINGS[setting])
+    name = {"fixed": "rcd4pg", "metal-optimiser": "metal"}.get(setting, setting)
+    return make_agent(name, 1, 1, **TINY, **SETTINGS[setting])
 
 
 def one_step_batch(actions: np.ndarray) -> Transition:
@@ -165,6 +168,54 @@ def test_fixed_mode_keeps_lambda_and_shapes_the_critic_target():
         rcd4pg.shaped(batch._replace(cost_t=None), 1.0)
 
 
+# --- the critic's atoms hold every shaped return ------------------------------------
+
+
+def test_the_default_support_holds_the_worst_shaped_return_and_lambda_stays_within_its_bound():
+    from rwrl.agents import distributional
+    config = make_config("rcd4pg")  # r in [0, 1], c in [0, 1], lambda in [0, 5], discount 0.99
+    # [(0 - 5 * 1) / 0.01, 1 / 0.01] = [-500, 100], widened by 5 % of 600 on each side.
+    assert (config.v_min, config.v_max) == pytest.approx((-530.0, 130.0))
+    assert config.num_atoms == 101
+    # The worst case: every step r = 0 and c = 1 at lambda = 5, whose return is the fixed
+    # point of G = -5 + 0.99 G, -500. A point mass there projected onto the atoms keeps its
+    # mean (inside the support the projection is exact in the mean); acme's [-150, 150],
+    # the support before, clipped it to -150.
+    worst = (config.reward_min - config.max_lagrange * config.max_cost) / (1 - config.discount)
+    for (low, high, atoms), mean in [((config.v_min, config.v_max, config.num_atoms), -500.0),
+                                     ((-150.0, 150.0, 51), -150.0)]:
+        support = distributional.categorical_support(low, high, atoms)
+        probs = distributional.categorical_projection(jnp.array([worst]), jnp.ones(1), support)
+        assert float(jnp.sum(probs * support)) == pytest.approx(mean, abs=1e-3)
+    # lambda cannot pass max_lagrange, however far J_C lies above beta
+    agent = make_agent("rcd4pg", 1, 1, **{**TINY, "v_min": None, "v_max": None, "cost_threshold": 0.0},
+                       max_lagrange=2.0, lagrange_learning_rate=100.0)
+    state = agent.observe_episodes(agent.init(jax.random.PRNGKey(0)), np.ones(3))
+    state, metrics = agent.update(state, one_step_batch(np.linspace(-1, 1, 64)), jax.random.PRNGKey(1))
+    assert float(metrics["lambda"]) == 2.0
+    # explicit atoms are the user's; a lambda start above its bound is refused
+    assert make_config("rcd4pg", v_min=-150.0, v_max=150.0).v_min == -150.0
+    with pytest.raises(ValueError, match="lagrange_init=6.0: must be <= max_lagrange=5.0"):
+        make_config("rcd4pg", mode="fixed", lagrange_init=6.0)
+    with pytest.raises(ValueError, match="max_cost=0.0"):
+        make_config("rcd4pg", max_cost=0.0)
+
+
+def test_the_paper_estimate_of_j_c_samples_one_episode_of_the_buffer():
+    agent = tiny_agent("rcd4pg")
+    state = agent.observe_episodes(agent.init(jax.random.PRNGKey(0)), np.array([0.5, 0.7, 0.9]))
+    key = jax.random.PRNGKey(3)
+    index = int(jax.random.randint(key, (), 0, 3))
+    cost, episodes = rcd4pg.cost_estimate(state, "sample", key)
+    assert float(cost) == pytest.approx([0.5, 0.7, 0.9][index]) and int(episodes) == 3
+    drawn = {round(float(rcd4pg.cost_estimate(state, "sample", jax.random.PRNGKey(k))[0]), 4) for k in range(40)}
+    assert drawn == {0.5, 0.7, 0.9}  # only filled entries, every one of them
+    assert [float(x) for x in rcd4pg.cost_estimate(agent.init(key), "sample", key)] == [0.0, 0.0]
+    assert make_config("rcd4pg").cost_estimate == "sample"
+    with pytest.raises(ValueError, match="cost_estimate='median'"):
+        make_config("rcd4pg", cost_estimate="median")
+
+
 # --- MetaL's meta-gradient --------------------------------------------------------
 
 
@@ -172,8 +223,11 @@ def _float64(tree):
     return jax.tree.map(lambda x: x.astype(np.float64) if np.issubdtype(x.dtype, np.floating) else x, tree)
 
 
-def test_meta_gradient_through_one_inner_update_matches_finite_differences():
-    agent = tiny_agent("metal")
+@pytest.mark.parametrize("through", ["sgd", "optimiser"])
+def test_meta_gradient_matches_finite_differences(through):
+    # "sgd": J' after the paper's plain critic step (the default); "optimiser": after the
+    # agent's own clipped-Adam step. Either way dJ'/dalpha_1 is exact for its inner step.
+    agent = tiny_agent("metal") if through == "sgd" else tiny_agent("metal-optimiser")
     rng = np.random.default_rng(0)
     state = agent.observe_episodes(agent.init(jax.random.PRNGKey(0)), np.array([0.6, 0.4]))  # J_C = 0.5
     for i in range(3):  # a few steps first, so that Adam's moments are not at their start
@@ -187,11 +241,32 @@ def test_meta_gradient_through_one_inner_update_matches_finite_differences():
         train, validate = metal.split_batch(batch64, agent.config.validation_fraction)
         outer = jax.jit(jax.value_and_grad(lambda x: metal.outer_loss(
             losses, agent.optimisers, agent.config, state64, train, validate, jax.random.PRNGKey(0), x)[0]))
-        x0, h = np.log(np.float64(state.lagrange_learning_rate)), 1e-4
+        x0 = np.float64(state.lagrange_learning_rate)
+        h = 1e-4 * x0
         grad = float(outer(x0)[1])
         finite = (float(outer(x0 + h)[0]) - float(outer(x0 - h)[0])) / (2 * h)
     assert grad != 0.0
     assert grad == pytest.approx(finite, rel=1e-3, abs=1e-12), (grad, finite)
+
+
+def test_the_plain_meta_step_is_alpha_minus_rate_times_gradient_within_bounds():
+    config = make_config("metal", meta_learning_rate=0.5, lagrange_learning_rate=1e-3,
+                         min_lagrange_learning_rate=1e-4, max_lagrange_learning_rate=1e-2)
+    optimiser = metal.make_meta_optimiser(config)
+    state = optimiser.init(jnp.zeros((), jnp.float32))
+    step = functools.partial(metal.meta_update, optimiser, config)
+    # 1e-3 - 0.5 * 1e-3 = 5e-4; 1e-3 - 0.5 * (-4e-3) = 3e-3; a step below 1e-4 stops there.
+    assert float(step(jnp.float32(1e-3), jnp.float32(1e-3), state)[0]) == pytest.approx(5e-4)
+    assert float(step(jnp.float32(1e-3), jnp.float32(-4e-3), state)[0]) == pytest.approx(3e-3)
+    assert float(step(jnp.float32(1e-3), jnp.float32(1.0), state)[0]) == pytest.approx(1e-4)
+    assert float(step(jnp.float32(1e-3), jnp.float32(-1.0), state)[0]) == pytest.approx(1e-2)
+    # the paper's step is the default; Adam on log alpha_1 an option with its own rate
+    assert make_config("metal").meta_step == "sgd" and make_config("metal").meta_learning_rate == 0.02
+    assert make_config("metal", meta_step="adam").meta_learning_rate == 1e-3
+    with pytest.raises(ValueError, match="meta_step='lion'"):
+        make_config("metal", meta_step="lion")
+    with pytest.raises(ValueError, match="meta_gradient_through='x'"):
+        make_config("metal", meta_gradient_through="x")
 
 
 def test_meta_gradient_is_zero_where_lambda_is_projected_at_zero():
@@ -225,15 +300,23 @@ def train_bandit(agent, steps: int, seed: int = 0):
 # The task: reward 1 - (a - 1)^2 / 4 (best at a = 1), cost (a + 1) / 2, threshold
 # beta = 0.25. The constraint (a + 1) / 2 <= 0.25 binds at a* = -0.5, where
 # d/da [r - lambda c] = -(a - 1) / 2 - lambda / 2 = 0 gives lambda* = 1 - a* = 1.5.
-@pytest.mark.parametrize("setting, steps", [("rcd4pg", 1000), ("metal", 1000)])
-def test_constrained_agents_reach_the_constraint_on_a_bandit(setting, steps):
-    state, greedy, cost = train_bandit(tiny_agent(setting), steps)
-    # Unconstrained D4PG goes to a = 1 (cost 1); both settle at the constrained optimum.
+def test_rcd4pg_reaches_the_constraint_on_a_bandit():
+    state, greedy, cost = train_bandit(tiny_agent("rcd4pg"), 1000)
+    # Unconstrained D4PG goes to a = 1 (cost 1); RC-D4PG settles at the constrained optimum.
     assert greedy == pytest.approx(-0.5, abs=0.15), greedy
     assert cost == pytest.approx(0.25, abs=0.07), cost
     assert float(state.lagrange) == pytest.approx(1.5, abs=0.4), float(state.lagrange)
-    if setting == "metal":  # alpha_1 was adapted
-        assert float(state.lagrange_learning_rate) != pytest.approx(0.02, rel=0.05)
+
+
+def test_metal_outer_loss_on_the_unshaped_reward_slows_lambda_while_the_constraint_is_violated():
+    # The outer loss fits the critic to the unshaped reward, which a smaller lambda' serves
+    # better: while J_C > beta, dJ'/dalpha_1 = dJ'/dlambda' (J_C - beta) > 0 and the plain
+    # meta step lowers alpha_1, here to its floor, so lambda stays far below RC-D4PG's 1.5
+    # and the greedy action far above the constrained optimum -0.5.
+    state, greedy, cost = train_bandit(tiny_agent("metal"), 200)
+    assert float(state.lagrange_learning_rate) == pytest.approx(1e-6)  # min_lagrange_learning_rate
+    assert 0 < float(state.lagrange) < 0.5, float(state.lagrange)
+    assert greedy > 0.0 and cost > 0.5, (greedy, cost)
 
 
 # --- kill and resume ------------------------------------------------------------------
@@ -268,3 +351,22 @@ def test_a_killed_run_resumes_with_its_multiplier(tmp_path, name):
     for column in ("lambda", "lambda_learning_rate", "cost_estimate", "overshoot"):
         assert f"learner/{column}" in last_eval
     assert last_eval["learner/lambda"] > 0  # the fake env's policy starts near a = 0: half violate
+
+
+def test_a_run_names_its_domains_constraint_or_refuses_a_cost_beyond_the_atoms(tmp_path):
+    from rwrl.experiments.config import ConfigError
+    from rwrl.experiments.run import make_agent_for
+    small = {"policy_hidden_sizes": (16,), "critic_hidden_sizes": (16,), "batch_size": 16}
+    # With no cost_constraint, a constrained agent learns under its domain's default one.
+    walker = tiny_config(agent="metal", env="walker-walk", agent_config=small)
+    assert make_agent_for(walker, 3, 1).config.cost_constraint == "joint_velocity"
+    assert make_agent_for(tiny_config(agent="rcd4pg", env="cartpole-swingup", agent_config=small),
+                          3, 1).config.cost_constraint == "slider_pos"
+    # A domain without one (the fake env here) counts its 2 constraints: beyond max_cost = 1.
+    hooks = RunHooks(env_factory=fake_env_factory, progress=False)
+    with pytest.raises((ConfigError, ValueError), match=r"max_cost=1.0: info\['cost'\] counts up to 2 "
+                       r"violated constraints here.*small_action, positive_action\) or set max_cost=2"):
+        start_run(tiny_config(agent="rcd4pg", agent_config=small, steps=40), tmp_path / "run", hooks)
+    summary = start_run(tiny_config(agent="rcd4pg", agent_config={**small, "max_cost": 2.0}, steps=40),
+                        tmp_path / "run2", hooks)
+    assert summary["counters"]["env_steps"] == 40
