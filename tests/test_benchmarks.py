@@ -306,3 +306,26 @@ def test_paper_sweeps_name_their_page_and_refuse_unknown_levels(capsys):
     with pytest.raises(SystemExit):
         paper_sweeps.main(["--levels", "none,extreme", "--summarize-only"])
     assert "--levels: unknown ['extreme']; allowed none, easy, medium, hard" in capsys.readouterr().err
+
+
+def test_bandits_benchmark_fits_slopes_and_states_its_verdicts(tmp_path):
+    import bandits
+    import numpy as np
+    rng = np.random.default_rng(0)
+    horizons = [1000, 10000, 100000]
+    per_seed = np.outer(np.ones(5), [10.0, 100.0, 1000.0])
+    fit = bandits.slope_interval(horizons, per_seed, rng)  # R = T / 100: slope 1 exactly
+    assert abs(fit["slope"] - 1) < 1e-12 and abs(fit["low"] - 1) < 1e-12
+    assert 0.69 < bandits.bound_slope(horizons) < 0.72  # T^(2/3) ln^(1/3): a little above 2/3
+    # the order at the end (a above b) holds from step 30 on
+    assert bandits._crossover([1, 10, 30, 100], [1.0, 0.5, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0]) == 30
+    assert bandits._crossover([1, 10], [1.0, 1.0], [1.0, 1.0]) is None
+    linear = {"slope": {"slope": 1.05, "low": 1.0, "high": 1.1}, "last_slope": {"low": 0.5}}
+    assert bandits.step_verdicts("ucb1", linear, 0.7) == [
+        ("linear: slope >= 0.9, over the range and its last segment", "does not hold")]
+    out = tmp_path / "bandits.json"
+    bandits.main(["--parts", "step", "--seeds", "4", "--horizons", "200", "800", "--out", str(out)])
+    text = (tmp_path / "bandits.md").read_text()
+    assert "| step (scaled switch) | SWA: sublinear: slope < 1 |" in text
+    assert f"--parts step --seeds 4 --horizons 200 800 --out {out}" in text
+    assert (tmp_path / "bandits-step.png").is_file()
