@@ -245,16 +245,22 @@ class RunResult:
       cumulative_regret: (T, N) regret summed over accounts and steps so far.
       prediction_mse: (T, N) mean over accounts and candidates of the squared error of the
         learner's predicted expected reward, measured before the step's update.
+      rewards: (T, N) expected reward (no noise) of the chosen candidates, summed over
+        the accounts, step by step.
+      oracle_rewards: (T, N) the oracle's: max over candidates, summed over the accounts.
     """
 
     cumulative_regret: np.ndarray
     prediction_mse: np.ndarray
+    rewards: np.ndarray | None = None
+    oracle_rewards: np.ndarray | None = None
 
 
-def run_learner(env, learner: LinUCB, steps: int, seed=None) -> RunResult:
+def run_learner(env, learner: LinUCB, steps: int, seed=None, progress=None) -> RunResult:
     """Run ``learner`` on a ``FollowerBandit`` for ``steps`` steps from ``env.reset(seed)``.
 
-    The learner is reset too; its delay must be the simulator's.
+    The learner is reset too; its delay must be the simulator's. ``progress``, if given, is
+    called with the steps played, about every 1 % of them and at the end.
     """
     steps = check_count("steps", steps)
     if learner.delay != env.delay:
@@ -264,13 +270,22 @@ def run_learner(env, learner: LinUCB, steps: int, seed=None) -> RunResult:
     contexts = env.reset(seed)
     regret = np.empty((steps, env.num_envs))
     mse = np.empty((steps, env.num_envs))
+    chosen = np.empty((steps, env.num_envs))
+    best = np.empty((steps, env.num_envs))
+    stride = max(1, steps // 100)
     for t in range(steps):
-        error = learner.predict(contexts) - env.expected_rewards()
+        expected = env.expected_rewards()
+        error = learner.predict(contexts) - expected
         mse[t] = np.mean(error ** 2, axis=(1, 2))
-        rewards, contexts = env.step(learner.act(contexts))
+        actions = learner.act(contexts)
+        chosen[t] = np.take_along_axis(expected, actions[..., None], axis=-1)[..., 0].sum(axis=1)
+        best[t] = expected.max(axis=-1).sum(axis=1)
+        rewards, contexts = env.step(actions)
         learner.update(rewards)
         regret[t] = env.cumulative_regret
-    return RunResult(regret, mse)
+        if progress is not None and ((t + 1) % stride == 0 or t + 1 == steps):
+            progress(t + 1)
+    return RunResult(regret, mse, chosen, best)
 
 
 def interval95(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:

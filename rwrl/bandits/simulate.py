@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
 
@@ -35,6 +36,11 @@ class RegretCurves:
       oracle_value: (N,) the oracle's cumulative expected reward at the horizon.
       policy_value: (N,) the policy's cumulative expected reward at the horizon.
       pulls: (N, K) the policy's pulls of each arm over the run.
+      rewards: (N, G) expected reward µ_{pi(t)} of the policy's pull in round t (no
+        noise), or None unless ``run(..., record_values=True)``.
+      policy_values: (N, G) the policy's cumulative expected reward up to round t, or None.
+      oracle_values: (N, G) the oracle's cumulative expected reward up to round t, or None
+        (regret = oracle_values - policy_values, as computed).
     """
 
     steps: np.ndarray
@@ -42,6 +48,9 @@ class RegretCurves:
     oracle_value: np.ndarray
     policy_value: np.ndarray
     pulls: np.ndarray
+    rewards: np.ndarray | None = None
+    policy_values: np.ndarray | None = None
+    oracle_values: np.ndarray | None = None
 
     def mean(self) -> np.ndarray:
         """Return the (G,) regret averaged over trajectories (the paper's Fig. 1 curve)."""
@@ -55,7 +64,9 @@ def log_grid(horizon: int, num: int = 50) -> np.ndarray:
 
 
 def run(env: RottingBandit | str, policy: Policy | str, horizon: int, seed=0,
-        steps: np.ndarray | None = None, num_instances: int = 1) -> RegretCurves:
+        steps: np.ndarray | None = None, num_instances: int = 1,
+        record_values: bool = False,
+        progress: Callable[[int], None] | None = None) -> RegretCurves:
     """Play ``policy`` on ``env`` for ``horizon`` rounds; return the regret curves.
 
     Args:
@@ -66,6 +77,10 @@ def run(env: RottingBandit | str, policy: Policy | str, horizon: int, seed=0,
         their own named streams), a list of N seeds, or None.
       steps: rounds in [1, T] at which to record R(t) (``log_grid``); None: every round.
       num_instances: N when ``env`` is a name.
+      record_values: also record, at ``steps``, each round's expected reward and the
+        policy's and the oracle's cumulative expected rewards (``RegretCurves.rewards``,
+        ``policy_values``, ``oracle_values``).
+      progress: called with the rounds played, about every 1 % of the horizon and at T.
     """
     if isinstance(env, str):
         env = make_env(env, num_instances=num_instances)
@@ -83,8 +98,10 @@ def run(env: RottingBandit | str, policy: Policy | str, horizon: int, seed=0,
     record = np.full(horizon + 1, -1, np.int64)
     record[steps] = np.arange(steps.size)
     regret = np.empty((steps.size, env.num_instances))
+    values = np.empty((3, steps.size, env.num_instances)) if record_values else None
     policy_value = np.zeros(env.num_instances)
     oracle_value = np.zeros(env.num_instances)
+    stride = max(1, horizon // 100)
     for t in range(1, horizon + 1):
         arms = policy.select()
         policy.update(arms, env.pull(arms))
@@ -92,7 +109,13 @@ def run(env: RottingBandit | str, policy: Policy | str, horizon: int, seed=0,
         oracle_value += oracle.next()
         if record[t] >= 0:
             np.subtract(oracle_value, policy_value, out=regret[record[t]])
-    return RegretCurves(steps, regret.T.copy(), oracle_value, policy_value, env.pulls.copy())
+            if values is not None:
+                values[:, record[t]] = env.last_means, policy_value, oracle_value
+        if progress is not None and (t % stride == 0 or t == horizon):
+            progress(t)
+    recorded = (None,) * 3 if values is None else tuple(v.T.copy() for v in values)
+    return RegretCurves(steps, regret.T.copy(), oracle_value, policy_value, env.pulls.copy(),
+                        *recorded)
 
 
 def _check_steps(steps, horizon: int) -> np.ndarray:

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Optional
 import typer
 from typer.core import TyperGroup
 
+from rwrl.cli.bandits import register as register_bandit_commands
 from rwrl.cli.data import register as register_data_commands
 from rwrl.cli.ope import register as register_ope_command
 from rwrl.cli.run import register as register_run_commands
@@ -107,6 +108,7 @@ register_run_commands(app)
 register_sweep_commands(app)
 register_data_commands(app)  # policies, dataset
 register_ope_command(app)  # rwrl ope: off-policy evaluation (imports JAX when it runs)
+register_bandit_commands(app)  # rwrl bandits: envs, policies, run (imports rwrl.bandits when it runs)
 
 
 def main() -> None:

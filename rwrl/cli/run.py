@@ -10,6 +10,7 @@ Examples::
     # the first command again also continues the run (so `make run` is re-runnable)
     rwrl report runs/swingup-s0 runs/swingup-s1 --out swingup.html
     rwrl report sweeps-out/combined                  # a sweep: SWEEP_DIR/report.html
+    rwrl report sweeps-out/bandits-rested            # a bandit sweep: regret, log-log slopes
 """
 
 from __future__ import annotations
@@ -180,7 +181,10 @@ def report(
 
 def _sweep_report(sweep_dir: Path, out: Optional[Path]) -> None:
     """Write the sweep's page and its aggregate CSV; print both paths."""
+    from rwrl.report.bandit_report import is_bandit_sweep
     from rwrl.report.sweep_report import write_sweep_report
+    if is_bandit_sweep(sweep_dir):
+        return _bandit_sweep_report(sweep_dir, out)
     try:
         page, csv = write_sweep_report(sweep_dir, out)
     except (FileNotFoundError, ValueError) as err:
@@ -190,6 +194,30 @@ def _sweep_report(sweep_dir: Path, out: Optional[Path]) -> None:
     typer.echo(f"report: {page}")
     typer.echo(f"final returns: {csv}")
     _echo_final_returns(csv)
+
+
+def _bandit_sweep_report(sweep_dir: Path, out: Optional[Path]) -> None:
+    """Write a bandit sweep's page, figures and slopes CSV; print the paths and the slopes."""
+    from rwrl.report.bandit_report import write_bandit_report
+    try:
+        page, csv, rows = write_bandit_report(sweep_dir, out)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    except OSError as err:
+        _fail(_describe_os_error(err))
+    typer.echo(f"report: {page}")
+    typer.echo(f"regret slopes: {csv}")
+    if rows:
+        typer.echo(f"{'fit':<3} {'env':<24} {'policy':<14} {'T':>7} {'seeds':>5} "
+                   f"{'final regret':>12}  {'log-log slope, 95% CI':<24} params")
+    for row in rows:
+        def num(value: Any, form: str = ".2f") -> str:
+            return "n/a" if value is None or value != value else format(value, form)
+        horizon = row["horizon"] if row["horizon"] is not None else "all"
+        typer.echo(f"{row['fit']:<3} {row['env']:<24} {row['policy']:<14} {horizon:>7} "
+                   f"{row['n_seeds']:>5} {num(row['final_regret_mean'], '.4g'):>12}  "
+                   f"{num(row['slope']) + ' [' + num(row['slope_ci_low']) + ', ' + num(row['slope_ci_high']) + ']':<24} "
+                   f"{row['params']}")
 
 
 def _echo_final_returns(csv_path: Path) -> None:

@@ -53,9 +53,11 @@ def _load(spec: Path, scale: float, seeds: Optional[int], steps: Optional[int],
 
 _SCALE = typer.Option(1.0, help="multiply steps, eval_every and checkpoint_every (rounded)")
 _SEEDS = typer.Option(None, min=1, help="N seeds (0 .. N-1) instead of the file's")
-_STEPS = typer.Option(None, min=1, help="env steps per run instead of the file's")
+_STEPS = typer.Option(None, min=1, help="env steps per run instead of the file's (a bandit "
+                      "sweep: its one horizon)")
 _ENVS = typer.Option(None, help="comma-separated envs instead of the file's")
-_AGENTS = typer.Option(None, help="comma-separated agents instead of the file's")
+_AGENTS = typer.Option(None, help="comma-separated agents instead of the file's (a bandit "
+                       "sweep: policies)")
 
 
 @app.command("run")
@@ -186,6 +188,13 @@ def plan(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
          envs: Optional[str] = _ENVS, agents: Optional[str] = _AGENTS) -> None:
     """Validate a sweep file and list its runs (nothing runs)."""
     loaded = _load(spec, scale, seeds, steps, envs, agents)
+    if loaded.kind == "bandit":
+        total = sum(r.config.horizon * r.config.seeds for r in loaded.runs)
+        typer.echo(f"sweep {loaded.name}: {len(loaded.runs)} bandit runs, {total} "
+                   "instance-rounds in all")
+        for r in loaded.runs:
+            typer.echo(f"  {r.run_id}  horizon {r.config.horizon}  seeds {r.config.seeds}")
+        return
     total = sum(r.config.steps for r in loaded.runs)
     typer.echo(f"sweep {loaded.name}: {len(loaded.runs)} runs, {total} env steps in all")
     for r in loaded.runs:

@@ -15,7 +15,10 @@ which imports only this module (no JAX, no experiments)::
                                    evaluators on its eval rows (``summary.evaluate_episodes``,
                                    window = its eval_episodes: one evaluation) under
                                    their own names, and env_steps, wall_time,
-                                   env_steps_per_s when it finished
+                                   env_steps_per_s when it finished (a bandit
+                                   sweep's runs: final_regret and its interval;
+                                   their rows are in each run's regret.parquet,
+                                   ``bandit_results``)
 
 ``config.<path>`` columns: the run's RunConfig flattened with the sweep file's
 paths: ``config.agent``, ``config.env``, ``config.seed``, ``config.steps``,
@@ -204,6 +207,10 @@ def _summary(path: Path, eval_episodes: int) -> dict[str, Any]:
         out["final_normalized_score"] = summary["final_normalized_score"]
     out["wall_time"] = summary.get("timing", {}).get("total")
     out["env_steps_per_s"] = summary.get("env_steps_per_s")
+    final = summary.get("final_regret")
+    if isinstance(final, dict):  # a bandit run (``bandit_results``): its final regret over seeds
+        out.update({f"final_regret{suffix}": final.get(key) for suffix, key in
+                    (("", "mean"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high"))})
     return out
 
 

@@ -175,9 +175,15 @@ def render_sweep_report(data: agg.SweepData, csv_name: str = "") -> str:
 def write_sweep_report(sweep_dir: Path, out: Path | None = None) -> tuple[Path, Path]:
     """Write the page (default ``SWEEP_DIR/report.html``) and its CSV beside it, atomically.
 
+    A bandit sweep's page is ``bandit_report``'s (its CSV: the regret slopes).
+
     Returns:
       (page path, CSV path).
     """
+    from rwrl.report.bandit_report import is_bandit_sweep, write_bandit_report
+    if is_bandit_sweep(sweep_dir):  # its own figures: regret against t, slopes
+        page, csv, _ = write_bandit_report(Path(sweep_dir), out)
+        return page, csv
     data = agg.load_sweep(Path(sweep_dir))
     out = Path(out) if out is not None else Path(sweep_dir) / REPORT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -139,7 +139,9 @@ def _expected_runs(path: Path, agents=None, envs=None, seeds=None) -> int:
     return points * len(envs) * seeds
 
 
-SWEEP_FILES = sorted((REPO / "sweeps").rglob("*.toml"))
+#: the RL sweep files (bandit ones, ``kind = "bandit"``: tests/bandits/test_sweep.py).
+SWEEP_FILES = sorted(p for p in (REPO / "sweeps").rglob("*.toml")
+                     if tomllib.loads(p.read_text())["sweep"].get("kind", "rl") == "rl")
 
 
 def test_the_paper_sweeps_cover_every_dimension():

@@ -11,6 +11,8 @@ to ``ARCHIVE/sweep.json``: no checkpoints, small enough to commit.
 recorded plan has them with the same config; there they are done
 (``summary.json``), so ``run_sweep`` skips them and every table and report
 reads them as before. Unfinished runs are never archived: they start over.
+A bandit run's ``regret.parquet`` (already compressed) is archived as it is,
+in place of the metrics.
 
 ``run_sweep(..., archive=DIR)`` (``rwrl sweep run --archive DIR``, the
 benchmarks' ``--archive``) restores before it runs and archives each run
@@ -28,6 +30,7 @@ from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.experiments.sweeps.plan import config_differences
 from rwrl.experiments.sweeps.status import check_run
 from rwrl.metrics import sweep_results as results
+from rwrl.metrics.bandit_results import REGRET_FILE
 
 METRICS_GZ = results.RUN_METRICS + ".gz"
 
@@ -68,8 +71,11 @@ def archive_run(sweep_dir: Path, archive_dir: Path, run_id: str) -> bool:
         return False
     target.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target / results.RUN_CONFIG, (source / results.RUN_CONFIG).read_bytes())
-    atomic_write_bytes(target / METRICS_GZ,
-                       gzip.compress((source / results.RUN_METRICS).read_bytes(), mtime=0))
+    if (source / REGRET_FILE).exists():  # a bandit run: its table instead of episode rows
+        atomic_write_bytes(target / REGRET_FILE, (source / REGRET_FILE).read_bytes())
+    else:
+        atomic_write_bytes(target / METRICS_GZ,
+                           gzip.compress((source / results.RUN_METRICS).read_bytes(), mtime=0))
     atomic_write_bytes(target / results.RUN_SUMMARY, summary)  # last: it marks the run archived
     return True
 
@@ -117,7 +123,11 @@ def restore(archive_dir: Path, sweep_dir: Path) -> int:
             continue
         target.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target / results.RUN_CONFIG, (source / results.RUN_CONFIG).read_bytes())
-        atomic_write_bytes(target / results.RUN_METRICS, gzip.decompress((source / METRICS_GZ).read_bytes()))
+        if (source / REGRET_FILE).exists():  # a bandit run
+            atomic_write_bytes(target / REGRET_FILE, (source / REGRET_FILE).read_bytes())
+        else:
+            atomic_write_bytes(target / results.RUN_METRICS,
+                               gzip.decompress((source / METRICS_GZ).read_bytes()))
         atomic_write_bytes(target / results.RUN_SUMMARY, (source / results.RUN_SUMMARY).read_bytes())
         restored += 1
     return restored

@@ -63,6 +63,9 @@ axis as ``path=value`` (``d4pg__cartpole-swingup__delay_spec.actions=3__s0``).
 
 Sweep defaults that differ from ``rwrl run``'s: ``report = false`` (the sweep
 has its own report; set ``report = true`` in [fixed] for one per run).
+
+``kind = "rl"`` in [sweep] is this format (the default); ``kind = "bandit"`` is a grid
+of bandit runs, ``rwrl.experiments.sweeps.bandit_plan``.
 """
 
 from __future__ import annotations
@@ -132,9 +135,12 @@ class SweepPlan:
     levels: tuple[str, ...]
     runs: tuple[PlannedRun, ...]
     description: str = ""
+    #: "rl" (this module's runs) or "bandit" (``bandit_plan``: ``rwrl bandits run`` runs).
+    kind: str = "rl"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": 1, "name": self.name, "description": self.description,
+        kind = {} if self.kind == "rl" else {"kind": self.kind}  # RL plans read as before
+        return {"format": 1, "name": self.name, "description": self.description, **kind,
                 "source": self.source, "axes": list(self.axes), "levels": list(self.levels),
                 "runs": [r.to_dict() for r in self.runs]}
 
@@ -184,9 +190,21 @@ def load_plan(path: Path, overrides: Overrides | None = None) -> SweepPlan:
 
 
 def expand(data: Mapping[str, Any], source: str, overrides: Overrides) -> SweepPlan:
-    """Expand a parsed sweep file into its validated runs (see the module docstring)."""
-    _check_keys("the top level", data, _TABLES)
+    """Expand a parsed sweep file into its validated runs (see the module docstring).
+
+    A file whose [sweep] says ``kind = "bandit"`` is a bandit sweep (``bandit_plan``).
+    """
     sweep = data.get("sweep")
+    if isinstance(sweep, Mapping) and "kind" in sweep:
+        if sweep["kind"] == "bandit":
+            from rwrl.experiments.sweeps import bandit_plan
+            return bandit_plan.expand(data, source, overrides)
+        if sweep["kind"] != "rl":
+            raise SweepSpecError(f"[sweep] kind = {sweep['kind']!r}: allowed 'rl' (the default) "
+                                 "or 'bandit'")
+        sweep = {k: v for k, v in sweep.items() if k != "kind"}
+        data = {**data, "sweep": sweep}
+    _check_keys("the top level", data, _TABLES)
     if not isinstance(sweep, Mapping):
         raise SweepSpecError("[sweep] table is required (name, agents, envs, seeds)")
     _check_keys("[sweep]", sweep, _SWEEP_KEYS)

@@ -35,6 +35,7 @@ from rwrl.storage.run_lock import RunLock
 from rwrl.experiments.sweeps.plan import SweepPlan, config_differences
 from rwrl.experiments.sweeps.status import BROKEN, check_run, check_runs, count
 from rwrl.metrics import sweep_results as results
+from rwrl.metrics.bandit_results import is_bandit_config
 
 BACKENDS = ("local", "ray")
 #: least seconds between two rewrites of DIR/results while runs end.
@@ -117,6 +118,11 @@ def _last_env_steps(metrics: Path) -> int:
     return 0
 
 
+def _steps(config: Mapping[str, Any]) -> int:
+    """Steps of one run: a bandit run counts its rounds (moving when the run ends)."""
+    return config["horizon"] if is_bandit_config(config) else config["steps"]
+
+
 class SweepProgress:
     """The sweep's one progress line or bar (see the module docstring)."""
 
@@ -127,7 +133,7 @@ class SweepProgress:
         for run in plan["runs"]:
             if check_run(self._dir(run)).status == "done":
                 self.done.add(run["run_id"])
-        total = sum(r["config"]["steps"] for r in plan["runs"])
+        total = sum(_steps(r["config"]) for r in plan["runs"])
         self._reporter = ProgressReporter(total, self._position(), desc="sweep", unit="step",
                                           file=file, enabled=enabled, terminal=terminal)
         self._last = 0.0
@@ -139,7 +145,7 @@ class SweepProgress:
     def _position(self) -> int:
         total = 0
         for run in self.plan["runs"]:
-            steps = run["config"]["steps"]
+            steps = _steps(run["config"])
             done = run["run_id"] in self.done
             total += steps if done else min(steps, _last_env_steps(self._dir(run) / results.RUN_METRICS))
         return total

@@ -10,6 +10,9 @@ the files too:
 * ``summary.json`` (a done run) must be a JSON summary
   (``sweep_results.read_summary``, the reader of the results tables).
 
+A bandit run (``rwrl bandits run``'s directory, its config's ``kind`` "bandit") has
+its config read by ``BanditRunConfig`` and no checkpoints.
+
 A run whose files do not read is ``broken``, with the file and the reason;
 ``rwrl sweep run`` leaves it alone (re-running would overwrite what is left
 of it) and both commands name it. A partial run is also checked for its
@@ -21,10 +24,12 @@ previous checkpoint (or starts over).
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any, Mapping
 
 from rwrl.experiments.config import ConfigError, read_config
+from rwrl.metrics import bandit_results
 from rwrl.metrics import sweep_results as results
 
 BROKEN = "broken"
@@ -43,11 +48,31 @@ class RunCheck:
     note: str | None = None
 
 
+def _bandit_config(file: Path) -> dict[str, Any] | None:
+    """Return ``file``'s JSON when it is a bandit run's config, else None (also unreadable)."""
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if bandit_results.is_bandit_config(data) else None
+
+
 def _config_problem(path: Path) -> str | None:
-    """Return why ``path/config.json`` does not read as ``--resume`` reads it, or None."""
+    """Return why ``path/config.json`` does not read as ``--resume`` reads it, or None.
+
+    A bandit run's config is read as ``rwrl bandits run`` reads it (``BanditRunConfig``).
+    """
     file = path / results.RUN_CONFIG
     if not file.exists():
         return f"{file}: missing"
+    bandit = _bandit_config(file)
+    if bandit is not None:
+        from rwrl.experiments.bandit_run import BanditRunConfig
+        try:
+            BanditRunConfig.from_dict(bandit)
+        except (ValueError, TypeError) as err:
+            return f"{file}: not a bandit run config ({err})"
+        return None
     try:
         read_config(file)
     except ConfigError as err:
@@ -88,10 +113,16 @@ def check_run(path: Path) -> RunCheck:
             results.read_summary(path)
         except ValueError as err:
             problem = str(err)
+        regret = path / bandit_results.REGRET_FILE
+        if (problem is None and not regret.exists()
+                and _bandit_config(path / results.RUN_CONFIG) is not None):
+            problem = f"{regret}: missing"
     if problem is not None:
         return RunCheck(BROKEN, problem)
     if status == "failed":
         return RunCheck(status, results.first_error_line(path))
+    if status == "partial" and _bandit_config(path / results.RUN_CONFIG) is not None:
+        return RunCheck(status, "a bandit run has no checkpoint: it runs again from round 1")
     return RunCheck(status, _checkpoint_note(path) if status == "partial" else None)
 
 

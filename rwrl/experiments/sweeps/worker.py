@@ -1,5 +1,8 @@
 """What runs in a sweep worker: one run, started or resumed, its failure recorded.
 
+A bandit sweep's run (its config's ``kind`` is "bandit") is ``rwrl bandits run``'s:
+no checkpoint, so an unfinished one runs again from round 1 (seconds, usually).
+
 The same function runs in a local pool process and as a Ray task, so both
 backends give the same run directories. It resumes whenever the run directory
 already holds a config, which is what makes a retried Ray task (its worker or
@@ -60,13 +63,32 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         text = first + "\n\n" + "".join(traceback.format_exception(err))
         atomic_write_bytes(run_dir / ERROR_FILE, text.encode())
         return {"run_id": task["run_id"], "status": "failed", "error": first}
-    counters = summary["counters"]  # an offline run (a dataset) counts learner updates
-    return {"run_id": task["run_id"], "status": "done", "error": None,
-            "steps": counters["env_steps"] if "env_steps" in counters else counters["updates"]}
+    counters = summary["counters"]  # an offline run (a dataset) counts learner updates,
+    steps = (counters["env_steps"] if "env_steps" in counters  # a bandit run rounds
+             else counters["updates"] if "updates" in counters else counters["rounds"])
+    return {"run_id": task["run_id"], "status": "done", "error": None, "steps": steps}
+
+
+def _run_bandit(task: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """One bandit run (``rwrl bandits run``'s): it starts over unless it finished."""
+    from rwrl.experiments.bandit_run import BanditRunConfig, run_bandit
+    from rwrl.storage.run_lock import RunLockedError
+    config = BanditRunConfig.from_dict(task["config"])
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            return run_bandit(config, run_dir, progress=False)
+        except RunLockedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _train(task: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     import json
+    from rwrl.metrics.bandit_results import is_bandit_config
+    if is_bandit_config(task["config"]):
+        return _run_bandit(task, run_dir)
     from rwrl.experiments.config import RunConfig
     from rwrl.experiments.run import (CONFIG_FILE, SUMMARY_FILE, RunHooks, RunLockedError,
                                       is_finished, make_env_for, resume_run, start_run)
