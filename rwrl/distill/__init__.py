@@ -1,0 +1,9 @@
+"""Knowledge distillation: a teacher, its assistants, a student (TAKD, Mirzadeh et al., AAAI 2020).
+
+``kd`` is the loss (Eq. 3 of arXiv 1902.03393); ``digits`` runs the paper's
+plain-CNN ladder on scikit-learn's digits. Nothing here imports MuJoCo.
+"""
+
+from rwrl.distill.kd import batch_kd_loss, check_kd_args, kd_loss, soft_kl
+
+__all__ = ["batch_kd_loss", "check_kd_args", "kd_loss", "soft_kl"]
