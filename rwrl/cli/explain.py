@@ -30,6 +30,8 @@ def explain(path: Path = typer.Argument(..., help="an rwrl run directory or one 
             eval_episodes: int = typer.Option(4, min=1, help="episodes giving each return"),
             time_limit: Optional[int] = typer.Option(None, min=1, help="episode steps (default: the task's)"),
             linear: bool = typer.Option(True, help="also fit a linear surrogate"),
+            select: str = typer.Option("return", help="best VIPER iteration by: return (validation "
+                                       "episodes, the paper's) or fidelity (held-out R^2)"),
             seed: int = typer.Option(0, min=0, max=SEED_MAX)) -> None:
     """Fit interpretable surrogates (linear, trees) to a trained policy; print their fidelity."""
     from rwrl.datasets.behaviour_policies import PolicyError
@@ -38,7 +40,7 @@ def explain(path: Path = typer.Argument(..., help="an rwrl run directory or one 
 
     try:
         settings = ExplainSettings(parse_depths(depth), linear, iterations, episodes,
-                                   held_out_episodes, eval_episodes, time_limit, seed)
+                                   held_out_episodes, eval_episodes, time_limit, seed, select)
         resolve_checkpoint(path)  # a bad path fails before JAX and the env load
         report = explain_checkpoint(path, out, settings)
     except (ExplainError, PolicyError) as err:

@@ -4,11 +4,13 @@ For the checkpoint's deterministic policy (``rwrl.datasets.behaviour_policies.
 load_policy``) on its own task (the run's env and challenge settings) it fits a
 linear surrogate and one tree per depth by :func:`rwrl.explain.viper.viper`, with
 uniform weights (plain DAgger; the Q-gap weights need the critic, not wired yet),
-and measures each one's fidelity (``rwrl.explain.fidelity``). Seeds: three
+and measures each one's fidelity (``rwrl.explain.fidelity``). Seeds: four
 disjoint streams of ``seed`` (``derived_seeds``): the DAgger rollouts (iteration i
-takes episodes i*E .. i*E+E-1), the held-out teacher episodes, and the evaluation
-episodes that give the teacher's and every surrogate's return (the same resets for
-all, so the returns compare like with like).
+takes episodes i*E .. i*E+E-1), the held-out teacher episodes, the validation
+episodes that pick the best iteration by return (``select="return"``), and the
+evaluation episodes that give the teacher's and every chosen surrogate's return
+(the same resets for all, so the returns compare like with like, and none of them
+chose the surrogate).
 
 Writes into ``out``: ``explain.json`` (settings, the teacher's return, one row per
 surrogate with its fidelity, best iteration, per-iteration record and, for trees,
@@ -33,6 +35,8 @@ FORMAT = 1
 #: teacher relabelling runs in fixed batches of this many states, so its jitted act
 #: compiles once instead of once per dataset size.
 RELABEL_BATCH = 1024
+#: how the best VIPER iteration is picked (``ExplainSettings.select``).
+SELECTIONS = ("return", "fidelity")
 
 
 class ExplainError(ValueError):
@@ -52,6 +56,9 @@ class ExplainSettings:
       eval_episodes: episodes that give each policy's return.
       time_limit: episode length in control steps; None: the task's own.
       seed: the root of every seed.
+      select: "return": keep the iteration with the highest mean return on validation
+        episodes (their own seed stream; the paper's pick); "fidelity": the highest
+        held-out R^2 (no extra rollouts).
     """
 
     depths: tuple[int, ...] = (1, 2, 3)
@@ -62,8 +69,11 @@ class ExplainSettings:
     eval_episodes: int = 4
     time_limit: Optional[int] = None
     seed: int = 0
+    select: str = "return"
 
     def __post_init__(self) -> None:
+        if self.select not in SELECTIONS:
+            raise ExplainError(f"select = {self.select!r}: allowed {', '.join(SELECTIONS)}")
         if not self.depths:
             raise ExplainError("depths is empty: give at least one tree depth, e.g. 1,2,3")
         for d in self.depths:
@@ -161,6 +171,11 @@ def explain_checkpoint(path: Path, out: Path, settings: ExplainSettings = Explai
         held_out = rollout(envs(s.held_out_episodes), snapshot,
                            derived_seeds(s.seed, "explain-held-out", 0, s.held_out_episodes)).states
         eval_seeds = derived_seeds(s.seed, "explain-evaluation", 0, s.eval_episodes)
+        validation_seeds = derived_seeds(s.seed, "explain-validation", 0, s.eval_episodes)
+
+        def validation_return(policy: BatchedPolicy) -> float:
+            return float(np.mean(rollout(envs(s.eval_episodes), policy, validation_seeds).returns))
+        score = validation_return if s.select == "return" else None
         teacher_return = rollout(envs(s.eval_episodes), snapshot, eval_seeds).returns
         first: dict[str, np.ndarray] = {}
 
@@ -178,14 +193,15 @@ def explain_checkpoint(path: Path, out: Path, settings: ExplainSettings = Explai
         out.mkdir(parents=True, exist_ok=True)
         rows = []
         for kind, depth, fit in fitters:
-            result = viper(teacher, fit, collect, held_out, s.iterations)
+            result = viper(teacher, fit, collect, held_out, s.iterations, score=score)
             chosen = result.agreements[result.best_iteration]
             row = {"surrogate": kind, "depth": depth, "r2": chosen.r2,
                    "action_error": chosen.action_error,
                    "return": _returns(rollout(envs(s.eval_episodes), result.policy, eval_seeds).returns),
                    "best_iteration": result.best_iteration,
-                   "iterations": [{"r2": a.r2, "action_error": a.action_error, "states": n}
-                                  for a, n in zip(result.agreements, result.dataset_sizes)]}
+                   "iterations": [{"r2": a.r2, "action_error": a.action_error, "states": n,
+                                   "validation_return": None if result.scores is None else result.scores[i]}
+                                  for i, (a, n) in enumerate(zip(result.agreements, result.dataset_sizes))]}
             if isinstance(result.policy, LinearPolicy):
                 row["coef"] = {"names": names, "coef": result.policy.coef.tolist(),
                                "intercept": result.policy.intercept.tolist()}

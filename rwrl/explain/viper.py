@@ -1,4 +1,4 @@
-"""VIPER: fit a surrogate to a teacher by weighted DAgger, keep its most faithful iteration.
+"""VIPER: fit a surrogate to a teacher by weighted DAgger, keep its best iteration.
 
 Bastani, Pu and Solar-Lezama, "Verifiable Reinforcement Learning via Policy
 Extraction", NeurIPS 2018, Algorithm 1. Iteration 0 rolls out the teacher; every
@@ -23,10 +23,13 @@ Choices the paper leaves open:
 
 * The paper's beta-mixture of teacher and student in the rollouts is beta = 1 at
   iteration 0 and 0 after, as in its experiments.
-* The best iteration is the one with the highest R^2 on held-out teacher-visited
-  states (``rwrl.explain.fidelity``; ties: the lower action error, then the
-  earlier iteration), not the highest return: it needs no extra rollouts, and the
-  return is then measured once, for the chosen surrogate.
+* The best iteration: with a ``score`` (the mean return on validation episodes,
+  as the paper picks the best policy by its reward), the highest score; without
+  one, the highest R^2 on held-out teacher-visited states
+  (``rwrl.explain.fidelity``), which needs no extra rollouts. Ties: the lower
+  action error, then the earlier iteration. ``rwrl explain`` picks by return by
+  default: on a cartpole checkpoint the most faithful iteration was always the
+  first (plain behaviour cloning), whose tree returned far less than the teacher.
 * The weights use the fit's states only; a state visited twice counts twice.
 """
 
@@ -99,22 +102,25 @@ class ViperResult:
       best_iteration: 0-based.
       agreements: per iteration, its action agreement on the held-out states.
       dataset_sizes: per iteration, the number of aggregated states it was fitted to.
+      scores: per iteration, its score when the best was picked by one; else None.
     """
 
     policy: BatchedPolicy
     best_iteration: int
     agreements: list[Agreement]
     dataset_sizes: list[int]
+    scores: Optional[list[float]] = None
 
 
-def _rank(agreement: Agreement, iteration: int) -> tuple[float, float, int]:
+def _rank(agreement: Agreement, iteration: int, score: float = 0.0) -> tuple[float, float, float, int]:
     r2 = agreement.r2 if math.isfinite(agreement.r2) else -math.inf
-    return (-r2, agreement.action_error, iteration)
+    return (-score, -r2, agreement.action_error, iteration)
 
 
 def viper(teacher: BatchedPolicy, fit: Fitter, collect: Collector, held_out: np.ndarray,
-          iterations: int = 4, weigh: Optional[Weigher] = None) -> ViperResult:
-    """Fit ``iterations`` surrogates by weighted DAgger; return the most faithful one.
+          iterations: int = 4, weigh: Optional[Weigher] = None,
+          score: Optional[Callable[[BatchedPolicy], float]] = None) -> ViperResult:
+    """Fit ``iterations`` surrogates by weighted DAgger; return the best one.
 
     Args:
       teacher: the policy to explain.
@@ -123,6 +129,8 @@ def viper(teacher: BatchedPolicy, fit: Fitter, collect: Collector, held_out: np.
       held_out: teacher-visited states (M, D) never handed to ``fit``.
       iterations: number of fits, >= 1.
       weigh: per-state weights (:func:`q_gap_weigher`); None: uniform (plain DAgger).
+      score: a surrogate's score, higher is better (its mean validation return); None:
+        the best iteration is the most faithful one.
     """
     if iterations < 1:
         raise ValueError(f"iterations = {iterations!r} must be >= 1")
@@ -140,8 +148,9 @@ def viper(teacher: BatchedPolicy, fit: Fitter, collect: Collector, held_out: np.
         policies.append(visitor)
         agreements.append(action_agreement(held_actions, visitor(held_out)))
         sizes.append(len(obs))
-    best = min(range(iterations), key=lambda i: _rank(agreements[i], i))
-    return ViperResult(policies[best], best, agreements, sizes)
+    scores = [float(score(p)) for p in policies] if score is not None else [0.0] * iterations
+    best = min(range(iterations), key=lambda i: _rank(agreements[i], i, scores[i]))
+    return ViperResult(policies[best], best, agreements, sizes, scores if score is not None else None)
 
 
 __all__ = ["Collector", "Fitter", "QFunction", "ViperResult", "Weigher", "q_gap_weigher",

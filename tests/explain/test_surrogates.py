@@ -104,7 +104,21 @@ def test_viper_keeps_the_iteration_most_faithful_on_held_out_states():
     result = viper(step_teacher, lambda o, a, w: fit_tree(o, a, w, 1), collect, sampled_states(99),
                    iterations=3)
     assert result.agreements[0].r2 < 0.5 and result.agreements[1].r2 == 1.0
-    assert result.best_iteration == 1
+    assert result.best_iteration == 1 and result.scores is None
+
+
+def test_viper_with_a_score_keeps_the_best_scored_iteration_and_breaks_ties_by_fidelity():
+    def collect(policy, i):
+        states = sampled_states(i)
+        return states[states[:, 0] <= 0.3] if i == 0 else states
+    fit = lambda o, a, w: fit_tree(o, a, w, 1)  # noqa: E731
+    # a score that prefers the constant tree of iteration 0 (it pushes -1 everywhere)
+    prefers_constant = lambda policy: -float(np.mean(policy(sampled_states(7))))  # noqa: E731
+    result = viper(step_teacher, fit, collect, sampled_states(99), iterations=3, score=prefers_constant)
+    assert result.best_iteration == 0 and result.scores[0] == pytest.approx(1.0)
+    # equal scores: the most faithful, then the earliest, as without a score
+    result = viper(step_teacher, fit, collect, sampled_states(99), iterations=3, score=lambda policy: 5.0)
+    assert result.best_iteration == 1 and result.scores == [5.0, 5.0, 5.0]
 
 
 def test_agreement_of_a_constant_teacher():
@@ -143,7 +157,7 @@ def test_parse_depths():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"depths": ()}, "depths is empty"), ({"iterations": 0}, "iterations = 0 must be >= 1"),
-    ({"time_limit": 0}, "time_limit = 0")])
+    ({"time_limit": 0}, "time_limit = 0"), ({"select": "r2"}, "select = 'r2': allowed return, fidelity")])
 def test_bad_settings(kwargs, message):
     with pytest.raises(ExplainError, match=message):
         ExplainSettings(**kwargs)
