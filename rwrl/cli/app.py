@@ -1,4 +1,4 @@
-"""The ``rwrl`` command: list tasks, roll out, train, sweep, report, policies, datasets, explain."""
+"""The ``rwrl`` command: list tasks, roll out, train, sweep, report, policies, datasets, explain, distill."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from rwrl.cli.bandits import register as register_bandit_commands
 from rwrl.cli.data import register as register_data_commands
+from rwrl.cli.distill import register as register_distill_command
 from rwrl.cli.explain import register as register_explain_command
 from rwrl.cli.ope import register as register_ope_command
 from rwrl.cli.run import register as register_run_commands
@@ -111,6 +112,7 @@ register_data_commands(app)  # policies, dataset
 register_ope_command(app)  # rwrl ope: off-policy evaluation (imports JAX when it runs)
 register_bandit_commands(app)  # rwrl bandits: envs, policies, run (imports rwrl.bandits when it runs)
 register_explain_command(app)  # rwrl explain: VIPER surrogates (imports sklearn, JAX when it runs)
+register_distill_command(app)  # rwrl distill: policy students (imports JAX when it runs)
 
 
 def main() -> None:

@@ -36,7 +36,8 @@ def explain(path: Path = typer.Argument(..., help="an rwrl run directory or one 
     """Fit interpretable surrogates (linear, trees) to a trained policy; print their fidelity."""
     from rwrl.datasets.behaviour_policies import PolicyError
     from rwrl.explain.explain_run import (ExplainError, ExplainSettings, explain_checkpoint,
-                                          format_table, parse_depths, resolve_checkpoint)
+                                          format_table, parse_depths)
+    from rwrl.datasets.behaviour_policies import resolve_checkpoint
 
     try:
         settings = ExplainSettings(parse_depths(depth), linear, iterations, episodes,

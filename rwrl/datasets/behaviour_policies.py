@@ -140,6 +140,29 @@ def _cached_agent(key: str) -> Any:
     return make_agent(name, obs_size, action_size, **config)
 
 
+def resolve_checkpoint(path: Path) -> Path:
+    """Return the checkpoint directory of ``path``: itself, or an ``rwrl run`` directory's newest.
+
+    Raises:
+      PolicyError: naming ``path``, when it does not exist, is a run without a
+        checkpoint, or is neither a run nor a checkpoint directory.
+    """
+    from rwrl.storage.checkpoint import list_checkpoints
+    path = Path(path)
+    if not path.exists():
+        raise PolicyError(f"{path} does not exist")
+    if (path / "checkpoints").is_dir() or (path / "config.json").is_file():
+        found = list_checkpoints(path / "checkpoints")
+        if not found:
+            raise PolicyError(f"run {path} has no checkpoint under {path / 'checkpoints'} "
+                              f"(was it run with checkpointing?)")
+        return found[0]
+    if path.is_dir() and (path / "state.npz").is_file():
+        return path
+    raise PolicyError(f"{path} is neither an rwrl run directory (config.json, checkpoints/) "
+                      f"nor a checkpoint directory (state.npz)")
+
+
 def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
     """Load checkpoint directory ``path`` of an ``rwrl run`` as a batched policy.
 

@@ -26,6 +26,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from rwrl.datasets.behaviour_policies import resolve_checkpoint
 from rwrl.explain.fidelity import BatchedPolicy, action_agreement, rollout
 from rwrl.explain.surrogates import LinearPolicy, fit_linear, fit_tree
 from rwrl.explain.tree_views import importances, observation_names, save_tree_png, tree_text
@@ -97,25 +98,6 @@ def parse_depths(text: str) -> tuple[int, ...]:
         raise ExplainError(f"depths {text!r}: each must be an integer >= 1, e.g. 1,2,3") from None
     ExplainSettings(depths=depths)  # validates each
     return depths
-
-
-def resolve_checkpoint(path: Path) -> Path:
-    """Return the checkpoint directory of ``path``: itself, or a run's newest checkpoint."""
-    from rwrl.storage.checkpoint import list_checkpoints
-
-    path = Path(path)
-    if not path.exists():
-        raise ExplainError(f"{path} does not exist")
-    if (path / "checkpoints").is_dir() or (path / "config.json").is_file():
-        found = list_checkpoints(path / "checkpoints")
-        if not found:
-            raise ExplainError(f"run {path} has no checkpoint under {path / 'checkpoints'} "
-                               f"(was it run with checkpointing?)")
-        return found[0]
-    if path.is_dir() and (path / "state.npz").is_file():
-        return path
-    raise ExplainError(f"{path} is neither an rwrl run directory (config.json, checkpoints/) "
-                       f"nor a checkpoint directory (state.npz)")
 
 
 def batched(policy: BatchedPolicy, action_size: int, batch: int = RELABEL_BATCH) -> BatchedPolicy:
@@ -238,4 +220,4 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 __all__ = ["ExplainError", "ExplainSettings", "batched", "explain_checkpoint", "format_table",
-           "parse_depths", "resolve_checkpoint"]
+           "parse_depths"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rwrl.explain.explain_run import ExplainError, ExplainSettings, parse_depths, resolve_checkpoint
+from rwrl.datasets.behaviour_policies import PolicyError, resolve_checkpoint
+from rwrl.explain.explain_run import ExplainError, ExplainSettings, parse_depths
 from rwrl.explain.fidelity import action_agreement
 from rwrl.explain.surrogates import fit_linear, fit_tree
 from rwrl.explain.tree_views import importances, observation_names, save_tree_png, tree_text
@@ -175,14 +176,14 @@ def test_bad_fits(kwargs, message):
 
 
 def test_paths_without_a_policy_are_refused(tmp_path):
-    with pytest.raises(ExplainError, match="does not exist"):
+    with pytest.raises(PolicyError, match="does not exist"):
         resolve_checkpoint(tmp_path / "missing")
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text("{}")
-    with pytest.raises(ExplainError, match="has no checkpoint under"):
+    with pytest.raises(PolicyError, match="has no checkpoint under"):
         resolve_checkpoint(run)
-    with pytest.raises(ExplainError, match="neither an rwrl run directory"):
+    with pytest.raises(PolicyError, match="neither an rwrl run directory"):
         resolve_checkpoint(tmp_path)
     ckpt = run / "checkpoints" / "ckpt-000000000100"
     ckpt.mkdir()
