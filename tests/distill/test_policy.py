@@ -15,23 +15,14 @@ from rwrl.datasets.behaviour_policies import PolicyError, load_policy
 from rwrl.distill.chain import check_chain, parse_sizes
 from rwrl.distill.policy import FitSettings, StateSettings, action_error, batch_action_error, fit
 from rwrl.distill.runs import DistillError, load_teacher
+from tests.tiny_run import train_tiny_run
 
-#: a D4PG small enough to train 600 steps in seconds; 50-step episodes keep rollouts short.
-TINY_RUN = ["run", "--agent", "d4pg", "--env", "cartpole-swingup", "--steps", "600",
-            "--num-envs", "4", "--eval-every", "600", "--eval-episodes", "1",
-            "--checkpoint-every", "600", "--agent-config", "batch_size=16",
-            "--agent-config", "min_replay_size=64", "--agent-config", "samples_per_insert=2.0",
-            "--agent-config", "policy_hidden_sizes=[8,8]", "--agent-config", "critic_hidden_sizes=[8]",
-            "--env-kwarg", "time_limit=50", "--no-progress"]
 FAST = ["--episodes", "2", "--epochs", "20", "--held-out-episodes", "1", "--eval-episodes", "2"]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("distill") / "run"
-    result = CliRunner().invoke(app, [*TINY_RUN, "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+    return train_tiny_run(tmp_path_factory.mktemp("distill") / "run", policy_hidden_sizes=(8, 8))
 
 
 def test_action_error_is_the_mean_squared_difference():

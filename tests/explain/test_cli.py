@@ -8,24 +8,15 @@ import pytest
 from typer.testing import CliRunner
 
 from rwrl.cli.app import app
+from tests.tiny_run import train_tiny_run
 
-#: a D4PG small enough to train 600 steps in seconds; 50-step episodes keep rollouts short.
-TINY_RUN = ["run", "--agent", "d4pg", "--env", "cartpole-swingup", "--steps", "600",
-            "--num-envs", "4", "--eval-every", "600", "--eval-episodes", "1",
-            "--checkpoint-every", "600", "--agent-config", "batch_size=16",
-            "--agent-config", "min_replay_size=64", "--agent-config", "samples_per_insert=2.0",
-            "--agent-config", "policy_hidden_sizes=[8]", "--agent-config", "critic_hidden_sizes=[8]",
-            "--env-kwarg", "time_limit=50", "--no-progress"]
 FAST = ["--iterations", "2", "--episodes", "2", "--held-out-episodes", "1",
         "--eval-episodes", "2", "--time-limit", "50"]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("explain") / "run"
-    result = CliRunner().invoke(app, [*TINY_RUN, "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+    return train_tiny_run(tmp_path_factory.mktemp("explain") / "run", policy_hidden_sizes=(8,))
 
 
 def test_explain_writes_the_table_the_report_and_the_trees(tiny_run, tmp_path):
