@@ -76,10 +76,12 @@ def test_linear_student_distils_a_linear_teachers_probabilities_exactly():
     y = jnp.zeros(64, jnp.int32)  # unused at lam = 1
     loss = lambda w: batch_kd_loss(jnp.asarray(x) @ w, z_t, y, temperature=2.0, lam=1.0)  # noqa: E731
     opt = optax.adam(0.05)
-    w, state = jnp.zeros((5, 3)), opt.init(jnp.zeros((5, 3)))
-    for _ in range(1500):
+
+    def step(carry, _):
+        w, state = carry
         change, state = opt.update(jax.grad(loss)(w), state)
-        w = w + change
+        return (w + change, state), None
+    (w, _), _ = jax.lax.scan(step, (jnp.zeros((5, 3)), opt.init(jnp.zeros((5, 3)))), None, length=1500)
     p_s, p_t = jax.nn.softmax(jnp.asarray(x) @ w), jax.nn.softmax(z_t)
     assert float(loss(w)) < 1e-5
     np.testing.assert_allclose(np.asarray(p_s), np.asarray(p_t), atol=2e-3)
