@@ -329,3 +329,25 @@ def test_bandits_benchmark_fits_slopes_and_states_its_verdicts(tmp_path):
     assert "| step (scaled switch) | SWA: sublinear: slope < 1 |" in text
     assert f"--parts step --seeds 4 --horizons 200 800 --out {out}" in text
     assert (tmp_path / "bandits-step.png").is_file()
+
+
+def test_realtime_distill_latency_summary_is_the_median_and_p99_of_the_recorded_samples():
+    import realtime_distill
+    samples = [float(k) for k in range(1, 101)]  # 1 .. 100 "seconds", shuffled below
+    rng = __import__("numpy").random.default_rng(0)
+    summary = realtime_distill.latency_summary(list(rng.permutation(samples)))
+    assert summary["count"] == 100
+    assert summary["median_s"] == 50.5
+    assert summary["p99_s"] == pytest.approx(99.01)  # linear interpolation between 99 and 100
+    assert summary["max_s"] == 100.0 and summary["mean_s"] == 50.5
+    with pytest.raises(ValueError, match="non-empty"):
+        realtime_distill.latency_summary([])
+
+
+def test_realtime_distill_miss_rate_counts_steps_with_missed_periods_and_methods_follow_the_teacher(tmp_path):
+    import realtime_distill
+    assert realtime_distill.miss_rate([0, 3, 0, 1]) == 0.5
+    assert realtime_distill.miss_rate([0, 0]) == 0.0
+    teacher = tmp_path / "run" / "checkpoints" / "ckpt-1"
+    assert realtime_distill.method_of(str(teacher), str(teacher)) == "direct"
+    assert realtime_distill.method_of(str(tmp_path / "out" / "student-1-32"), str(teacher)) == "assistant"

@@ -18,7 +18,8 @@ import results_page  # noqa: E402
 
 #: the pages written from committed JSON by benchmarks that measure and write JSON themselves.
 GENERATED_PAGES = ("throughput.md", "learning.md", "sweep_throughput.md", "dataset_storage.md", "learner.md",
-                   "versus_sbx.md", "bandits.md", "controller_selection.md", "distill_digits.md")
+                   "versus_sbx.md", "bandits.md", "controller_selection.md", "distill_digits.md",
+                   "realtime_distill.md")
 
 
 def test_table_is_a_markdown_table_with_numbers_right_aligned_and_missing_cells_marked():
