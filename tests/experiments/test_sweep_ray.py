@@ -117,6 +117,9 @@ def _error_and_continue_lines(output: str) -> tuple[list[str], str]:
     return [line for line in lines if line.startswith("error: ")], lines[-1]
 
 
+# slow: 10-107 s here (a Ray start, a sweep, a shutdown), and a fresh-clone `make test` died
+# without a summary near this point once (not reproduced alone): kept out of the default suite.
+@pytest.mark.slow
 def test_ray_shut_down_under_the_sweep_ends_it_with_exit_1_and_one_error_line(tmp_path):
     """Before, the shutdown ended ray.wait in Ray's SystemExit(0), so the command exited 0, or,
     landing between two calls, the next one started a fresh, empty Ray of its own."""
