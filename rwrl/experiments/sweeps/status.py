@@ -57,15 +57,15 @@ def _bandit_config(file: Path) -> dict[str, Any] | None:
     return data if bandit_results.is_bandit_config(data) else None
 
 
-def _config_problem(path: Path) -> str | None:
+def _config_problem(path: Path, bandit: dict[str, Any] | None) -> str | None:
     """Return why ``path/config.json`` does not read as ``--resume`` reads it, or None.
 
-    A bandit run's config is read as ``rwrl bandits run`` reads it (``BanditRunConfig``).
+    ``bandit``: the file's JSON when it is a bandit run's config (``_bandit_config``),
+    read as ``rwrl bandits run`` reads it (``BanditRunConfig``).
     """
     file = path / results.RUN_CONFIG
     if not file.exists():
         return f"{file}: missing"
-    bandit = _bandit_config(file)
     if bandit is not None:
         from rwrl.experiments.bandit_run import BanditRunConfig
         try:
@@ -107,21 +107,21 @@ def check_run(path: Path) -> RunCheck:
         return RunCheck(status)
     if status == "failed" and not (path / results.RUN_CONFIG).exists():
         return RunCheck(status, results.first_error_line(path))  # failed before it started
-    problem = _config_problem(path)
+    bandit = _bandit_config(path / results.RUN_CONFIG)  # read once: None for an RL run
+    problem = _config_problem(path, bandit)
     if problem is None and status == "done":
         try:
             results.read_summary(path)
         except ValueError as err:
             problem = str(err)
         regret = path / bandit_results.REGRET_FILE
-        if (problem is None and not regret.exists()
-                and _bandit_config(path / results.RUN_CONFIG) is not None):
+        if problem is None and not regret.exists() and bandit is not None:
             problem = f"{regret}: missing"
     if problem is not None:
         return RunCheck(BROKEN, problem)
     if status == "failed":
         return RunCheck(status, results.first_error_line(path))
-    if status == "partial" and _bandit_config(path / results.RUN_CONFIG) is not None:
+    if status == "partial" and bandit is not None:
         return RunCheck(status, "a bandit run has no checkpoint: it runs again from round 1")
     return RunCheck(status, _checkpoint_note(path) if status == "partial" else None)
 
