@@ -65,14 +65,11 @@ def train_controllers(directory: Path, steps: int) -> list[Path]:
     return runs
 
 
-def last_checkpoint(run: Path) -> Path:
-    return sorted((run / "checkpoints").glob("ckpt-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
-
-
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from rwrl.datasets.behaviour_policies import load_policy
+    from rwrl.datasets.behaviour_policies import load_policy, resolve_checkpoint
     from rwrl.experiments.controller_selection import play, record_returns
-    controllers = [load_policy(last_checkpoint(run)) for run in train_controllers(args.controllers, args.train_steps)]
+    controllers = [load_policy(resolve_checkpoint(run))  # each run's newest checkpoint
+                   for run in train_controllers(args.controllers, args.train_steps)]
     start = time.perf_counter()
     record = record_returns(controllers, f"rwrl/{ENV}-v0", {"perturb_spec": drift_spec(args.std)},
                             args.episodes, args.instances, seed=args.seed,

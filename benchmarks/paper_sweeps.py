@@ -299,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.files:
             left += not_done(run_file(name, args, [d for d in done if d.name != name]))
     summarize(args)
-    if left:
-        print(f"{left} runs are not done: run the same command again to continue them", file=sys.stderr)
-    return 1 if left else 0
+    return 1 if sweep_file.say_not_done(left) else 0
 
 
 if __name__ == "__main__":

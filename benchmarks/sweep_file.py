@@ -97,7 +97,12 @@ def run_or_restore(spec: Path, args: Any, overrides: Any) -> int:
         restore(args.archive, args.root)
         return 0
     from rwrl.experiments.sweeps.status import not_done
-    left = not_done(run_sweep_file(spec, args.root, overrides, workers=args.workers, archive=args.archive))
+    return say_not_done(not_done(run_sweep_file(spec, args.root, overrides, workers=args.workers,
+                                                archive=args.archive)))
+
+
+def say_not_done(left: int) -> int:
+    """Print, when ``left`` runs are not done, that the same command continues them; return ``left``."""
     if left:
         print(f"{left} runs are not done: run the same command again to continue them", file=sys.stderr)
     return left
