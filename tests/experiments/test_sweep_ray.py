@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from rwrl.experiments.sweeps.run import run_sweep
 from rwrl.metrics import sweep_results
 from rwrl.metrics.sweep_results import read_sweep
 from tests.experiments.sweep_fixtures import (assert_every_row_once, rows_of, sweep_cli, tiny_plan,
@@ -34,9 +33,16 @@ def _without_wall_clock_rows(run_dir: Path) -> list[dict]:
 
 
 def test_ray_and_local_backends_give_the_same_runs_and_rows(local_sweep, tmp_path):
+    # The Ray driver runs in a child process, not in pytest's: a driver leaves its SIGTERM handler
+    # (sys.exit) and a native core that ends its process with status 1, printing nothing, when
+    # its node is lost. Twice a default `make test` under load ended in that way (status 1, no
+    # summary) a few tests after this one (2026-12-06); not reproduced in three tries since.
     plan = local_sweep["plan"]
-    counts = run_sweep(plan, tmp_path / "ray", backend="ray", workers=2, progress=False)
-    assert counts["done"] == 4
+    command = [sys.executable, "-m", "rwrl.cli", "sweep", "run", str(local_sweep["spec"]),
+               "--out", str(tmp_path / "ray"), "--backend", "ray", "--workers", "2", "--no-progress"]
+    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout.decode()[-2000:] + done.stderr.decode()[-2000:]
     local, ray_dir = local_sweep["dir"], tmp_path / "ray"
     assert sorted(p.name for p in (ray_dir / "runs").iterdir()) == \
         sorted(p.name for p in (local / "runs").iterdir())

@@ -140,9 +140,6 @@ def _checkpoint_mid_run(out: Path) -> bool:
     return False
 
 
-# slow, and a question for the next session: twice on 2026-12-06, under load, pytest itself died
-# inside this test (no summary, exit 1); not yet explained.
-@pytest.mark.slow
 def test_a_killed_sweep_continues_with_every_row_exactly_once(tmp_path):
     spec, plan = tiny_plan(tmp_path, steps=400)
     out = tmp_path / "out"
