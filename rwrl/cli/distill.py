@@ -26,7 +26,10 @@ def distill(path: Path = typer.Argument(..., help="an rwrl run directory or one 
             sizes: str = typer.Option(..., help="student widths along the chain, comma-separated, "
                                                 "shrinking: 256,64,16 is teacher -> 256 -> 64 -> 16"),
             out: Path = typer.Option(Path("distill-out"), help="output folder"),
-            states: str = typer.Option("rollouts", help="rollouts (the teacher's episodes) or dagger"),
+            states: str = typer.Option("rollouts", help="rollouts (the teacher's episodes), dagger (then "
+                                                        "the student's, relabelled) or dataset"),
+            dataset: str = typer.Option(None, help="with --states dataset: a dataset id or directory "
+                                                   "(rwrl dataset create) whose states are relabelled"),
             episodes: int = typer.Option(4, min=1, help="episodes per state collection"),
             rounds: int = typer.Option(3, min=0, help="DAgger rounds after the first fit"),
             epochs: int = typer.Option(50, min=1, help="passes over the states per fit"),
@@ -42,7 +45,7 @@ def distill(path: Path = typer.Argument(..., help="an rwrl run directory or one 
 
     try:
         widths = parse_sizes(sizes)
-        state_settings = StateSettings(states, episodes, rounds, seed)
+        state_settings = StateSettings(states, episodes, rounds, seed, dataset)
         fitting = FitSettings(epochs=epochs, seed=seed)
         resolve_checkpoint(path)  # a bad path fails before JAX and the env load
         report = distil_chain(path, widths, out, state_settings, fitting, held_out_episodes, eval_episodes)

@@ -7,8 +7,9 @@ Widths must not grow along the chain (each link at most as wide as the widest
 layer of the one before). Each link is written to ``OUT/student-<k>-<w>/`` as
 an ``rwrl run`` directory (``rwrl.distill.runs``) and measured against the
 original teacher: the action error on held-out teacher states (episodes of
-their own seeds) and the return over a few evaluation episodes, through
-``load_policy`` as any other policy is evaluated.
+their own seeds; for a Gaussian teacher, between the acted actions, the clipped
+means) and the return over a few evaluation episodes, through ``load_policy``
+as any other policy is evaluated.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def distil_chain(path: Path, sizes: tuple[int, ...], out: Path, states: StateSet
 
     teacher = load_teacher(path)
     check_chain(teacher.hidden_sizes, sizes)
-    env = Env(teacher.env_id, teacher.env_kwargs, teacher.low, teacher.high)
+    env = Env(teacher.env_id, teacher.env_kwargs, teacher.low, teacher.high, teacher.obs_size)
     held_out = env.states(teacher.unit_policy(), states.seed, "distill-held-out", 0, held_out_episodes)
     original = teacher.unit_policy()(held_out)
     teacher_return = evaluate_policy(load_policy(teacher.checkpoint), env.env_id, env.env_kwargs,
@@ -73,8 +74,8 @@ def distil_chain(path: Path, sizes: tuple[int, ...], out: Path, states: StateSet
     for k, width in enumerate(sizes, start=1):
         start = time.perf_counter()
         student = new_student(link, (width,) * len(teacher.hidden_sizes), states.seed + k)
-        params, pool = distil(link.unit_policy(), student.agent.networks.policy.apply,
-                              student.policy_params, env, states, fitting)
+        params, pool = distil(link.network_fn(), student.agent.networks.policy.apply,
+                              student.policy_params, env, states, fitting, link.head)
         student = write_student(with_policy_params(student, params), Path(out) / f"student-{k}-{width}")
         seconds = time.perf_counter() - start
         acts = student.unit_policy()(held_out)
@@ -88,7 +89,7 @@ def distil_chain(path: Path, sizes: tuple[int, ...], out: Path, states: StateSet
         link = student
     return {"teacher": str(teacher.checkpoint), "teacher_hidden_sizes": list(teacher.hidden_sizes),
             "teacher_return": float(np.mean(teacher_return)), "held_out_states": len(held_out),
-            "source": states.source, "students": rows}
+            "source": states.source, "loss": teacher.head.name, "students": rows}
 
 
 def _name(run: PolicyRun) -> str:

@@ -2,7 +2,8 @@
 
 A teacher is a checkpoint of a run (``RUN/checkpoints/ckpt-<steps>/``) whose
 agent acts through a deterministic policy network (``DeterministicPolicy``:
-D4PG, RC-D4PG, MetaL, BC). Its agent is rebuilt from the run's
+D4PG, RC-D4PG, MetaL, BC) or a Gaussian one (``GaussianPolicy``: DMPO, R-MPO,
+SR-MPO; distilled by the KL of ``rwrl.distill.policy``). Its agent is rebuilt from the run's
 ``config.json`` exactly as ``rwrl.datasets.behaviour_policies.load_policy``
 rebuilds it, so a student written here loads there.
 
@@ -31,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rwrl.datasets.behaviour_policies import make_vector_env, resolve_checkpoint, run_env_kwargs
+from rwrl.distill.policy import DETERMINISTIC, GAUSSIAN, Head
 from rwrl.domains.names import env_id_of
 
 CONFIG_FILE = "config.json"  # as an ``rwrl run`` directory names it
@@ -47,7 +49,8 @@ class PolicyRun:
     Attributes:
       checkpoint: the checkpoint directory it came from (None: not yet written).
       config: the run's config.json as a dict (``agent``, ``run``, ...).
-      agent: the rebuilt agent (``agent.networks.policy`` is a ``DeterministicPolicy``).
+      agent: the rebuilt agent (``agent.networks.policy`` is a ``DeterministicPolicy`` or a
+        ``GaussianPolicy``).
       state: its full training state.
       step: the checkpoint's env steps.
       obs_size, low, high: observation length and the env's action bounds.
@@ -78,12 +81,24 @@ class PolicyRun:
     def policy_params(self) -> Any:
         return self.state.policy_params
 
-    def unit_policy(self, params: Any = None) -> Callable[[np.ndarray], np.ndarray]:
-        """Return obs (B, D) -> actions (B, A) in [-1, 1] of ``params`` (default: its own)."""
+    @property
+    def head(self) -> Head:
+        """How its policy network's output acts and is distilled (deterministic or Gaussian)."""
+        from rwrl.agents.networks import GaussianPolicy
+        return GAUSSIAN if isinstance(self.agent.networks.policy, GaussianPolicy) else DETERMINISTIC
+
+    def network_fn(self, params: Any = None) -> Callable[[np.ndarray], Any]:
+        """Return obs (B, D) -> the policy network's output for ``params`` (default: its own)."""
         import jax
         apply = jax.jit(self.agent.networks.policy.apply)
         params = self.policy_params if params is None else params
-        return lambda obs: np.asarray(apply(params, np.asarray(obs, np.float32)))
+        return lambda obs: jax.tree_util.tree_map(np.asarray, apply(params, np.asarray(obs, np.float32)))
+
+    def unit_policy(self, params: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+        """Return obs (B, D) -> actions (B, A) in [-1, 1] of ``params`` (default: its own), as the
+        agent acts without exploration (a Gaussian's mean, clipped)."""
+        network, head = self.network_fn(params), self.head
+        return lambda obs: np.asarray(head.act(network(obs)))
 
 
 def _env_sizes(env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, np.ndarray, np.ndarray]:
@@ -98,15 +113,15 @@ def _env_sizes(env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, np.ndarray
 
 def _build_agent(config: dict[str, Any], obs_size: int, action_size: int) -> Any:
     from rwrl.agents import make_agent
-    from rwrl.agents.networks import DeterministicPolicy
+    from rwrl.agents.networks import DeterministicPolicy, GaussianPolicy
 
     name = config["run"]["agent"]
     agent = make_agent(name, obs_size, action_size, **config.get("agent", {}))
     policy = getattr(getattr(agent, "networks", None), "policy", None)
-    if not isinstance(policy, DeterministicPolicy):
+    if not isinstance(policy, (DeterministicPolicy, GaussianPolicy)):
         raise DistillError(f"agent {name!r}: only teachers with a deterministic policy network "
-                           f"(d4pg, rcd4pg, metal, bc) can be distilled; stochastic policies "
-                           f"(dmpo's Gaussian) are not supported yet")
+                           f"(d4pg, rcd4pg, metal, bc) or a Gaussian one (dmpo, rmpo, srmpo) "
+                           f"can be distilled; its policy is {type(policy).__name__}")
     return agent
 
 
