@@ -7,7 +7,9 @@ Example::
 Fits a linear and one tree surrogate per depth to the run's newest checkpoint (or
 the checkpoint given) by VIPER, prints the fidelity table and writes
 ``explain.json``, ``tree-depth<k>.txt`` and ``tree-depth<k>.png`` into ``--out``
-(``rwrl.explain.explain_run``).
+(``rwrl.explain.explain_run``). ``--weights``: VIPER's Q-gap weights from the
+run's own critic (the default where the run's agent has one) or ``uniform``
+(plain DAgger, the ablation; the default for an agent without a critic).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def explain(path: Path = typer.Argument(..., help="an rwrl run directory or one 
             linear: bool = typer.Option(True, help="also fit a linear surrogate"),
             select: str = typer.Option("return", help="best VIPER iteration by: return (validation "
                                        "episodes, the paper's) or fidelity (held-out R^2)"),
+            weights: Optional[str] = typer.Option(
+                None, help="VIPER's state weights: q-gap (from the run's critic; the default where its "
+                "agent has one) or uniform (plain DAgger, the ablation)"),
             seed: int = typer.Option(0, min=0, max=SEED_MAX)) -> None:
     """Fit interpretable surrogates (linear, trees) to a trained policy; print their fidelity."""
     from rwrl.datasets.behaviour_policies import PolicyError
@@ -41,7 +46,7 @@ def explain(path: Path = typer.Argument(..., help="an rwrl run directory or one 
 
     try:
         settings = ExplainSettings(parse_depths(depth), linear, iterations, episodes,
-                                   held_out_episodes, eval_episodes, time_limit, seed, select)
+                                   held_out_episodes, eval_episodes, time_limit, seed, select, weights)
         resolve_checkpoint(path)  # a bad path fails before JAX and the env load
         report = explain_checkpoint(path, out, settings)
     except (ExplainError, PolicyError) as err:

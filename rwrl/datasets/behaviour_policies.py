@@ -163,6 +163,32 @@ def resolve_checkpoint(path: Path) -> Path:
                       f"nor a checkpoint directory (state.npz)")
 
 
+def restore_agent(path: Path, name: str, agent_config: dict[str, Any], obs_size: int,
+                  action_size: int) -> tuple[Any, Any, int]:
+    """Rebuild agent ``name`` of a run and read its state from checkpoint directory ``path``.
+
+    Every reader of a run checkpoint (``load_policy``, distillation's teachers,
+    the explain room's critic) rebuilds the agent this way, so they agree on
+    what a checkpoint holds.
+
+    Returns:
+      (the agent, its training state, the checkpoint's env steps).
+
+    Raises:
+      PolicyError: naming the snapshot, when the state does not load as that agent.
+    """
+    import jax
+
+    from rwrl.storage.checkpoint import CheckpointError, load_checkpoint, unflatten_like
+    agent = _cached_agent(json.dumps([name, obs_size, action_size, agent_config], sort_keys=True))
+    try:
+        saved = load_checkpoint(Path(path))
+        state = unflatten_like(agent.init(jax.random.PRNGKey(0)), saved.groups["state"])
+    except (CheckpointError, KeyError) as err:
+        raise PolicyError(f"snapshot {path}: cannot load it as its run's agent: {err}") from err
+    return agent, state, int(saved.step)
+
+
 def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
     """Load checkpoint directory ``path`` of an ``rwrl run`` as a batched policy.
 
@@ -176,7 +202,6 @@ def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
     """
     import jax
 
-    from rwrl.storage.checkpoint import CheckpointError, load_checkpoint, unflatten_like
     path = Path(path)
     actual = snapshot_checksum(path)
     if checksum is not None and actual != checksum:
@@ -188,13 +213,7 @@ def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
                           f"{run['observation_history']}, which a dataset env does not provide")
     env_kwargs = run_env_kwargs(run)
     obs_size, low, high = _env_sizes(run["env"], env_kwargs)
-    agent = _cached_agent(json.dumps([run["agent"], obs_size, int(low.shape[0]), agent_config],
-                                     sort_keys=True))
-    try:
-        arrays = load_checkpoint(path).groups["state"]
-        state = unflatten_like(agent.init(jax.random.PRNGKey(0)), arrays)
-    except (CheckpointError, KeyError) as err:
-        raise PolicyError(f"snapshot {path}: cannot load it as its run's agent: {err}") from err
+    agent, state, _ = restore_agent(path, run["agent"], agent_config, obs_size, int(low.shape[0]))
     key = jax.random.PRNGKey(0)  # deterministic acting ignores it
 
     def act(obs: np.ndarray) -> np.ndarray:
@@ -306,5 +325,5 @@ def manifest_snapshot(manifest: dict[str, Any],
 
 __all__ = ["DEFAULT_BEHAVIOUR_FRACTION", "DEFAULT_FRACTIONS", "MANIFEST_FILE", "PolicyError",
            "SnapshotPolicy", "evaluate_policy", "load_policy", "make_vector_env",
-           "manifest_snapshot", "ope_loader", "random_policy", "read_manifest", "select_snapshots",
-           "snapshot_checksum", "write_manifest"]
+           "manifest_snapshot", "ope_loader", "random_policy", "read_manifest", "restore_agent",
+           "select_snapshots", "snapshot_checksum", "write_manifest"]

@@ -31,7 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rwrl.datasets.behaviour_policies import make_vector_env, resolve_checkpoint, run_env_kwargs
+from rwrl.datasets.behaviour_policies import (PolicyError, make_vector_env, resolve_checkpoint, restore_agent,
+                                              run_env_kwargs)
 from rwrl.distill.policy import DETERMINISTIC, GAUSSIAN, Head
 from rwrl.domains.names import env_id_of
 
@@ -111,12 +112,9 @@ def _env_sizes(env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, np.ndarray
         env.close()
 
 
-def _build_agent(config: dict[str, Any], obs_size: int, action_size: int) -> Any:
-    from rwrl.agents import make_agent
+def _check_policy(agent: Any, name: str) -> Any:
     from rwrl.agents.networks import DeterministicPolicy, GaussianPolicy
 
-    name = config["run"]["agent"]
-    agent = make_agent(name, obs_size, action_size, **config.get("agent", {}))
     policy = getattr(getattr(agent, "networks", None), "policy", None)
     if not isinstance(policy, (DeterministicPolicy, GaussianPolicy)):
         raise DistillError(f"agent {name!r}: only teachers with a deterministic policy network "
@@ -130,11 +128,9 @@ def load_teacher(path: Path) -> PolicyRun:
 
     Raises:
       DistillError: naming the path, when it has no checkpoint, its config cannot be
-        read, its agent's policy is not deterministic, or the state does not fit it.
+        read, its agent's policy is neither deterministic nor Gaussian, or the state
+        does not fit it.
     """
-    import jax
-
-    from rwrl.storage.checkpoint import CheckpointError, load_checkpoint, unflatten_like
     checkpoint = resolve_checkpoint(path)
     config_path = checkpoint.parent.parent / CONFIG_FILE
     try:
@@ -146,13 +142,13 @@ def load_teacher(path: Path) -> PolicyRun:
         raise DistillError(f"{checkpoint}: its run used observation_history="
                            f"{run['observation_history']}, which distillation does not provide")
     obs_size, low, high = _env_sizes(env_id_of(run["env"]), run_env_kwargs(run))
-    agent = _build_agent(config, obs_size, low.shape[0])
     try:
-        saved = load_checkpoint(checkpoint)
-        state = unflatten_like(agent.init(jax.random.PRNGKey(0)), saved.groups["state"])
-    except (CheckpointError, KeyError) as err:
-        raise DistillError(f"{checkpoint}: cannot load it as its run's agent: {err}") from err
-    return PolicyRun(checkpoint, config, agent, state, int(saved.step), obs_size, low, high)
+        agent, state, step = restore_agent(checkpoint, run["agent"], config.get("agent", {}),
+                                           obs_size, low.shape[0])
+    except PolicyError as err:
+        raise DistillError(str(err)) from err
+    _check_policy(agent, run["agent"])
+    return PolicyRun(checkpoint, config, agent, state, step, obs_size, low, high)
 
 
 def student_config(config: dict[str, Any], hidden_sizes: tuple[int, ...],
@@ -171,8 +167,11 @@ def new_student(teacher: PolicyRun, hidden_sizes: tuple[int, ...], seed: int) ->
     """Return a freshly initialised student of ``teacher``'s run with policy ``hidden_sizes``."""
     import jax
 
+    from rwrl.agents import make_agent
+
     config = student_config(teacher.config, hidden_sizes, teacher.checkpoint)
-    agent = _build_agent(config, teacher.obs_size, teacher.low.shape[0])
+    name = config["run"]["agent"]
+    agent = _check_policy(make_agent(name, teacher.obs_size, teacher.low.shape[0], **config["agent"]), name)
     state = agent.init(jax.random.PRNGKey(seed))
     return PolicyRun(None, config, agent, state, teacher.step, teacher.obs_size, teacher.low, teacher.high)
 

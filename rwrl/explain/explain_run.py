@@ -2,18 +2,28 @@
 
 For the checkpoint's deterministic policy (``rwrl.datasets.behaviour_policies.
 load_policy``) on its own task (the run's env and challenge settings) it fits a
-linear surrogate and one tree per depth by :func:`rwrl.explain.viper.viper`, with
-uniform weights (plain DAgger; the Q-gap weights need the critic, not wired yet),
-and measures each one's fidelity (``rwrl.explain.fidelity``). Seeds: four
-disjoint streams of ``seed`` (``derived_seeds``): the DAgger rollouts (iteration i
-takes episodes i*E .. i*E+E-1), the held-out teacher episodes, the validation
-episodes that pick the best iteration by return (``select="return"``), and the
-evaluation episodes that give the teacher's and every chosen surrogate's return
-(the same resets for all, so the returns compare like with like, and none of them
-chose the surrogate).
+linear surrogate and one tree per depth by :func:`rwrl.explain.viper.viper` and
+measures each one's fidelity (``rwrl.explain.fidelity``).
 
-Writes into ``out``: ``explain.json`` (settings, the teacher's return, one row per
-surrogate with its fidelity, best iteration, per-iteration record and, for trees,
+Weights (``ExplainSettings.weights``): "q-gap", VIPER's recipe, with Q the
+checkpoint's own critic (``rwrl.explain.critic``; RC-D4PG's and MetaL's is the
+critic of the shaped reward r - lambda c, their only one) and K =
+``viper.Q_GAP_CANDIDATES`` = 64 candidate actions drawn uniformly in the env's
+action box, once per explain run, from their own seed stream; "uniform", plain
+DAgger, the ablation (the pipeline as it was before the critic was wired). The
+default is "q-gap" when the run's agent has a critic (``critic.CRITICS``), else
+"uniform"; asking for "q-gap" on a run without one is refused.
+
+Seeds: five disjoint streams of ``seed`` (``derived_seeds``): the DAgger rollouts
+(iteration i takes episodes i*E .. i*E+E-1), the held-out teacher episodes, the
+validation episodes that pick the best iteration by return (``select="return"``),
+the evaluation episodes that give the teacher's and every chosen surrogate's
+return (the same resets for all, so the returns compare like with like, and none
+of them chose the surrogate), and the Q-gap candidates (drawn without touching
+the others, so the rollouts' seeds do not depend on the weights).
+
+Writes into ``out``: ``explain.json`` (settings, the weights used, the teacher's
+return, one row per surrogate with its fidelity, best iteration, per-iteration record and, for trees,
 importances by observation name), ``tree-depth<k>.txt`` and ``tree-depth<k>.png``.
 """
 
@@ -27,10 +37,11 @@ from typing import Any, Optional
 import numpy as np
 
 from rwrl.datasets.behaviour_policies import resolve_checkpoint
+from rwrl.explain.critic import CriticError, has_critic, read_run_config, require_critic
 from rwrl.explain.fidelity import BatchedPolicy, action_agreement, rollout
 from rwrl.explain.surrogates import LinearPolicy, fit_linear, fit_tree
 from rwrl.explain.tree_views import importances, observation_names, save_tree_png, tree_text
-from rwrl.explain.viper import viper
+from rwrl.explain.viper import Q_GAP_CANDIDATES, Weigher, q_gap_weigher, viper
 
 FORMAT = 1
 #: teacher relabelling runs in fixed batches of this many states, so its jitted act
@@ -38,6 +49,8 @@ FORMAT = 1
 RELABEL_BATCH = 1024
 #: how the best VIPER iteration is picked (``ExplainSettings.select``).
 SELECTIONS = ("return", "fidelity")
+#: VIPER's per-state weights (``ExplainSettings.weights``).
+WEIGHTS = ("q-gap", "uniform")
 
 
 class ExplainError(ValueError):
@@ -60,6 +73,9 @@ class ExplainSettings:
       select: "return": keep the iteration with the highest mean return on validation
         episodes (their own seed stream; the paper's pick); "fidelity": the highest
         held-out R^2 (no extra rollouts).
+      weights: "q-gap": VIPER's Q-gap weights from the checkpoint's critic; "uniform":
+        plain DAgger (the ablation); None: "q-gap" when the run's agent has a critic,
+        else "uniform".
     """
 
     depths: tuple[int, ...] = (1, 2, 3)
@@ -71,10 +87,13 @@ class ExplainSettings:
     time_limit: Optional[int] = None
     seed: int = 0
     select: str = "return"
+    weights: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.select not in SELECTIONS:
             raise ExplainError(f"select = {self.select!r}: allowed {', '.join(SELECTIONS)}")
+        if self.weights is not None and self.weights not in WEIGHTS:
+            raise ExplainError(f"weights = {self.weights!r}: allowed {', '.join(WEIGHTS)}")
         if not self.depths:
             raise ExplainError("depths is empty: give at least one tree depth, e.g. 1,2,3")
         for d in self.depths:
@@ -98,6 +117,42 @@ def parse_depths(text: str) -> tuple[int, ...]:
         raise ExplainError(f"depths {text!r}: each must be an integer >= 1, e.g. 1,2,3") from None
     ExplainSettings(depths=depths)  # validates each
     return depths
+
+
+def resolve_weights(requested: Optional[str], agent: str) -> str:
+    """Return the weights used for a run of agent ``agent``: ``requested``, or the default for None.
+
+    Raises:
+      ExplainError: one line, when "q-gap" is asked for and the agent has no critic.
+    """
+    if requested is None:
+        return "q-gap" if has_critic(agent) else "uniform"
+    if requested == "q-gap":
+        try:
+            require_critic(agent)
+        except CriticError as err:
+            raise ExplainError(str(err)) from err
+    return requested
+
+
+def q_gap_weigh(checkpoint: Path, obs_size: int, low: np.ndarray, high: np.ndarray,
+                seed: int) -> tuple[Weigher, dict[str, Any]]:
+    """Return the Q-gap weigher of ``checkpoint``'s critic and its record for ``explain.json``."""
+    from rwrl.datasets.episodes import derived_seeds
+    from rwrl.explain.critic import load_critic
+
+    try:
+        critic = load_critic(checkpoint, obs_size, low, high)
+    except CriticError as err:
+        raise ExplainError(str(err)) from err
+    candidate_seed = derived_seeds(seed, "explain-q-gap-candidates", 0, 1)[0]
+    record = {"kind": "q-gap", "candidates": Q_GAP_CANDIDATES, "candidate_seed": candidate_seed,
+              "critic": f"{critic.agent} online critic: {critic.estimates}"}
+    return q_gap_weigher(critic, low, high, Q_GAP_CANDIDATES, candidate_seed), record
+
+
+#: the record of uniform weights: no critic, no candidate actions.
+UNIFORM_RECORD = {"kind": "uniform", "candidates": 0, "candidate_seed": None, "critic": None}
 
 
 def batched(policy: BatchedPolicy, action_size: int, batch: int = RELABEL_BATCH) -> BatchedPolicy:
@@ -141,6 +196,11 @@ def explain_checkpoint(path: Path, out: Path, settings: ExplainSettings = Explai
     from rwrl.datasets.episodes import derived_seeds
 
     checkpoint = resolve_checkpoint(path)
+    try:
+        agent = read_run_config(checkpoint)["run"]["agent"]
+    except CriticError as err:
+        raise ExplainError(str(err)) from err
+    weights = resolve_weights(settings.weights, agent)  # refused before any loading
     snapshot = load_policy(checkpoint)
     env_kwargs = dict(snapshot.env_kwargs)
     if settings.time_limit is not None:
@@ -150,6 +210,9 @@ def explain_checkpoint(path: Path, out: Path, settings: ExplainSettings = Explai
     s = settings
     try:
         names = observation_names(envs(s.episodes).unwrapped.observation_slices)
+        space = envs(s.episodes).single_action_space
+        weigh, weights_record = (q_gap_weigh(checkpoint, snapshot.obs_size, space.low, space.high, s.seed)
+                                 if weights == "q-gap" else (None, UNIFORM_RECORD))
         held_out = rollout(envs(s.held_out_episodes), snapshot,
                            derived_seeds(s.seed, "explain-held-out", 0, s.held_out_episodes)).states
         eval_seeds = derived_seeds(s.seed, "explain-evaluation", 0, s.eval_episodes)
@@ -175,7 +238,7 @@ def explain_checkpoint(path: Path, out: Path, settings: ExplainSettings = Explai
         out.mkdir(parents=True, exist_ok=True)
         rows = []
         for kind, depth, fit in fitters:
-            result = viper(teacher, fit, collect, held_out, s.iterations, score=score)
+            result = viper(teacher, fit, collect, held_out, s.iterations, weigh=weigh, score=score)
             chosen = result.agreements[result.best_iteration]
             row = {"surrogate": kind, "depth": depth, "r2": chosen.r2,
                    "action_error": chosen.action_error,
@@ -197,7 +260,7 @@ def explain_checkpoint(path: Path, out: Path, settings: ExplainSettings = Explai
         envs.close()
     report = {"format": FORMAT, "checkpoint": str(checkpoint), "env": snapshot.env,
               "env_kwargs": env_kwargs, "observation_names": names,
-              "settings": dataclasses.asdict(s), "weights": "uniform (plain DAgger)",
+              "settings": dataclasses.asdict(s), "weights": weights_record,
               "teacher_return": _returns(teacher_return), "surrogates": rows}
     from rwrl.storage.atomic_files import atomic_write_bytes
     text = json.dumps(report, indent=2, sort_keys=True, default=str)
@@ -208,7 +271,10 @@ def explain_checkpoint(path: Path, out: Path, settings: ExplainSettings = Explai
 def format_table(report: dict[str, Any]) -> str:
     """Return the fidelity table: surrogate, depth, R^2, action error, returns."""
     teacher = report["teacher_return"]
-    lines = [f"{report['env']} ({report['checkpoint']})",
+    weights = report["weights"]
+    weighed = (f"q-gap weights, {weights['candidates']} candidate actions" if weights["kind"] == "q-gap"
+               else "uniform weights")
+    lines = [f"{report['env']} ({report['checkpoint']}), {weighed}",
              f"{'surrogate':<10s} {'depth':>5s} {'R^2':>8s} {'act err':>8s} "
              f"{'return':>16s} {'teacher return':>16s}"]
     for row in report["surrogates"]:
@@ -219,5 +285,5 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ExplainError", "ExplainSettings", "batched", "explain_checkpoint", "format_table",
-           "parse_depths"]
+__all__ = ["ExplainError", "ExplainSettings", "UNIFORM_RECORD", "WEIGHTS", "batched", "explain_checkpoint",
+           "format_table", "parse_depths", "q_gap_weigh", "resolve_weights"]

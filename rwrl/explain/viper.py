@@ -15,9 +15,11 @@ drawn uniformly from the box (shared by all states):
 
 with pi the teacher, so V(s) = Q(s, pi(s)) for a deterministic teacher
 (:func:`q_gap_weights`). With no Q function the weights are all one: plain DAgger,
-the paper's own ablation. Uniform is the default of ``rwrl explain``, because an
-``rwrl run`` checkpoint's critic is not wired to this room yet (see
-:func:`q_gap_weigher` for the hook a critic plugs into).
+the paper's own ablation. ``rwrl explain`` uses the Q-gap weights by default,
+with Q the run checkpoint's own critic (``rwrl.explain.critic``) and
+K = :data:`Q_GAP_CANDIDATES` = 64 seeded uniform draws (:func:`q_gap_weigher`);
+uniform weights are its named ablation (``--weights uniform``), and the default
+for a run whose agent has no critic.
 
 Choices the paper leaves open:
 
@@ -52,6 +54,34 @@ Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray], BatchedPolicy]
 #: (policy, iteration) -> the states that policy visited (N, D).
 Collector = Callable[[BatchedPolicy, int], np.ndarray]
 
+#: K, the candidate actions the minimum over the action box is taken over: uniform draws,
+#: so with one action dimension the best of them lies within about 2/K of the box's
+#: true minimiser; each weighed state costs K + 1 critic evaluations.
+Q_GAP_CANDIDATES = 64
+
+
+def q_gaps(q: QFunction, obs: np.ndarray, teacher_actions: np.ndarray,
+           candidates: np.ndarray) -> np.ndarray:
+    """Return VIPER's gaps Q(s, pi(s)) - min_k Q(s, a_k), clipped at 0, unscaled, (N,) float64.
+
+    Args: as :func:`q_gap_weights`.
+    """
+    obs, teacher_actions = np.asarray(obs), np.asarray(teacher_actions)
+    candidates = np.asarray(candidates, np.float32)
+    if candidates.ndim != 2 or len(candidates) == 0 or candidates.shape[1] != teacher_actions.shape[1]:
+        raise ValueError(f"candidates {candidates.shape} must be (K >= 1, A = {teacher_actions.shape[1]})")
+    n = len(obs)
+    value = np.asarray(q(obs, teacher_actions), np.float64).reshape(n)
+    tried = [np.asarray(q(obs, np.broadcast_to(a, teacher_actions.shape)), np.float64).reshape(n)
+             for a in candidates]
+    return np.maximum(value - np.min(tried, axis=0), 0.0)
+
+
+def mean_one(gaps: np.ndarray) -> np.ndarray:
+    """Return ``gaps`` (N,) >= 0 scaled to mean 1; all ones when they are all 0."""
+    total = gaps.sum()
+    return np.ones(len(gaps)) if total <= 0 else gaps * (len(gaps) / total)
+
 
 def q_gap_weights(q: QFunction, obs: np.ndarray, teacher_actions: np.ndarray,
                   candidates: np.ndarray) -> np.ndarray:
@@ -65,27 +95,33 @@ def q_gap_weights(q: QFunction, obs: np.ndarray, teacher_actions: np.ndarray,
     Returns:
       (N,) weights; all ones when every gap is 0 (no state's action matters more).
     """
-    obs, teacher_actions = np.asarray(obs), np.asarray(teacher_actions)
-    candidates = np.asarray(candidates, np.float32)
-    if candidates.ndim != 2 or len(candidates) == 0 or candidates.shape[1] != teacher_actions.shape[1]:
-        raise ValueError(f"candidates {candidates.shape} must be (K >= 1, A = {teacher_actions.shape[1]})")
-    n = len(obs)
-    value = np.asarray(q(obs, teacher_actions), np.float64).reshape(n)
-    tried = [np.asarray(q(obs, np.broadcast_to(a, teacher_actions.shape)), np.float64).reshape(n)
-             for a in candidates]
-    gap = np.maximum(value - np.min(tried, axis=0), 0.0)
-    total = gap.sum()
-    return np.ones(n) if total <= 0 else gap * (n / total)
+    return mean_one(q_gaps(q, obs, teacher_actions, candidates))
 
 
-def q_gap_weigher(q: QFunction, low: np.ndarray, high: np.ndarray, samples: int = 16,
-                  seed: int = 0) -> Weigher:
-    """Return :func:`q_gap_weights` with ``samples`` candidates drawn uniformly in [low, high]."""
+def q_gap_weigher(q: QFunction, low: np.ndarray, high: np.ndarray,
+                  samples: int = Q_GAP_CANDIDATES, seed: int = 0) -> Weigher:
+    """Return :func:`q_gap_weights` with ``samples`` candidates drawn uniformly in [low, high].
+
+    The candidates are drawn once, from ``numpy.random.default_rng(seed)``. Each
+    (state, teacher action) row's gap is computed once and remembered: VIPER
+    re-weighs the whole aggregated data set every iteration, and ``rwrl explain``
+    hands every surrogate the same first iteration, so most rows come back.
+    """
     if samples < 1:
         raise ValueError(f"samples = {samples!r} must be >= 1")
     low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
     candidates = np.random.default_rng(seed).uniform(low, high, size=(samples, low.shape[0]))
-    return lambda obs, actions: q_gap_weights(q, obs, actions, candidates)
+    known: dict[bytes, float] = {}
+
+    def weigh(obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        obs, actions = np.asarray(obs, np.float32), np.asarray(actions, np.float32)
+        keys = [o.tobytes() + a.tobytes() for o, a in zip(obs, actions)]
+        new = list({k: i for i, k in enumerate(keys) if k not in known}.values())  # one row per new key
+        if new:
+            for i, gap in zip(new, q_gaps(q, obs[new], actions[new], candidates)):
+                known[keys[i]] = float(gap)
+        return mean_one(np.array([known[k] for k in keys], np.float64))
+    return weigh
 
 
 def uniform_weights(obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -153,5 +189,5 @@ def viper(teacher: BatchedPolicy, fit: Fitter, collect: Collector, held_out: np.
     return ViperResult(policies[best], best, agreements, sizes, scores if score is not None else None)
 
 
-__all__ = ["Collector", "Fitter", "QFunction", "ViperResult", "Weigher", "q_gap_weigher",
-           "q_gap_weights", "uniform_weights", "viper"]
+__all__ = ["Collector", "Fitter", "QFunction", "Q_GAP_CANDIDATES", "ViperResult", "Weigher", "mean_one",
+           "q_gap_weigher", "q_gap_weights", "q_gaps", "uniform_weights", "viper"]

@@ -9,6 +9,8 @@ Example:
   >>> low, high = np.array([0.0, -2.0]), np.array([1.0, 2.0])
   >>> from_unit(np.array([[-1.0, 0.5]]), low, high)
   array([[0., 1.]])
+  >>> to_unit(np.array([[0.0, 1.0]]), low, high)
+  array([[-1. ,  0.5]])
   >>> half_range(low, high)
   array([0.5, 2. ])
 """
@@ -23,6 +25,11 @@ import numpy as np
 def from_unit(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Return (B, A) actions in [-1, 1] mapped onto [low, high] (each (A,))."""
     return low + (actions + 1.0) * half_range(low, high)
+
+
+def to_unit(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Return (B, A) actions in [low, high] mapped onto [-1, 1]: the inverse of :func:`from_unit`."""
+    return (actions - low) / half_range(low, high) - 1.0
 
 
 def half_range(low: np.ndarray, high: np.ndarray) -> np.ndarray:
