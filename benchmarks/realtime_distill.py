@@ -4,7 +4,7 @@ For the teacher run and every student that ``rwrl distill`` wrote (``--students`
 its ``--out`` folders, each with ``distill.json``), this measures:
 
 1. the inference latency on this machine: the compiled forward pass of the
-   policy network (``rwrl.agents.networks.DeterministicPolicy``, ``jax.jit``)
+   policy network (``jax.jit``; a Gaussian policy acts by its clipped mean)
    at batch 1, timed from a numpy observation in to a numpy action out
    (``time.perf_counter``), ``--calls`` calls per policy after ``--warmup``
    calls, the policies interleaved call by call so that the machine's load
@@ -114,11 +114,9 @@ def policies(teacher: Path, students: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def forward(run: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """Return obs (1, D) numpy -> action (1, A) numpy in [-1, 1]: the jitted policy network."""
-    import jax
-    apply = jax.jit(run.agent.networks.policy.apply)
-    params = run.policy_params
-    return lambda obs: np.asarray(apply(params, obs))
+    """Return obs (1, D) numpy -> action (1, A) numpy in [-1, 1]: the jitted policy network, as the
+    agent acts without exploration (a Gaussian policy's clipped mean; ``PolicyRun.unit_policy``)."""
+    return run.unit_policy()
 
 
 def time_forwards(fns: Sequence[Callable], obs: np.ndarray, calls: int, warmup: int) -> list[list[float]]:
@@ -158,18 +156,61 @@ def run_episode(env_id: str, env_kwargs: dict[str, Any], act: Callable, seed: in
         env.close()
 
 
+def control_timestep(env_id: str, env_kwargs: dict[str, Any]) -> float:
+    """Return the control period (s) of ``env_id`` made with ``env_kwargs``."""
+    from rwrl.datasets.behaviour_policies import make_vector_env
+    probe = make_vector_env(env_id, env_kwargs, 1)
+    try:
+        return float(probe.unwrapped.batched.control_timestep)
+    finally:
+        probe.close()
+
+
+def evaluate_realtime(env_id: str, base_kwargs: dict[str, Any], act: Callable, sample: Sequence[float],
+                      budgets: Sequence[float], modes: Sequence[str], seeds: Sequence[int],
+                      fallback: str) -> list[dict[str, Any]]:
+    """Return one evaluation per mode and budget of policy ``act`` (obs -> env-unit action).
+
+    Mode ``none`` (the task without ``realtime_spec``) is run once, with ``budget_s``
+    None; ``simulated`` replays ``sample`` (the policy's recorded latencies, s), cycled;
+    ``wallclock`` lets the env time this loop. One episode per seed of ``seeds``.
+    """
+    evaluations = []
+    for budget in budgets:
+        for mode in modes:
+            if mode == "none" and budget != budgets[0]:
+                continue
+            kwargs = dict(base_kwargs)
+            if mode != "none":
+                spec = {"enable": True, "mode": mode, "budget": budget, "fallback": fallback}
+                if mode == "simulated":
+                    spec["latency"] = list(sample)
+                kwargs["realtime_spec"] = spec
+            episodes = [run_episode(env_id, kwargs, act, s) for s in seeds]
+            evaluations.append({
+                "mode": mode, "budget_s": None if mode == "none" else budget,
+                "returns": [e["return"] for e in episodes],
+                "mean_return": float(np.mean([e["return"] for e in episodes])),
+                "miss_rate": miss_rate([m for e in episodes for m in e["missed"]]),
+                "steps": sum(e["steps"] for e in episodes),
+                "missed_periods": sum(e["missed_periods"] for e in episodes),
+                "median_latency_s": float(np.median([e["median_latency_s"] for e in episodes]))})
+    return evaluations
+
+
+def env_act(fn: Callable, run: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """Return obs -> float32 action in the env's units of the unit-space forward ``fn`` of ``run``."""
+    from rwrl.datasets.behaviour_policies import from_unit
+    return lambda obs: from_unit(fn(obs), run.low, run.high).astype(np.float32)
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from rwrl.datasets.behaviour_policies import from_unit, make_vector_env
     from rwrl.datasets.episodes import derived_seeds
 
     found = policies(args.teacher, args.students)
     teacher = found[0]["run"]
     env_id, base_kwargs = teacher.env_id, teacher.env_kwargs
-    probe = make_vector_env(env_id, base_kwargs, 1)
-    try:
-        dt = float(probe.unwrapped.batched.control_timestep)
-    finally:
-        probe.close()
+    dt = control_timestep(env_id, base_kwargs)
     budgets = [dt] if not args.budgets_ms else [b / 1000.0 for b in args.budgets_ms]
     fns = [forward(p["run"]) for p in found]
     obs = np.zeros((1, teacher.obs_size), np.float32)
@@ -182,33 +223,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     for p, fn, sample in zip(found, fns, samples):
         run = p["run"]
-
-        def act(o, fn=fn, run=run):
-            return from_unit(fn(o), run.low, run.high).astype(np.float32)
-
         entry = {k: v for k, v in p.items() if k != "run"}
         entry.update(hidden_sizes=list(run.hidden_sizes), latency=latency_summary(sample),
                      percentiles_s={str(q): float(np.percentile(sample, q)) for q in PERCENTILES},
-                     evaluations=[])
-        for budget in budgets:
-            for mode in modes:
-                kwargs = dict(base_kwargs)
-                if mode != "none":
-                    spec = {"enable": True, "mode": mode, "budget": budget, "fallback": args.fallback}
-                    if mode == "simulated":
-                        spec["latency"] = list(sample)
-                    kwargs["realtime_spec"] = spec
-                if mode == "none" and budget != budgets[0]:
-                    continue
-                episodes = [run_episode(env_id, kwargs, act, s) for s in seeds]
-                steps = sum(e["steps"] for e in episodes)
-                entry["evaluations"].append({
-                    "mode": mode, "budget_s": None if mode == "none" else budget,
-                    "returns": [e["return"] for e in episodes],
-                    "mean_return": float(np.mean([e["return"] for e in episodes])),
-                    "miss_rate": miss_rate([m for e in episodes for m in e["missed"]]), "steps": steps,
-                    "missed_periods": sum(e["missed_periods"] for e in episodes),
-                    "median_latency_s": float(np.median([e["median_latency_s"] for e in episodes]))})
+                     evaluations=evaluate_realtime(env_id, base_kwargs, env_act(fn, run), sample, budgets,
+                                                   modes, seeds, args.fallback))
         rows.append(entry)
     return {"env": env_id, "env_kwargs": base_kwargs, "control_timestep_s": dt, "budgets_s": budgets,
             "fallback": args.fallback, "calls": args.calls, "warmup": args.warmup, "episodes": args.episodes,

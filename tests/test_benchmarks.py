@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -351,3 +352,147 @@ def test_realtime_distill_miss_rate_counts_steps_with_missed_periods_and_methods
     teacher = tmp_path / "run" / "checkpoints" / "ckpt-1"
     assert realtime_distill.method_of(str(teacher), str(teacher)) == "direct"
     assert realtime_distill.method_of(str(tmp_path / "out" / "student-1-32"), str(teacher)) == "assistant"
+
+
+def _fabricated_suite() -> dict:
+    """distill_suite's results file for one task and two seeds, built so that the claim holds at 0.1 ms
+    in simulated mode only (the teacher misses half its steps there, the 8-wide assistant-distilled
+    student none, and it returns 300 and 320 against the direct 8-wide student's 100 and 120)."""
+    # (method, width): median latency per seed (µs; p99 is twice it), return per seed (the same in
+    # every mode and budget); the distillation action error is 0.01 for seed 0, 0.02 for seed 1
+    policies = {("teacher", 128): ([60, 70], [800, 820]), ("direct", 32): ([40, 40], [500, 500]),
+                ("direct", 8): ([15, 15], [100, 120]), ("assistant", 8): ([16, 16], [300, 320]),
+                ("dagger", 8): ([14, 14], [200, 200])}
+    # miss rate at the 0.1 ms budget per (method, mode); every policy meets the 10 ms control period
+    misses = {("teacher", "simulated"): 0.5, ("teacher", "wallclock"): 1.0, ("assistant", "wallclock"): 0.2}
+    budgets = [0.01, 0.0001]
+
+    def evaluation(mode, budget, ret, method):
+        miss = 0.0 if budget in (None, 0.01) else misses.get((method, mode), 0.0)
+        return {"mode": mode, "budget_s": budget, "returns": [ret], "mean_return": ret, "miss_rate": miss,
+                "steps": 1000, "missed_periods": 0, "median_latency_s": 0.0}
+
+    items = {}
+    for seed in (0, 1):
+        rows = []
+        for (method, width), (median_us, returns) in policies.items():
+            evaluations = [evaluation("none", None, returns[seed], method)] + [
+                evaluation(mode, b, returns[seed], method)
+                for b in budgets for mode in ("simulated", "wallclock")]
+            rows.append({"name": f"{method} {width}", "method": method, "width": width,
+                         "task": "cartpole-swingup", "seed": seed, "hidden_sizes": [width, width],
+                         "action_error": 0.01 * (seed + 1),
+                         "latency": {"median_s": median_us[seed] * 1e-6, "p99_s": 2 * median_us[seed] * 1e-6},
+                         "evaluations": evaluations})
+        items[f"realtime|cartpole-swingup|{seed}"] = {"control_timestep_s": 0.01, "budgets_s": budgets,
+                                                      "policies": rows}
+        # R^2 per surrogate: linear 0.7, depth 1 0.5 / 0.7 (seed 0 / 1), depth 2 0.9
+        surrogates = [("tree" if d else "linear", d, r2, 700.0 + 10 * seed)
+                      for d, r2 in ((None, 0.7), (1, 0.5 + 0.2 * seed), (2, 0.9))]
+        items[f"explain|cartpole-swingup|{seed}"] = {
+            "teacher_return": 810.0, "weights": "uniform",
+            "surrogates": [{"surrogate": s, "depth": d, "r2": r2, "action_error": 0.1, "return": ret}
+                           for s, d, r2, ret in surrogates]}
+    settings = {"tasks": ["cartpole-swingup"], "seeds": 2, "teacher_steps": {"cartpole-swingup": 100000},
+                "preset": "fast", "distill_episodes": 4, "epochs": 50, "rounds": 3, "calls": 2000,
+                "warmup": 200, "episodes": 3, "budgets_ms": [0.1], "fallback": "hold", "miss_tolerance": 0.01,
+                "depths": [1, 2]}
+    return {"settings": settings, "sessions": [{"date": "2026-12-07", "machine": "2 CPUs",
+                                                "command": "python benchmarks/distill_suite.py"}],
+            "teachers": {}, "items": items}
+
+
+def test_distill_suite_page_aggregates_seeds_and_checks_the_claim_budget_by_budget(tmp_path):
+    import distill_suite
+
+    out = tmp_path / "suite.json"
+    out.write_text(json.dumps(_fabricated_suite()))
+    assert distill_suite.main(["--page-only", "--out", str(out)]) == 0
+    text = out.with_suffix(".md").read_text()
+    # two seeds: the mean, and the percentile-bootstrap interval of two values is [min, max]
+    # (a quarter of the resamples repeat each value, so the 2.5 % and 97.5 % points are them)
+    assert "| teacher 128 | 128x128 | 2 | 65.0 [60.0, 70.0] | 130.0 [120.0, 140.0] | 810 [800, 820] | – |" \
+        in text
+    assert "| assistant 8 | 8x8 | 2 | 16.0 [16.0, 16.0] | 32.0 [32.0, 32.0] | 310 [300, 320] | " \
+           "0.0150 [0.0100, 0.0200] |" in text
+    # the policies in method order, widest first within a method
+    order = re.findall(r"^\| (\w+ \d+) \| \d+x\d+ \|", text, re.MULTILINE)
+    assert order == ["teacher 128", "direct 32", "direct 8", "assistant 8", "dagger 8"]
+    assert "| 0.1 | teacher 128 | 810 [800, 820] | 50.00 [50.00, 50.00] | 810 [800, 820] | " \
+           "100.00 [100.00, 100.00] |" in text
+    # simulated: the teacher misses at 0.1 ms only; wallclock: the assistant misses there too
+    assert "- simulated: holds at 0.1 ms (8 wide; return intervals apart)" in text
+    assert "| 10 | 8 | 0.00 [0.00, 0.00] | 0.00 [0.00, 0.00] | 310 [300, 320] | 110 [100, 120] " \
+           "| no | yes | yes | no |" in text
+    assert "| 0.1 | 8 | 50.00 [50.00, 50.00] | 0.00 [0.00, 0.00] | 310 [300, 320] | 110 [100, 120] " \
+           "| yes | yes | yes | yes |" in text
+    assert "- wallclock: does not hold at any budget measured" in text
+    assert "- DAgger-trained 8 wide returns more than direct 8 wide, no challenge: yes " \
+           "(200 [200, 200] against 110 [100, 120]; intervals apart)" in text
+    assert "| tree 1 | 2 | 0.600 [0.500, 0.700] | 0.100 [0.100, 0.100] | 705 [700, 710] |" in text
+    assert "Teacher's return on the same episodes: 810 [810, 810]; VIPER sample weights: uniform." in text
+    assert "- highest R^2: tree 2 (0.900); highest return: linear (705); R^2 rises with every depth step: yes" \
+        in text
+    assert (tmp_path / "suite.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "suite.md").write_text("stale")
+    distill_suite.main(["--page-only", "--out", str(out)])
+    assert out.with_suffix(".md").read_text() == text
+
+
+def test_distill_suite_writes_a_teacher_sweep_with_steps_per_task_and_refuses_changed_settings(tmp_path):
+    import argparse
+    import distill_suite
+    from rwrl.experiments.sweeps.plan import load_plan
+
+    tasks = ["cartpole-swingup", "walker-walk"]
+    spec = tmp_path / "teachers.toml"
+    spec.write_text(distill_suite.teacher_spec(tasks, 3, distill_suite.parse_steps([], tasks), time_limit=50))
+    runs = load_plan(spec).runs
+    assert sorted((r.config.env, r.config.seed, r.config.steps) for r in runs) == [
+        ("cartpole-swingup", s, 100_000) for s in range(3)] + [("walker-walk", s, 200_000) for s in range(3)]
+    assert {r.config.agent_config["preset"] for r in runs} == {"fast"}
+    assert {r.config.env_kwargs["time_limit"] for r in runs} == {50}
+    with pytest.raises(SystemExit, match="--teacher-steps 'walker=5': give TASK=STEPS"):
+        distill_suite.parse_steps(["walker=5"], tasks)
+    # a results file continues only with the settings it was measured with; more seeds extend it
+    args = distill_suite.parser().parse_args(["--tasks", "cartpole-swingup", "--seeds", "1"])
+    out = tmp_path / "suite.json"
+    distill_suite.save(distill_suite.load_results(out, distill_suite.settings_of(args)), out)
+    grown = distill_suite.load_results(out, distill_suite.settings_of(argparse.Namespace(**{**vars(args),
+                                                                                          "seeds": 3})))
+    assert grown["settings"]["seeds"] == 3
+    with pytest.raises(SystemExit, match=r"other settings \(episodes\)"):
+        distill_suite.load_results(out, distill_suite.settings_of(argparse.Namespace(**{**vars(args),
+                                                                                       "episodes": 5})))
+
+
+@pytest.mark.slow
+def test_distill_suite_runs_end_to_end_on_a_tiny_teacher_and_resumes_without_redoing_anything(tmp_path):
+    # about 2 minutes on the shared 2-core machine: 600 teacher steps, 50-step episodes
+    import distill_suite
+
+    argv = ["--tasks", "cartpole-swingup", "--seeds", "1", "--teacher-steps", "cartpole-swingup=600",
+            "--time-limit", "50", "--workers", "1", "--root", str(tmp_path / "root"), "--distill-episodes", "1",
+            "--epochs", "5", "--rounds", "1", "--distill-eval-episodes", "1", "--calls", "50", "--warmup", "5",
+            "--episodes", "1", "--budgets-ms", "0.05", "--depths", "1,2", "--explain-iterations", "1",
+            "--explain-episodes", "1", "--explain-eval-episodes", "1"]
+    assert distill_suite.main(argv) == 0
+    out = tmp_path / "root" / "distill_suite.json"
+    results = json.loads(out.read_text())
+    assert sorted(results["items"]) == ["explain|cartpole-swingup|0", "realtime|cartpole-swingup|0"]
+    policies = results["items"]["realtime|cartpole-swingup|0"]["policies"]
+    # the fast preset's 128-wide teacher: assistant 128 / 4 = 32, student 128 / 16 = 8
+    assert [(p["method"], p["width"]) for p in policies] == [
+        ("teacher", 128), ("direct", 8), ("direct", 32), ("assistant", 8), ("dagger", 8)]
+    for p in policies:
+        assert [(e["mode"], e["budget_s"]) for e in p["evaluations"]] == [
+            ("none", None), ("simulated", 0.01), ("wallclock", 0.01), ("simulated", 5e-5), ("wallclock", 5e-5)]
+        # the time limit holds throughout: 50 control periods, each a controller step or a missed one
+        assert all(e["steps"] + e["missed_periods"] == 50 for e in p["evaluations"])
+    surrogates = results["items"]["explain|cartpole-swingup|0"]["surrogates"]
+    assert [(s["surrogate"], s["depth"]) for s in surrogates] == [("linear", None), ("tree", 1), ("tree", 2)]
+    assert "| teacher 128 | 128x128 | 1 |" in out.with_suffix(".md").read_text()
+    before = out.read_text()
+    assert distill_suite.main(argv) == 0  # everything is there: nothing is measured again
+    after = json.loads(out.read_text())
+    assert after["items"] == json.loads(before)["items"] and len(after["sessions"]) == 2
