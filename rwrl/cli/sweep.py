@@ -203,20 +203,27 @@ def plan(spec: Path = typer.Argument(..., help="the sweep's TOML file"),
 
 @app.command("archive")
 def archive_command(sweep_dir: Path = typer.Argument(..., help="a sweep directory"),
-                    to: Path = typer.Argument(..., help="the archive directory (created or added to)")
-                    ) -> None:
+                    to: Path = typer.Argument(..., help="the archive directory (created or added to)"),
+                    unfinished: bool = typer.Option(
+                        False, "--unfinished", help="also carry each stopped, unfinished run with its "
+                        "newest checkpoint (megabytes) so that another machine continues it")) -> None:
     """Copy SWEEP_DIR's finished runs, without checkpoints, to an archive small enough to commit.
 
-    `rwrl sweep run SPEC --out DIR --archive ARCHIVE` restores them into a new DIR.
+    `rwrl sweep run SPEC --out DIR --archive ARCHIVE` restores them into a new DIR
+    (and continues the unfinished runs carried with --unfinished from their checkpoints).
     """
     from rwrl.experiments.sweeps import archive as sweep_archive
     try:
-        written = sweep_archive.archive(sweep_dir, to)
+        written = sweep_archive.archive(sweep_dir, to, unfinished=unfinished)
+        carried = sweep_archive.unfinished_runs(to)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     except OSError as err:
         _fail(_describe_os_error(err))
     typer.echo(f"archived {written} newly finished runs to {to}")
+    if carried:
+        steps = ", ".join(f"{run_id} at step {step}" for run_id, step in carried.items())
+        typer.echo(f"carrying {len(carried)} unfinished runs with their newest checkpoint: {steps}")
 
 
 @app.command("results")

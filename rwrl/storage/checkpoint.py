@@ -416,6 +416,45 @@ def _load(path: Path, trusted: set[str]) -> Checkpoint:
     return Checkpoint(step=body["step"], groups=groups, meta=body["meta"], path=path, chunks=chunks)
 
 
+def copy_latest(directory: Path, to: Path) -> Checkpoint | None:
+    """Copy the newest checkpoint of ``directory`` that verifies, with the chunks it lists, to ``to``.
+
+    ``to`` becomes a ``checkpoints/`` folder holding that one checkpoint
+    (``to/ckpt-<step>/``) and its chunks (``to/chunks/``), which
+    :func:`load_latest` reads as it reads the original; it is written into a
+    temporary sibling and renamed into place, so a kill leaves either the whole
+    copy or the folder as it was. Nothing else (older checkpoints, chunks no
+    longer listed) is copied.
+
+    Returns:
+      The copied checkpoint as read from ``directory`` (None: none verifies; ``to``
+      is left as it was).
+    """
+    checkpoint = load_latest(directory)
+    if checkpoint is None:
+        return None
+    to = Path(to)
+    tmp = to.parent / f"{_TMP_PREFIX}{to.name}.{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(checkpoint.path, tmp / checkpoint.path.name)
+        (tmp / CHUNK_DIR).mkdir()
+        for entry in checkpoint.chunks:
+            shutil.copy2(checkpoint.path.parent / CHUNK_DIR / entry["file"], tmp / CHUNK_DIR / entry["file"])
+        _fsync_dir(tmp)
+        old = to.parent / f"{_TMP_PREFIX}{to.name}.old.{os.getpid()}"
+        if to.exists():
+            os.replace(to, old)
+        os.replace(tmp, to)
+        shutil.rmtree(old, ignore_errors=True)
+        _fsync_dir(to.parent)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WriteError(Path(err.filename or to), err) from err
+    return checkpoint
+
+
 def load_latest(directory: Path,
                 accept: Callable[[Checkpoint], None] | None = None) -> Checkpoint | None:
     """Return the newest checkpoint that verifies (and that ``accept`` takes), or None.

@@ -204,7 +204,8 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", worke
       address: Ray cluster address (backend "ray" only).
       retry_failed: run failed runs again (they resume from their checkpoints).
       archive: a ``sweep_archive`` directory: its runs of this plan are restored before
-        anything runs, and each run is archived there as it finishes.
+        anything runs (the unfinished ones it carries resume from their checkpoints), and
+        each run is archived there as it finishes.
 
     Raises:
       ValueError: an unknown backend or workers < 1.
@@ -228,9 +229,13 @@ def run_sweep(plan: SweepPlan, sweep_dir: Path, *, backend: str = "local", worke
         recorded = record_plan(sweep_dir, plan)
         if archive is not None:
             restored = sweep_archive.restore(archive, sweep_dir)
+            carried = sweep_archive.restore_unfinished(archive, sweep_dir)
             sweep_archive.archive(sweep_dir, archive)  # its plan, and runs done before it was used
             if restored:
                 print(f"restored {restored} finished runs from {archive}", flush=True)
+            if carried:
+                print(f"continuing {len(carried)} unfinished runs from their checkpoints in {archive}: "
+                      f"{', '.join(carried)}", flush=True)
         threads = threads_per_worker(workers) if backend == "local" or address is None else 1
         tasks = _tasks(sweep_dir, recorded, threads, retry_failed)
         bar = SweepProgress(sweep_dir, recorded, enabled=progress, file=progress_file)
