@@ -12,6 +12,13 @@ the scalar critic missed the goal by extrapolating, not tuned) and ``maxent``.
 The goal to check: FQE's rank correlation at least 0.6 on cartpole-swingup,
 stated for both critics. Nothing is tuned to make it hold.
 
+LS-FQE (``--methods fqe,fqe-ls``, not in the default set): the scalar critic with
+its last layer refitted by least squares every ``--ls-every`` gradient steps
+(default 5,000: every 50 FQE iterations, as the authors' LS-DQN code refits
+every 50 target updates), prior weight ``--ls-lambda`` per transition (default
+1, theirs), against plain FQE at the same ``--fqe-steps``; its results are kept
+per setting (``...-fqe-ls5000-lam1.json``).
+
 Resumable: the policies and the dataset are made (or continued) exactly as
 ``benchmarks/offline.py`` makes them, under the same ``--root``; each
 (task, method) result is one JSON written atomically when it finishes and
@@ -42,12 +49,20 @@ import sweep_file
 REPO = Path(__file__).resolve().parents[1]
 TASKS = offline.TASKS
 #: benchmark method -> (rwrl ope method, FQE critic): FQE with the scalar critic, the C51 critic, max-ent.
-METHODS = {"fqe": ("fqe", "scalar"), "fqe-dist": ("fqe", "distributional"), "maxent": ("maxent", None)}
+#: fqe-ls: the scalar critic with least-squares refits of its last layer (LS-FQE).
+METHODS = {"fqe": ("fqe", "scalar"), "fqe-dist": ("fqe", "distributional"), "maxent": ("maxent", None),
+           "fqe-ls": ("fqe", "scalar")}
+DEFAULT_METHODS = ("fqe", "fqe-dist", "maxent")
 GOAL = ("cartpole-swingup", ("fqe", "fqe-dist"), "rank_correlation", 0.6)
 
 
+def method_label(args: argparse.Namespace, method: str) -> str:
+    """Return the method's name in file names and tables (LS-FQE with its settings)."""
+    return f"fqe-ls{args.ls_every}-lam{args.ls_lambda:g}" if method == "fqe-ls" else method
+
+
 def result_path(args: argparse.Namespace, task: str, method: str) -> Path:
-    return args.root / "ope" / f"{task}-none-{args.size}pct-{method}.json"
+    return args.root / "ope" / f"{task}-none-{args.size}pct-{method_label(args, method)}.json"
 
 
 def estimate_all(args: argparse.Namespace) -> None:
@@ -70,7 +85,9 @@ def estimate_all(args: argparse.Namespace) -> None:
                              args.root / "policies" / f"{task}-none", ope_method, ope_loader, out,
                              settings=settings,
                              fqe_config=FQEConfig(discount=settings.discount, num_steps=args.fqe_steps,
-                                                  critic=critic or "scalar"),
+                                                  critic=critic or "scalar",
+                                                  ls_every=args.ls_every if method == "fqe-ls" else None,
+                                                  ls_lambda=args.ls_lambda),
                              maxent_config=MaxEntConfig(), seed=args.seed)
             print(format_table(result), flush=True)
 
@@ -91,13 +108,13 @@ def summarize(args: argparse.Namespace) -> Path:
             if not path.exists():
                 continue
             result = json.loads(path.read_text())
-            table[f"{task}|{method}"] = result
+            table[f"{task}|{method_label(args, method)}"] = result
             m = result["metrics"]
             returns = [r["true_return"] for r in result["rows"]]
 
             def cell(name: str) -> str:
                 return f"{m[name]['value']:.2f} [{m[name]['low']:.2f}, {m[name]['high']:.2f}]"
-            lines.append(f"| {task} | {method} | {len(returns)} | {min(returns):.0f} to "
+            lines.append(f"| {task} | {method_label(args, method)} | {len(returns)} | {min(returns):.0f} to "
                          f"{max(returns):.0f} | {cell('rank_correlation')} | "
                          f"{cell('absolute_error')} | {cell('regret_at_1')} | "
                          f"{result['metrics_vs_return']['rank_correlation']:.2f} |")
@@ -117,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=REPO / "runs" / "offline")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"of {list(METHODS)}")
     parser.add_argument("--size", type=int, default=20, help="dataset size in percent")
     parser.add_argument("--fqe-steps", type=int, default=50_000)
+    parser.add_argument("--ls-every", type=int, default=5_000,
+                        help="fqe-ls: gradient steps between least-squares refits (a multiple of 100)")
+    parser.add_argument("--ls-lambda", type=float, default=1.0, help="fqe-ls: prior weight per transition")
     parser.add_argument("--episodes", type=int, default=100, help="true-value episodes per policy")
     parser.add_argument("--num-envs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
@@ -132,6 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     args.methods = [m for m in args.methods.split(",") if m]
     if set(args.tasks) - set(TASKS) or set(args.methods) - set(METHODS):
         parser.error(f"allowed: --tasks {list(TASKS)}, --methods {list(METHODS)}")
+    if "fqe-ls" in args.methods:
+        from rwrl.agents.shallow import ShallowConfigError, check_refit
+        try:
+            check_refit(args.ls_every, args.ls_lambda)
+        except ShallowConfigError as err:
+            parser.error(str(err))
+        if args.ls_every % 100 or args.fqe_steps % 100:
+            parser.error(f"--ls-every {args.ls_every} and --fqe-steps {args.fqe_steps}: multiples of 100 "
+                         f"(the FQE iteration)")
     os.environ.setdefault("MINARI_DATASETS_PATH", str((args.root / "datasets").resolve()))
     if not args.summarize_only:
         stages = argparse.Namespace(root=args.root, tasks=args.tasks, challenges=["none"],

@@ -8,8 +8,8 @@
    loader); a ``loader(entry, directory) -> obs (B, D) -> actions (B, A)`` turns an
    entry into a deterministic policy. The loader is a parameter so that this layer
    does not import rwrl.datasets, where the behaviour snapshots are read.
-3. Estimates: FQE (discounted value from the dataset's initial states) or max-ent
-   (average reward per step).
+3. Estimates: FQE (discounted value from the dataset's initial states; LS-FQE when
+   its config sets ``ls_every``) or max-ent (average reward per step).
 4. True values: online rollouts of each policy on the batched vector env
    (``gymnasium.make_vec`` of the dataset's eval env spec, challenges included),
    ``episodes`` episodes from seeds ``seed, seed + 1, ...`` per batch of ``num_envs``:
@@ -26,8 +26,9 @@
    (``metrics_vs_return``), the quantity the suite's learning curves show.
 
 Output: one JSON (atomic) with a row per policy (name, native estimate, estimate on
-the discounted scale, the three truths) and the metrics with their intervals, and the
-same table printed. Each policy's estimate is kept as soon as it is made
+the discounted scale, the three truths), the metrics with their intervals and, for
+FQE, ``least_squares``: null for plain FQE, else the LS-FQE settings (``every``,
+``lambda``, ``batch_size``, ``refits`` per policy); and the same table printed. Each policy's estimate is kept as soon as it is made
 (``<out>.partial.json``), so a killed run continues with the next policy.
 """
 
@@ -215,6 +216,18 @@ def estimate(method: str, policy, data: Transitions, horizon: float, discount: f
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
+def least_squares_settings(method: str, fqe_config, num_transitions: int) -> dict[str, Any] | None:
+    """Return LS-FQE's settings as recorded in the result, or None (plain FQE or another method).
+
+    ``batch_size`` is the transitions of each refit: ``ls_batch_size``, or the whole dataset if smaller.
+    """
+    if method != "fqe" or fqe_config is None or fqe_config.ls_every is None:
+        return None
+    return {"every": fqe_config.ls_every, "lambda": fqe_config.ls_lambda,
+            "batch_size": min(fqe_config.ls_batch_size, num_transitions),
+            "refits": fqe_config.num_steps // fqe_config.ls_every}
+
+
 def score(rows: Sequence[Mapping[str, Any]], seed: int = 0) -> dict[str, Any]:
     """Return the DOPE metrics against the discounted truth, and the rank metrics against the return."""
     est = np.array([r["estimate"] for r in rows])
@@ -235,6 +248,10 @@ def format_table(result: Mapping[str, Any]) -> str:
     for name, m in result["metrics"].items():
         lines.append(f"{name:<17s} {m['value']:7.3f}  [{m['low']:.3f}, {m['high']:.3f}]")
     lines.append("vs return: " + ", ".join(f"{k} {v:.3f}" for k, v in result["metrics_vs_return"].items()))
+    ls = result.get("least_squares")
+    if ls:
+        lines.append(f"LS-FQE: last layer refitted every {ls['every']} steps ({ls['refits']} refits), "
+                     f"lambda {ls['lambda']:g} per transition, {ls['batch_size']} transitions")
     return "\n".join(lines)
 
 
@@ -284,6 +301,8 @@ def run_ope(dataset_id: str, policies_dir: Path, method: str, loader: PolicyLoad
     result = {"dataset": dataset_id, "method": method, "discount": settings.discount,
               "horizon": horizon, "rollouts": dataclasses.asdict(settings), "rows": rows,
               **score(rows, seed)}
+    if method == "fqe":
+        result["least_squares"] = least_squares_settings(method, fqe_config, len(data.rewards))
     atomic_write_bytes(out, json.dumps(result, indent=1).encode())
     partial.unlink(missing_ok=True)
     return result

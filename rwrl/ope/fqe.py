@@ -36,6 +36,19 @@ Choices (the method leaves them open):
   time limit) bootstraps, so Q estimates the infinite-horizon discounted value;
   a T-step episode's discounted return differs from it by ``gamma**T * V(s_T)``, at most
   ``0.99**1000 / 0.01 = 4e-3`` for rewards in [0, 1]: below any other error here.
+* LS-FQE (``ls_every``): the shallow update of Levine et al. 2017 (LS-DQN, FQI
+  form; rwrl.agents.shallow) on the scalar critic. Every ``ls_every`` gradient steps
+  (a multiple of ``target_update_period``), at the end of that FQE iteration and
+  before the target copy (where the authors' code refits, so the next target is
+  the refitted network), the critic's last Dense layer is re-solved in closed form
+  on ``ls_batch_size`` transitions (default 65,536, drawn without replacement; the
+  whole dataset if smaller; the paper uses its whole 1M replay memory) toward this
+  iteration's FQE targets ``r / value_scale + gamma * d * Q_k(s', pi(s'))``, with the
+  prior centred at the current head: ``lam = ls_lambda * batch`` (the paper's lambda
+  is per sample, 1 in the authors' code, which is the default here). The bias is a
+  feature and is regularised toward its current value. Adam's moments are kept across
+  a refit (the authors' code keeps its RMSProp statistics). The distributional
+  critic's head outputs logits, not values, so it has no LS variant.
 * The estimate is the DISCOUNTED value ``E_s0[sum_t gamma^t r_{t+1}]`` (DOPE's
   quantity); rwrl.ope.evaluate compares it with the discounted return of online
   rollouts with the same gamma.
@@ -55,11 +68,14 @@ import optax
 
 from rwrl.agents.distributional import categorical_mean, categorical_support, categorical_td_loss
 from rwrl.agents.networks import LayerNormMLP
+from rwrl.agents.shallow import check_refit, head_features, refit_head
 from rwrl.storage.progress_reporter import ProgressReporter
 from rwrl.ope.policy import Transitions, apply_policy
 
 
 CRITICS = ("scalar", "distributional")
+#: folded into the seed's key for the LS-FQE refit batches.
+REFIT_STREAM = 0x5EED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,12 +102,19 @@ class FQEConfig:
     critic: str = "scalar"
     #: atoms of the distributional critic.
     num_atoms: int = 51
+    #: LS-FQE: gradient steps between least-squares refits of the critic's last layer (a multiple
+    #: of target_update_period); None: plain FQE.
+    ls_every: int | None = None
+    #: LS-FQE: prior weight per refit transition toward the current last layer (Levine et al.'s lambda).
+    ls_lambda: float = 1.0
+    #: LS-FQE: transitions per refit, drawn without replacement (the whole dataset if smaller).
+    ls_batch_size: int = 65_536
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         if not 0.0 <= self.discount < 1.0:
             raise ValueError(f"discount must be in [0, 1), got {self.discount!r}")
-        for field in ("batch_size", "num_steps", "target_update_period"):
+        for field in ("batch_size", "num_steps", "target_update_period", "ls_batch_size"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)!r}")
         if self.num_steps % self.target_update_period:
@@ -103,6 +126,13 @@ class FQEConfig:
             raise ValueError(f"critic must be one of {CRITICS}, got {self.critic!r}")
         if self.num_atoms < 2:
             raise ValueError(f"num_atoms must be >= 2, got {self.num_atoms!r}")
+        check_refit(self.ls_every, self.ls_lambda)
+        if self.ls_every is not None and self.ls_every % self.target_update_period:
+            raise ValueError(f"ls_every = {self.ls_every}: must be a multiple of target_update_period "
+                             f"({self.target_update_period}): a refit ends an FQE iteration")
+        if self.ls_every is not None and self.critic != "scalar":
+            raise ValueError(f"ls_every = {self.ls_every}: the least-squares refit needs critic='scalar' "
+                             f"(the {self.critic} critic's head outputs logits, not values)")
 
     @property
     def scale(self) -> float:
@@ -150,11 +180,16 @@ class FQEResult(NamedTuple):
       initial_values: (M,) Q(s0, pi(s0)) per initial state.
       losses: (num_steps / target_update_period,) mean TD loss per FQE iteration, in
         (value / value_scale)^2 units (scalar critic) or nats (distributional).
+      refit_steps: LS-FQE: the gradient steps after which the last layer was refitted.
+      refit_losses: LS-FQE: (len(refit_steps), 2) mean TD loss on the refit batch before and
+        after each refit, in the units of ``losses``.
     """
 
     value: float
     initial_values: np.ndarray
     losses: np.ndarray
+    refit_steps: tuple[int, ...] = ()
+    refit_losses: np.ndarray = np.zeros((0, 2))
 
 
 def td_loss(q_tm1: jax.Array, r_t: jax.Array, discount_t: jax.Array, q_t: jax.Array) -> jax.Array:
@@ -202,6 +237,39 @@ def compiled_iteration(config: FQEConfig):
     return jax.jit(iteration)
 
 
+@functools.lru_cache(maxsize=8)
+def compiled_refit(config: FQEConfig):
+    """Return a jitted LS-FQE refit of the critic's last layer toward the FQE targets of Q_k.
+
+    ``refit(params, target_params, data, idx) -> (params, loss_before, loss_after)``:
+    ``idx`` (B,) the refit batch; the TD losses are means on it, in the units of
+    ``FQEResult.losses``. Cached per config, like ``compiled_iteration``.
+    """
+    head = make_head(config)
+
+    def refit(params, target_params, data, idx):
+        obs, actions = data["obs"][idx], data["actions"][idx]
+        q_t = head.value(head.critic.apply(target_params, data["next_obs"][idx], data["next_actions"][idx]))
+        targets = data["rewards"][idx] / config.scale + config.discount * data["discounts"][idx] * q_t
+        features, path = head_features(head.critic, params, obs, actions)
+        # Levine et al.'s lambda weighs averages over the batch; refit_head's weighs sums
+        new_params = refit_head(params, path, features, targets, config.ls_lambda * idx.shape[0])
+
+        def loss(p):
+            return jnp.mean(0.5 * jnp.square(targets - head.value(head.critic.apply(p, obs, actions))))
+
+        return new_params, loss(params), loss(new_params)
+
+    return jax.jit(refit)
+
+
+def refit_batch(key: jax.Array, num_transitions: int, config: FQEConfig) -> jax.Array:
+    """Return the indices (B,) of one refit: ``ls_batch_size`` drawn without replacement, or all."""
+    if config.ls_batch_size >= num_transitions:
+        return jnp.arange(num_transitions)
+    return jax.random.choice(key, num_transitions, (config.ls_batch_size,), replace=False)
+
+
 def fitted_q_evaluation(policy, data: Transitions, config: FQEConfig = FQEConfig(), *,
                         seed: int = 0, progress: bool = True) -> FQEResult:
     """Estimate the discounted value of ``policy`` from ``data`` by FQE.
@@ -234,18 +302,30 @@ def fitted_q_evaluation(policy, data: Transitions, config: FQEConfig = FQEConfig
     init_key, key = jax.random.split(jax.random.PRNGKey(seed))
     params = jax.jit(head.critic.init)(init_key, arrays["obs"][:1], arrays["actions"][:1])
     opt_state = make_optimiser(config).init(params)
-    iteration = compiled_iteration(config)
+    # one compilation for every run length and refit setting (the iteration reads neither)
+    iteration = compiled_iteration(dataclasses.replace(config, num_steps=config.target_update_period,
+                                                       ls_every=None, ls_lambda=1.0, ls_batch_size=1))
+    # the refit batches' own stream: plain FQE's draws stay those of a run without refits
+    refit_key = jax.random.fold_in(jax.random.PRNGKey(seed), REFIT_STREAM)
     reporter = ProgressReporter(config.num_steps, desc=f"fqe {getattr(policy, 'name', '')}".strip(),
                                 enabled=progress)
-    losses = []
+    losses, refit_steps, refit_losses = [], [], []
     for k in range(config.num_steps // config.target_update_period):
+        target_params = params  # Q_k of this iteration (the jitted iteration freezes the same)
         params, opt_state, loss = iteration(params, opt_state, arrays, jax.random.fold_in(key, k))
         losses.append(float(loss))
-        reporter.set_postfix({"td_loss": f"{losses[-1]:.3g}"})
-        reporter.update((k + 1) * config.target_update_period)
+        step = (k + 1) * config.target_update_period
+        if config.ls_every is not None and step % config.ls_every == 0:
+            idx = refit_batch(jax.random.fold_in(refit_key, step), len(data.rewards), config)
+            params, before, after = compiled_refit(config)(params, target_params, arrays, idx)
+            refit_steps.append(step), refit_losses.append((float(before), float(after)))
+        reporter.set_postfix({"td_loss": f"{losses[-1]:.3g}", **({"refits": len(refit_steps)}
+                                                                  if config.ls_every else {})})
+        reporter.update(step)
     reporter.close()
     s0 = jnp.asarray(data.initial_obs, jnp.float32)
     q0 = jax.jit(lambda p, o, a: head.value(head.critic.apply(p, o, a)))(
         params, s0, jnp.asarray(apply_policy(policy, data.initial_obs)))
     initial_values = np.asarray(q0, dtype=np.float64) * config.scale
-    return FQEResult(float(initial_values.mean()), initial_values, np.asarray(losses))
+    return FQEResult(float(initial_values.mean()), initial_values, np.asarray(losses), tuple(refit_steps),
+                     np.asarray(refit_losses, dtype=np.float64).reshape(-1, 2))
