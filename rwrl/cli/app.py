@@ -14,6 +14,7 @@ from rwrl.cli.bandits import register as register_bandit_commands
 from rwrl.cli.data import register as register_data_commands
 from rwrl.cli.distill import register as register_distill_command
 from rwrl.cli.explain import register as register_explain_command
+from rwrl.cli.minatar import register as register_minatar_commands
 from rwrl.cli.ope import register as register_ope_command
 from rwrl.cli.run import register as register_run_commands
 from rwrl.cli.sweep import register as register_sweep_commands
@@ -113,6 +114,7 @@ register_ope_command(app)  # rwrl ope: off-policy evaluation (imports JAX when i
 register_bandit_commands(app)  # rwrl bandits: envs, policies, run (imports rwrl.bandits when it runs)
 register_explain_command(app)  # rwrl explain: VIPER surrogates (imports sklearn, JAX when it runs)
 register_distill_command(app)  # rwrl distill: policy students (imports JAX when it runs)
+register_minatar_commands(app)  # rwrl minatar: games, agents, run (imports MinAtar, JAX when it runs)
 
 
 def main() -> None:
