@@ -1,5 +1,5 @@
-"""Reference JAX agents (D4PG, distributional MPO, robust MPO, constrained D4PG, offline BC, CRR,
-IQL), the registry that names them, and the pieces they share.
+"""Reference JAX agents (D4PG, distributional MPO, TD3, robust MPO, constrained D4PG, offline BC,
+CRR, IQL), the registry that names them, and the pieces they share.
 
 Example::
 
@@ -62,6 +62,7 @@ _CONSTRAINED = Capabilities(cost_constrained=True)
 AGENTS = {
     "d4pg": AgentEntry("rwrl.agents.d4pg", "D4PG", "D4PGConfig"),
     "dmpo": AgentEntry("rwrl.agents.dmpo", "DMPO", "DMPOConfig"),
+    "td3": AgentEntry("rwrl.agents.td3", "TD3", "TD3Config"),
     "rmpo": AgentEntry("rwrl.agents.rmpo", "RMPO", "RMPOConfig", _MODEL_SET),
     "srmpo": AgentEntry("rwrl.agents.rmpo", "RMPO", "SRMPOConfig", _MODEL_SET),
     "rcd4pg": AgentEntry("rwrl.agents.rcd4pg", "RCD4PG", "RCD4PGConfig", _CONSTRAINED),

@@ -20,7 +20,11 @@ is allowed.
 * ``GradientClipConfig``: max_gradient_norm (all but iql);
 * ``LearnerConfig``: ActorCriticConfig's and GradientClipConfig's fields, and
   target_update_period (d4pg, dmpo, crr and the agents built on them);
-* ``CriticSupportConfig``: num_atoms, v_min, v_max (the same agents: a C51 critic).
+* ``CriticSupportConfig``: num_atoms, v_min, v_max (the same agents: a C51 critic);
+* ``ExplorationNoiseConfig``: sigma (the deterministic-policy agents that explore
+  with Gaussian noise: d4pg and the agents built on it, td3);
+* ``PolyakConfig``: target_polyak (the agents whose targets track by Polyak
+  averaging: iql, td3).
 
 This module imports nothing heavy.
 """
@@ -188,6 +192,32 @@ class CriticSupportConfig(AgentConfig):
             raise ValueError(f"v_min={self.v_min!r}, v_max={self.v_max!r}: need v_min < v_max")
 
 
-__all__ = ["ActorCriticConfig", "AgentConfig", "BatchConfig", "CriticSupportConfig", "GradientClipConfig",
-           "LearnerConfig", "PolicyNetConfig", "ReplayConfig", "require_int", "require_positive",
-           "require_sizes"]
+@dataclasses.dataclass(frozen=True)
+class ExplorationNoiseConfig(AgentConfig):
+    """Gaussian exploration noise on a deterministic policy's action."""
+
+    #: stddev of the Gaussian exploration noise, in action units ([-1, 1]).
+    sigma: float = 0.3
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.sigma >= 0:
+            raise ValueError(f"sigma={self.sigma!r}: must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class PolyakConfig(AgentConfig):
+    """Target networks that track the online ones by Polyak averaging."""
+
+    #: tau: the Polyak step of the target networks per target update.
+    target_polyak: float = 0.005
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 < self.target_polyak <= 1.0:
+            raise ValueError(f"target_polyak={self.target_polyak!r}: must be in (0, 1]")
+
+
+__all__ = ["ActorCriticConfig", "AgentConfig", "BatchConfig", "CriticSupportConfig", "ExplorationNoiseConfig",
+           "GradientClipConfig", "LearnerConfig", "PolicyNetConfig", "PolyakConfig", "ReplayConfig",
+           "require_int", "require_positive", "require_sizes"]

@@ -34,23 +34,16 @@ import optax
 
 from rwrl.agents import distributional
 from rwrl.agents.base import AgentFunctions, JittedAgent, actor_critic_optimisers
-from rwrl.agents.config import CriticSupportConfig, LearnerConfig, ReplayConfig
+from rwrl.agents.config import CriticSupportConfig, ExplorationNoiseConfig, LearnerConfig, ReplayConfig
 from rwrl.agents.networks import DeterministicPolicy, DistributionalCritic
 from rwrl.agents.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class D4PGConfig(LearnerConfig, CriticSupportConfig, ReplayConfig):
-    """D4PG hyperparameters: the pieces of ``rwrl.agents.config`` and sigma; the defaults learn cartpole and walker."""
+class D4PGConfig(LearnerConfig, CriticSupportConfig, ReplayConfig, ExplorationNoiseConfig):
+    """D4PG hyperparameters: the pieces of ``rwrl.agents.config``; the defaults learn cartpole and walker."""
 
     n_step: int = 5  # acme's D4PG
-    #: stddev of the Gaussian exploration noise, in action units ([-1, 1]).
-    sigma: float = 0.3
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.sigma < 0:
-            raise ValueError(f"sigma={self.sigma!r}: must be >= 0")
 
 
 class D4PGNetworks(NamedTuple):

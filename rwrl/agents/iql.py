@@ -46,14 +46,14 @@ import optax
 
 from rwrl.agents.base import AgentFunctions, JittedAgent, make_optimiser
 from rwrl.agents.capabilities import Capabilities
-from rwrl.agents.config import ActorCriticConfig, BatchConfig, require_positive, require_sizes
+from rwrl.agents.config import ActorCriticConfig, BatchConfig, PolyakConfig, require_positive, require_sizes
 from rwrl.agents.dmpo import gaussian_log_prob
 from rwrl.agents.networks import GaussianPolicy, LayerNormMLP, gaussian_action
 from rwrl.agents.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class IQLConfig(ActorCriticConfig, BatchConfig):
+class IQLConfig(ActorCriticConfig, BatchConfig, PolyakConfig):
     """IQL hyperparameters (the paper's locomotion settings; see the module docstring)."""
 
     #: hidden layer sizes of the value network.
@@ -66,8 +66,6 @@ class IQLConfig(ActorCriticConfig, BatchConfig):
     beta: float = 3.0
     #: upper clip of the advantage weights.
     max_weight: float = 100.0
-    #: Polyak step of the target critics per learner step.
-    target_polyak: float = 0.005
     # The paper's two hidden layers and learning rate for the policy and Q networks too.
     policy_hidden_sizes: tuple[int, ...] = (256, 256)
     critic_hidden_sizes: tuple[int, ...] = (256, 256)
@@ -81,8 +79,6 @@ class IQLConfig(ActorCriticConfig, BatchConfig):
                          "max_weight")
         if not 0.0 < self.expectile < 1.0:
             raise ValueError(f"expectile={self.expectile!r}: must be in (0, 1)")
-        if not 0.0 < self.target_polyak <= 1.0:
-            raise ValueError(f"target_polyak={self.target_polyak!r}: must be in (0, 1]")
 
 
 class ScalarCritic(nn.Module):
