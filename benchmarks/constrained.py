@@ -159,15 +159,8 @@ def _figure(scores: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rwrl.experiments.sweeps.plan import Overrides
-    parser = sweep_file.claim_parser(__doc__.split("\n")[0], REPO / "runs" / "constrained",
-                                     REPO / "benchmarks" / "results")
-    parser.add_argument("--envs", default="", help="comma-separated envs instead of the file's")
-    args = parser.parse_args(argv)
-    envs = tuple(e for e in args.envs.split(",") if e) or None
-    left = sweep_file.run_or_restore(SPEC, args, Overrides(scale=args.scale, seeds=args.seeds, envs=envs))
-    summarize(args)
-    return 1 if left else 0
+    return sweep_file.claim_main(SPEC, __doc__.split("\n")[0], REPO / "runs" / "constrained",
+                                 REPO / "benchmarks" / "results", summarize, argv, envs=True)
 
 
 if __name__ == "__main__":

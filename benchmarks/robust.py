@@ -139,13 +139,8 @@ def _figure(summary: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rwrl.experiments.sweeps.plan import Overrides
-    parser = sweep_file.claim_parser(__doc__.split("\n")[0], REPO / "runs" / "robust",
-                                     REPO / "benchmarks" / "results")
-    args = parser.parse_args(argv)
-    left = sweep_file.run_or_restore(SPEC, args, Overrides(scale=args.scale, seeds=args.seeds))
-    summarize(args)
-    return 1 if left else 0
+    return sweep_file.claim_main(SPEC, __doc__.split("\n")[0], REPO / "runs" / "robust",
+                                 REPO / "benchmarks" / "results", summarize, argv)
 
 
 if __name__ == "__main__":

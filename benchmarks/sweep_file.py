@@ -101,6 +101,22 @@ def run_or_restore(spec: Path, args: Any, overrides: Any) -> int:
                                                 archive=args.archive)))
 
 
+def claim_main(spec: Path, description: str, root: Path, out: Path, summarize: Callable[[Any], Any],
+               argv: list[str] | None = None, envs: bool = False) -> int:
+    """The ``main`` of a sweep-plus-claim-table benchmark: parse ``claim_parser``'s arguments
+    (and ``--envs`` with ``envs``), run or restore ``spec``'s sweep, ``summarize(args)``; return 1
+    while runs of the plan are not done, else 0."""
+    from rwrl.experiments.sweeps.plan import Overrides
+    parser = claim_parser(description, root, out)
+    if envs:
+        parser.add_argument("--envs", default="", help="comma-separated envs instead of the file's")
+    args = parser.parse_args(argv)
+    chosen = tuple(e for e in getattr(args, "envs", "").split(",") if e) or None
+    left = run_or_restore(spec, args, Overrides(scale=args.scale, seeds=args.seeds, envs=chosen))
+    summarize(args)
+    return 1 if left else 0
+
+
 def say_not_done(left: int) -> int:
     """Print, when ``left`` runs are not done, that the same command continues them; return ``left``."""
     if left:

@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from rwrl.core.checks import count as _count
 from rwrl.metrics import bandit_results
 from rwrl.metrics.sweep_results import RUN_CONFIG, RUN_SUMMARY, read_summary
 from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
@@ -172,14 +173,6 @@ def split_params(env: str, policy: str, pairs: Mapping[str, Any]
 
 
 # ---------------------------------------------------------------- the config
-def _count(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
-            or (high is not None and value > high)):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} = {value!r} is not allowed: an integer {bound}")
-    return int(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class BanditRunConfig:
     """What a bandit run is (module docstring); validated on construction.

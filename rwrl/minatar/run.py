@@ -59,6 +59,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from rwrl.core.checks import count as _count
 from rwrl.metrics.episode_file import EpisodeFile, count_rows, read_rows, truncate_rows
 from rwrl.minatar import check_agent, check_game
 from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
@@ -74,14 +75,6 @@ SEED_MAX = 2**32 - 1
 KEY_BLOCK = 10_000
 #: the fraction of the frames whose episodes make the summary's final score.
 FINAL_FRACTION = 0.1
-
-
-def _count(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
-            or (high is not None and value > high)):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} = {value!r} is not allowed: an integer {bound}")
-    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
