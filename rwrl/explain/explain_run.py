@@ -119,15 +119,22 @@ def parse_depths(text: str) -> tuple[int, ...]:
     return depths
 
 
-def resolve_weights(requested: Optional[str], agent: str) -> str:
+def resolve_weights(requested: Optional[str], agent: str, distilled: bool = False) -> str:
     """Return the weights used for a run of agent ``agent``: ``requested``, or the default for None.
 
+    A distilled student (``rwrl distill``; ``distilled``) has its agent's critic as first
+    initialised: distillation trains the policy only, so its critic gives no Q. Its default
+    is uniform, and asking for q-gap is refused.
+
     Raises:
-      ExplainError: one line, when "q-gap" is asked for and the agent has no critic.
+      ExplainError: one line, when "q-gap" is asked for and the run has no trained critic.
     """
     if requested is None:
-        return "q-gap" if has_critic(agent) else "uniform"
+        return "q-gap" if has_critic(agent) and not distilled else "uniform"
     if requested == "q-gap":
+        if distilled:
+            raise ExplainError("weights = 'q-gap': the run is a distilled student (rwrl distill), whose "
+                               "critic was never trained; use weights uniform, or explain its teacher")
         try:
             require_critic(agent)
         except CriticError as err:
@@ -197,10 +204,11 @@ def explain_checkpoint(path: Path, out: Path, settings: ExplainSettings = Explai
 
     checkpoint = resolve_checkpoint(path)
     try:
-        agent = read_run_config(checkpoint)["run"]["agent"]
+        config = read_run_config(checkpoint)
     except CriticError as err:
         raise ExplainError(str(err)) from err
-    weights = resolve_weights(settings.weights, agent)  # refused before any loading
+    distilled = config.get("distill") is not None
+    weights = resolve_weights(settings.weights, config["run"]["agent"], distilled)  # refused before loading
     snapshot = load_policy(checkpoint)
     env_kwargs = dict(snapshot.env_kwargs)
     if settings.time_limit is not None:

@@ -127,3 +127,10 @@ def test_q_gap_weights_without_a_critic_are_refused_in_one_line(agent, why):
 def test_bad_weights_are_refused_naming_the_field_and_the_allowed_values():
     with pytest.raises(ExplainError, match="weights = 'qgap': allowed q-gap, uniform"):
         ExplainSettings(weights="qgap")
+
+
+def test_a_distilled_student_whose_critic_was_never_trained_defaults_to_uniform_and_refuses_q_gap():
+    assert resolve_weights(None, "d4pg", distilled=True) == "uniform"
+    assert resolve_weights("uniform", "d4pg", distilled=True) == "uniform"
+    with pytest.raises(ExplainError, match="a distilled student .* whose critic was never trained"):
+        resolve_weights("q-gap", "d4pg", distilled=True)
