@@ -18,9 +18,9 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 MUST_HAVE_EXAMPLES = {
     f"rwrl.challenges.{name}"
     for name in ("combined", "delay", "dimensionality", "multiobj", "noise", "perturb",
-                 "pipeline", "realtime", "safety", "specs")
-} | {"rwrl.core.seeding", "rwrl.envs.autoreset", "rwrl.envs.dm_env_adapter", "rwrl.envs.gym_env",
-     "rwrl.bandits", "rwrl.bandits.contextual", "rwrl.bandits.linear"}
+                 "pipeline", "realtime", "regime", "safety", "specs")
+} | {"rwrl.metrics.continual", "rwrl.core.seeding", "rwrl.envs.autoreset",
+     "rwrl.envs.dm_env_adapter", "rwrl.envs.gym_env", "rwrl.bandits", "rwrl.bandits.contextual", "rwrl.bandits.linear"}
 
 
 def module_names(path=rwrl.__path__, prefix="rwrl.") -> list[str]:

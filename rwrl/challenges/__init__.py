@@ -1,7 +1,7 @@
 """The real-world challenges: batched transforms with explicit state.
 
 One module per challenge (safety, delay, noise, perturb, dimensionality,
-multiobj, realtime), each holding its stages, its spec dataclass, the parser
+multiobj, realtime, regime), each holding its stages, its spec dataclass, the parser
 of its spec dictionary and its ``Challenge`` declaration (``challenge``);
 ``registry`` lists them (and the ``combined`` bundle), ``specs`` parses an
 env's keyword arguments through the registry (checks shared in
@@ -11,8 +11,8 @@ env's keyword arguments through the registry (checks shared in
 Adding a challenge touches its stage file, its line in
 ``rwrl.challenges.registry.CHALLENGES`` and its section of docs/challenges.md,
 nothing else: ``gymnasium.make``, ``rwrl.load``, sweep files and sweep results
-read the registry. The registry's docstring says what the stage file holds,
-where the new stages run, and the path of the next one, ``regime_spec``.
+read the registry. The registry's docstring says what the stage file holds
+and where the new stages run (``regime_spec`` was added this way).
 """
 
 from rwrl.challenges.multiobj import OBJECTIVES, Objective, SafetyObjective

@@ -12,7 +12,10 @@ classes, its spec dataclass, and one ``Challenge`` that names:
   stages it adds to each path, as makers that the pipeline calls in the
   path's order with the per-env shape of the stream at that place;
 * ``configure(task, spec)`` (optional): what it sets on the task before any
-  stage is made (the safety challenge chooses the task's constraints).
+  stage is made (the safety challenge chooses the task's constraints);
+* ``parameters(spec) -> names`` (optional): the physical parameters its stages
+  set on the task (perturbation, regimes); ``parse_specs`` refuses two
+  challenges that set one parameter.
 
 The paths (``rwrl.challenges.pipeline`` orders the stages of each):
 
@@ -54,12 +57,14 @@ class Challenge:
       parse: fn(spec dict, facts) -> parsed spec, or None when off.
       stages: fn(parsed spec, task) -> ``StageMakers``.
       configure: fn(task, parsed spec), run before any stage is made; None: nothing.
+      parameters: fn(parsed spec) -> the physical parameters it sets; None: none.
     """
 
     name: str
     parse: Callable[[Mapping, TaskFacts], Any]
     stages: Callable[[Any, Any], StageMakers]
     configure: Callable[[Any, Any], None] | None = None
+    parameters: Callable[[Any], tuple[str, ...]] | None = None
 
     @property
     def keyword(self) -> str:

@@ -215,4 +215,5 @@ def perturb_stages(spec: PerturbSpec, task) -> StageMakers:
     return {EPISODE: {"perturbation": lambda shape: Perturbation(spec, task.num_envs)}}
 
 
-CHALLENGE = Challenge("perturb", parse_perturb, perturb_stages)
+CHALLENGE = Challenge("perturb", parse_perturb, perturb_stages,
+                      parameters=lambda spec: (spec.param,))

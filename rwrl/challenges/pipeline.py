@@ -6,6 +6,7 @@ docs/challenges.md) is written down here and nowhere else in the code:
 Episode start (before the task's reset)::
 
     perturbation (a scheduler step; the initial state is drawn on the new model)
+          -> regime (the episode's regime's parameters; they never overlap the perturbed one)
 
 Action path (agent action -> physics)::
 
@@ -37,9 +38,9 @@ registered challenge's) runs after the named ones, in registry order; on the
 action path that is still before the clip to bounds.
 
 ``info`` keys added to the task's: 'perturbation' {param: (n,) value} when
-perturbations are on; 'realtime' {'latency': (n,) s, 'missed': (n,) periods}
-when real-time is on; 'multiobj' (n, 1 + M) [r, objectives] when
-multi-objective is on.
+perturbations are on; 'regime' (n,) int64 when regimes are on; 'realtime'
+{'latency': (n,) s, 'missed': (n,) periods} when real-time is on; 'multiobj'
+(n, 1 + M) [r, objectives] when multi-objective is on.
 
 ``env_state()`` saves everything the next step depends on as flat arrays
 (``rwrl.tasks.env_state``): the task's 'task/...' state, the pipeline's
@@ -80,7 +81,7 @@ from rwrl.core.seeding import (CounterRandom, box_muller, fresh_seed, seeds_arra
 from rwrl.tasks.env_state import EnvState, check_env_state, under, with_prefix
 
 #: stage names in application order (see the module docstring); tests read these.
-EPISODE_PATH = ("perturbation",)
+EPISODE_PATH = ("perturbation", "regime")
 ACTION_PATH = ("delay", "repetition", "gaussian", "dropped", "stuck", "clip", "realtime")
 OBSERVATION_PATH = ("gaussian", "dropped", "stuck", "constraints", "delay", "dummy", "multiobj")
 REWARD_PATH = ("multiobj", "delay")

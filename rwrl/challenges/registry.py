@@ -18,11 +18,8 @@ their path (before the action clip), in registry order; a challenge whose
 place among the published stages matters is given one in that path's order,
 which is the pipeline's fact and written there once.
 
-Next: ``regime_spec`` (continual learning: the physics switches between
-regimes on a schedule) is ``rwrl/challenges/regime.py`` with ``RegimeSpec``,
-``parse_regime`` (its parameters checked against ``facts.perturb_params``)
-and an EPISODE stage that sets a regime's parameters before the task's
-reset, as ``Perturbation`` does; its line below; its section of the docs.
+The latest added this way: ``regime_spec`` (continual learning: the physics
+switches between regimes on a schedule), ``rwrl/challenges/regime.py``.
 
 ``BUNDLES`` are keywords that set several specs at once: ``combined_challenge``
 sets the delay, noise, perturbation and dimensionality specs.
@@ -37,7 +34,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from rwrl.challenges import (combined, delay, dimensionality, multiobj, noise, perturb, realtime,
-                             safety)
+                             regime, safety)
 from rwrl.challenges.challenge import Challenge
 from rwrl.tasks.facts import TaskFacts
 
@@ -50,6 +47,7 @@ CHALLENGES: dict[str, Challenge] = {c.keyword: c for c in (
     dimensionality.CHALLENGE,
     multiobj.CHALLENGE,
     realtime.CHALLENGE,
+    regime.CHALLENGE,
 )}
 
 #: keyword -> fn(value, given spec dicts, facts) -> the spec dicts it sets.

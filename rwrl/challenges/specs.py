@@ -12,7 +12,9 @@ parsed once, when the environment is built, before any state exists:
   constructor refuses an unknown keyword first, with a TypeError: Python's
   convention, which frameworks such as TorchRL rely on);
 * an unknown key or a value out of range raises a ValueError naming the
-  field, the value and what is allowed (``rwrl.challenges.spec_checks``).
+  field, the value and what is allowed (``rwrl.challenges.spec_checks``);
+* two challenges that would set one physical parameter (``Challenge.parameters``:
+  a ``regime_spec`` regime and ``perturb_spec``) raise a ValueError naming both.
 
 ValueError is the only error parsing raises, whatever the input (a user's
 ``Objective`` class or latency callable may raise its own when called).
@@ -104,4 +106,19 @@ def parse_specs(facts: TaskFacts, **specs: Any) -> ChallengeSpecs:
         if value is not None:
             dicts.update(BUNDLES[keyword](value, dicts, facts))
     parsed = {c.name: c.parse(dicts[keyword] or {}, facts) for keyword, c in CHALLENGES.items()}
+    _check_parameters_set_once(parsed)
     return _specs_class((*parsed, *bundles))(**parsed, **bundles)
+
+
+def _check_parameters_set_once(parsed: Mapping[str, Any]) -> None:
+    """Raise a ValueError naming both challenges when two set one physical parameter."""
+    setters: dict[str, str] = {}
+    for challenge in CHALLENGES.values():
+        spec = parsed[challenge.name]
+        if spec is None or challenge.parameters is None:
+            continue
+        for name in challenge.parameters(spec):
+            if name in setters:
+                raise ValueError(f"{challenge.keyword}: parameter {name!r} is set by "
+                                 f"{setters[name]} too: give each parameter to one challenge")
+            setters[name] = challenge.keyword

@@ -21,6 +21,12 @@ autoreset spends one vector step per finished episode on the reset (reward 0,
 action ignored); that step is masked out of the replay and the episode
 statistics and is not counted.
 
+Regimes (``regime_spec``): each evaluation runs every regime
+(``rwrl.experiments.regime_eval``); its rows carry ``train_regime``, the
+regime most training envs are in (the training episodes' latest ``info['regime']``,
+kept with the open episodes in the checkpoint), and the summary the
+continual metrics (``rwrl.metrics.continual.evaluate_continual``).
+
 Physics states: an agent with the ``model_set`` capability (R-MPO) gets a
 train env made with ``physics_state_info=True`` and a replay that stores, with
 each transition, the physics state of the observation its action was taken
@@ -105,6 +111,7 @@ from rwrl.envs.autoreset import EpisodeMarks
 from rwrl.storage.checkpoint import Checkpoint, write_chunk
 from rwrl.experiments.config import RunConfig
 from rwrl.experiments.loop_base import Loop, action_mapper, derived_seed, flat_obs, is_restorable
+from rwrl.experiments.regime_eval import training_regime
 from rwrl.metrics.accumulator import EpisodeAccumulator
 
 #: the prefix of the accumulator's arrays in the checkpoint's "session" group.
@@ -339,7 +346,17 @@ class Trainer(Loop):
         return [entry for _, entry in self._replay_chunks]
 
     def _extra_summary(self) -> dict[str, Any]:
-        return {"env_steps_per_s": self.counters.env_steps / max(self.stopwatch.totals["total"], 1e-9)}
+        summary = {"env_steps_per_s": self.counters.env_steps / max(self.stopwatch.totals["total"], 1e-9)}
+        if self._eval_columns():  # a run with regimes: its continual metrics from its rows
+            from rwrl.metrics.continual import evaluate_continual
+            from rwrl.metrics.episode_file import read_episodes
+            summary.update(evaluate_continual(read_episodes(self.run_dir / "metrics.jsonl")))
+        return summary
+
+    def _eval_columns(self) -> dict[str, Any]:
+        """``train_regime``: the regime most training envs are in, when the env reports regimes."""
+        regime = training_regime(self.accumulator.regimes)
+        return {} if regime is None else {"train_regime": regime}
 
     # ------------------------------------------------------------- loop
 

@@ -212,6 +212,10 @@ class Loop:
         """Summary entries beyond the shared ones."""
         return {}
 
+    def _eval_columns(self) -> dict[str, Any]:
+        """Columns of every evaluation row beyond the shared ones (online: the training regime)."""
+        return {}
+
     def _checkpoint_due(self, final: bool) -> bool:
         """Due every ``checkpoint_every`` of the clock or ``checkpoint_minutes``, and at the end."""
         c, cfg = self.counters, self.config
@@ -370,7 +374,8 @@ class Loop:
                                      derived_seed(self.config.seed, "eval", c.evaluations),
                                      keys, self.constraint_names, self._env_actions)
         # The learner's last metrics (a constrained agent's lambda, J_C, ...) as of this evaluation.
-        context = {**self._row_context("eval"), "evaluation": c.evaluations, **self._learner_columns()}
+        context = {**self._row_context("eval"), "evaluation": c.evaluations, **self._eval_columns(),
+                   **self._learner_columns()}
         rows = [{**context, "episode": c.eval_episodes + i, "env_index": i, **row}
                 for i, row in enumerate(episodes)]
         c.evaluations += 1

@@ -18,7 +18,10 @@ variable statistics, ...) plus::
     env_steps    training env steps when it ended (eval: when the evaluation ran)
     updates      learner updates by then
     wall_time    seconds of loop wall-clock by then (summed over sessions)
-    evaluation   eval only: 0, 1, ...; its ``eval_episodes`` rows share it
+    evaluation   eval only: 0, 1, ...; its ``eval_episodes`` rows share it (with a
+                 ``regime_spec``: ``eval_episodes`` per regime, ``rwrl.experiments.regime_eval``)
+    train_regime eval only, with a ``regime_spec``: the regime the run was training on
+                 (``regime``: the regime evaluated; on train rows, the episode's regime)
     learner/<m>  the agent's last update metrics (losses; a constrained agent's lambda, J_C, ...)
                  as of the row, on train and eval rows
 
@@ -56,6 +59,7 @@ from rwrl.storage.checkpoint import Checkpoint, CheckpointError, load_latest
 from rwrl.experiments.config import ConfigError, RunConfig, read_config, write_config
 from rwrl.storage.run_lock import RunLock, RunLockedError
 from rwrl.experiments.loop import Trainer
+from rwrl.experiments.regime_eval import make_eval_env
 from rwrl.metrics.episode_file import count_rows, truncate_rows
 
 AgentFactory = Callable[[RunConfig, int, int], Any]
@@ -142,7 +146,7 @@ def _build_trainer(config: RunConfig, run_dir: Path, hooks: RunHooks) -> Trainer
         return build_offline_trainer(config, run_dir, hooks.agent_factory, hook=hooks.on_step,
                                      progress=hooks.progress)
     train_env = hooks.env_factory(config, config.num_envs)
-    eval_env = hooks.env_factory(config.eval_config(), config.eval_episodes)
+    eval_env = make_eval_env(config, hooks.env_factory)
     if config.observation_history:
         train_env = ObservationHistory(train_env, config.observation_history)
         eval_env = ObservationHistory(eval_env, config.observation_history)

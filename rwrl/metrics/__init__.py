@@ -4,7 +4,9 @@ Record: wrap an env in :class:`EpisodeRecorder` (or a vector env in
 :class:`VectorEpisodeRecorder`); each finished episode becomes one row of a
 JSON-lines file (schema: :mod:`rwrl.metrics.schema`). Evaluate: the pure
 functions of :mod:`rwrl.metrics.evaluators`, or :func:`evaluate_run` for
-every evaluator of a run's file(s) at once. Read rows back with
+every evaluator of a run's file(s) at once; the continual-learning metrics of
+runs with regimes (forgetting, forward transfer) are in
+:mod:`rwrl.metrics.continual`. Read rows back with
 :func:`read_rows` (dicts) or :func:`read_episodes` (a DataFrame).
 
 Importing this package does not import pandas or scipy: the functions that

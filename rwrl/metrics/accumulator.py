@@ -9,8 +9,13 @@ rather than 64 Python appends; a single env is a batch of one.
 ``safety_vars`` name -> (N, ...); optional ``multiobj`` (N, 2),
 ``perturbation`` param -> (N,), ``realtime`` {``missed``: (N,), ``latency``:
 (N,) seconds}, ``diverged`` (N,) bool (True on the step where that env's
-simulation diverged; envs that do not report it never diverge). Keys
-beginning with ``_`` (Gymnasium's vector-info masks) are ignored.
+simulation diverged; envs that do not report it never diverge), ``regime``
+(N,) int (each env's physical regime). Keys beginning with ``_``
+(Gymnasium's vector-info masks) are ignored.
+
+``regimes`` gives each env's latest reported regime: that of its open
+episode, or of its last one until the next reset reports the new one (a
+loop reads it as the regime it is training on).
 
 Per-step statistics cover the agent's steps only: the state returned by
 ``reset`` is not a step (the published suite also counts it, so its
@@ -118,6 +123,8 @@ class EpisodeAccumulator:
         self._latency: _RunningStats | None = None
         self._perturb: dict[str, np.ndarray] = {}
         self._diverged: np.ndarray | None = None  # (N,) bool, once the env reports it
+        # (N,) int, each env's latest reported regime; not cleared: the next reset overwrites it
+        self._regime: np.ndarray | None = None
 
     def clear(self, ids) -> None:
         """Forget the partial episodes of envs ``ids`` (bool mask (N,), indices or slice)."""
@@ -135,7 +142,8 @@ class EpisodeAccumulator:
         """Return the open episodes' partial sums as named arrays (``load_state_dict`` restores them)."""
         d = {"return": self._return, "length": self._length, "cost": self._cost,
              "violations": self._violations}
-        optional = {"multiobj": self._multiobj, "misses": self._misses, "diverged": self._diverged}
+        optional = {"multiobj": self._multiobj, "misses": self._misses, "diverged": self._diverged,
+                    "regime": self._regime}
         d.update({name: value for name, value in optional.items() if value is not None})
         d.update({f"perturb/{name}": values for name, values in self._perturb.items()})
         if self._safety is not None:
@@ -157,7 +165,7 @@ class EpisodeAccumulator:
             _load_into(total, d, name)
         n = self.num_envs
         for name, shape, dtype in (("multiobj", (n, 2), np.float64), ("misses", (n, 2), np.int64),
-                                   ("diverged", (n,), bool)):
+                                   ("diverged", (n,), bool), ("regime", (n,), np.int64)):
             if name in d:
                 setattr(self, f"_{name}", np.zeros(shape, dtype))
                 _load_into(getattr(self, f"_{name}"), d, name)
@@ -182,6 +190,7 @@ class EpisodeAccumulator:
         """
         for name, value in _public(info.get("perturbation", {})).items():
             self._perturbation(name)[ids] = _per_env(value, self.num_envs)[ids, 0]
+        self._observe_regime(ids, info)
         if "safety_vars" in info:
             self._safety_block(info["safety_vars"])
             self._safety.shift[ids] = self._safety_matrix(info["safety_vars"])[ids]
@@ -225,7 +234,19 @@ class EpisodeAccumulator:
             raise ValueError(f"info['safety_vars'] lacks {error}, reported before") from None
         return np.concatenate(columns, axis=1) if columns else np.zeros((self.num_envs, 0))
 
+    @property
+    def regimes(self) -> np.ndarray | None:
+        """(N,) int64 copy of each env's latest reported regime (-1: none yet); None: never reported."""
+        return None if self._regime is None else self._regime.copy()
+
+    def _observe_regime(self, sel, info: Info) -> None:
+        if "regime" in info:
+            if self._regime is None:
+                self._regime = np.full(self.num_envs, -1, np.int64)
+            self._regime[sel] = np.asarray(info["regime"], np.int64).reshape(-1)[sel]
+
     def _add_optional(self, sel, info: Info) -> None:
+        self._observe_regime(sel, info)
         if "diverged" in info:
             if self._diverged is None:
                 self._diverged = np.zeros(self.num_envs, dtype=bool)
@@ -284,6 +305,8 @@ class EpisodeAccumulator:
             row[schema.LATENCY + "max"] = float(latency["max"][0])
         if self._diverged is not None:
             row[schema.DIVERGED] = int(self._diverged[i])
+        if self._regime is not None:
+            row[schema.REGIME] = int(self._regime[i])
         return row
 
 

@@ -15,6 +15,8 @@ it without flattening (``pd.read_json(path, lines=True)``)::
     multiobj/reward              float, sum over steps of info["multiobj"][0]
     multiobj/safety              float, sum over steps of info["multiobj"][1]
     perturb/<param>              float, value of the perturbed parameter this episode
+    regime                       int, index of the episode's physical regime (info["regime"],
+                                 regime_spec)
     deadline_misses              int, steps whose action missed its deadline (missed > 0)
     missed_periods               int, sum of info["realtime"]["missed"] (control periods run on the fallback)
     latency/mean, latency/max    float seconds, of info["realtime"]["latency"]
@@ -35,6 +37,7 @@ COST = "cost"
 DEADLINE_MISSES = "deadline_misses"
 MISSED_PERIODS = "missed_periods"
 DIVERGED = "diverged"
+REGIME = "regime"
 
 VIOLATIONS = "violations/"
 VIOLATION_RATE = "violation_rate/"
@@ -49,7 +52,7 @@ SAFETY_STATS = ("mean", "std", "min", "max")
 
 #: names a user's extra field may not take: they would overwrite recorded data.
 RESERVED_NAMES = (EPISODE, ENV_INDEX, RETURN, LENGTH, COST, DEADLINE_MISSES, MISSED_PERIODS,
-                  DIVERGED)
+                  DIVERGED, REGIME)
 RESERVED_PREFIXES = (VIOLATIONS, VIOLATION_RATE, SAFETY, MULTIOBJ, PERTURB, LATENCY)
 
 

@@ -6,7 +6,9 @@ crafted or odd config (``"steps": "<script>..."``) shows as text.
 
 One self-contained file, readable offline and attachable to an email: the
 learning curves of training and evaluation return, the per-constraint
-violation rates over training, the evaluators of :mod:`rwrl.metrics` per run
+violation rates over training, for runs with a ``regime_spec`` the return
+on each regime with the switches marked and the continual metrics
+(``rwrl.metrics.continual``), the evaluators of :mod:`rwrl.metrics` per run
 and across seeds, and each run's resolved config. Works on runs in progress.
 """
 
@@ -23,8 +25,9 @@ import numpy as np
 
 from rwrl.storage.atomic_files import atomic_write_bytes
 from rwrl.metrics import across_seeds, evaluate_episodes
-from rwrl.report.plots import (RunData, group_runs, load_run, png_base64, returns_figure,
-                               violations_figure)
+from rwrl.metrics.continual import evaluate_continual
+from rwrl.report.plots import (RunData, group_runs, load_run, png_base64, regimes_figure,
+                               returns_figure, violations_figure)
 
 #: the pages' common style sheet (the sweep page adds to it).
 PAGE_STYLE = """
@@ -49,6 +52,7 @@ def run_evaluators(run: RunData, window: int) -> dict[str, float]:
         per_eval = evals.groupby("env_steps")["return"].mean()
         result["eval_return/last"] = float(per_eval.iloc[-1])
         result["eval_return/best"] = float(per_eval.max())
+        result.update(evaluate_continual(evals))  # {} unless the run has regimes
     if run.summary is not None:
         result["update_ms"] = run.summary.get("update_ms", math.nan)
         result["outside_learner_share"] = run.summary.get("outside_learner_share", math.nan)
@@ -135,6 +139,14 @@ def figures_section(runs: Sequence[RunData]) -> str:
     else:
         parts.append(f'<img class="figure" alt="violations" src="data:image/png;base64,'
                      f'{png_base64(violations)}">')
+    regimes = regimes_figure(runs)
+    if regimes is not None:
+        parts.append("<h2>Return on each regime over training</h2>"
+                     "<p>Each evaluation runs every regime; dashed lines mark the switches of "
+                     "the training regime. Forgetting: a regime's return falling after its "
+                     "training period (continual/* in the evaluators).</p>")
+        parts.append(f'<img class="figure" alt="regimes" src="data:image/png;base64,'
+                     f'{png_base64(regimes)}">')
     return "\n".join(parts)
 
 

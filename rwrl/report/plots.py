@@ -1,4 +1,4 @@
-"""The report's figures: learning curves and constraint violations over training.
+"""The report's figures: learning curves, constraint violations, regimes over training.
 
 Runs that differ only in their seed form a group (same agent, task,
 challenges and agent config); a group of several runs is drawn as the mean
@@ -25,6 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from rwrl.metrics import schema
+from rwrl.metrics.continual import TRAIN_REGIME, switch_times
 from rwrl.metrics.episode_file import read_rows
 
 _GRID_POINTS = 200  # points of the common env-step grid of a group's mean
@@ -173,6 +174,48 @@ def violations_figure(runs: Sequence[RunData]) -> Figure | None:
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
     _legend(fig, axes.flat[0])
+    return fig
+
+
+def regime_runs(runs: Sequence[RunData]) -> list[RunData]:
+    """Return the runs evaluated per regime (their evaluation rows carry ``train_regime``)."""
+    return [run for run in runs if TRAIN_REGIME in run.phase("eval")]
+
+
+def regimes_figure(runs: Sequence[RunData]) -> Figure | None:
+    """The forgetting figure: evaluation return on each regime over training, switches marked.
+
+    One panel per group of runs with regimes: one line per regime evaluated
+    (mean over seeds, range shaded) and a dashed line at each switch of the
+    training regime (of the group's first run), labelled with the regime that
+    follows. None when no run has regimes.
+    """
+    groups = group_runs(regime_runs(runs))
+    if not groups:
+        return None
+    fig = _figure(12, 3.6 * len(groups) + 0.4)
+    axes = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
+    for ax, (label, members) in zip(axes, groups.items()):
+        regimes = sorted({int(r) for run in members for r in run.phase("eval")[schema.REGIME].dropna()})
+        for regime in regimes:
+            curves = [curve(run.phase("eval")[run.phase("eval")[schema.REGIME] == regime], schema.RETURN)
+                      for run in members]
+            grid, mean, low, high = seed_band(curves)
+            ax.plot(grid, mean, color=f"C{regime % 10}", label=f"regime {regime}",
+                    marker="o" if len(grid) < 3 else None)
+            if len(members) > 1:
+                ax.fill_between(grid, low, high, color=f"C{regime % 10}", alpha=0.2, linewidth=0)
+        train = members[0].phase("train")
+        for step, regime in (switch_times(train) if schema.REGIME in train else []):
+            ax.axvline(step, color="0.4", linestyle="--", linewidth=1)
+            ax.annotate(f"regime {regime}", (step, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -3), textcoords="offset points", fontsize=8, ha="left",
+                        va="top", color="0.3")
+        seeds = f" ({len(members)} seeds)" if len(members) > 1 else ""
+        ax.set(title=textwrap.shorten(label + seeds, 140, placeholder=" ..."), xlabel="env steps",
+               ylabel="evaluation return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

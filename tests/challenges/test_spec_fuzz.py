@@ -28,13 +28,14 @@ from rwrl.challenges.multiobj import SafetyObjective
 from rwrl.challenges.noise import MAX_RUN_STEPS
 from rwrl.challenges.perturb import MAX_PERIOD, SCHEDULERS
 from rwrl.challenges.realtime import MAX_MISSED, MAX_SECONDS
+from rwrl.challenges.regime import MAX_EPISODES, MAX_REGIMES
 from rwrl.challenges.spec_checks import MAX_STD
 from rwrl.challenges.specs import ChallengeSpecs, parse_specs
 from rwrl.domains import DOMAINS, domain_class, make_domain
 from rwrl.tasks.facts import TaskFacts, domain_facts
 
 SPEC_NAMES = ("safety_spec", "delay_spec", "noise_spec", "perturb_spec", "dimensionality_spec",
-              "multiobj_spec", "realtime_spec")
+              "multiobj_spec", "realtime_spec", "regime_spec")
 ENV_ID = "rwrl/cartpole-swingup-v0"
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 #: parse_specs cases per domain in the default suite (5 domains x 2 tests).
@@ -155,6 +156,14 @@ def spec_fields(bad) -> tuple[dict, dict]:
                           "budget": _reals(0, 0.1, bad), "latency": latency,
                           "fallback": st.one_of(st.sampled_from(["hold", "zero", "last"]), bad),
                           "max_missed": _integers(MAX_MISSED, bad)},
+        "regime_spec": {"enable": enable, "cycle": enable,
+                        "regimes": st.one_of(st.lists(st.one_of(st.dictionaries(
+                            st.sampled_from(ALL_PARAMS + ["bogus"]), _reals(0, 20, bad),
+                            max_size=2), bad), max_size=3), bad),
+                        "episodes_per_regime": _integers(MAX_EPISODES, bad, 1),
+                        "durations": st.one_of(st.lists(_integers(MAX_EPISODES, bad, 1),
+                                                        max_size=3), bad),
+                        "eval_regime": st.one_of(st.none(), _integers(3, bad))},
     }
     return noise, specs
 
@@ -181,7 +190,25 @@ def valid_cartpole_specs():
                                    fallback=st.sampled_from(["hold", "zero"]))
     specs = {name: st.one_of(st.fixed_dictionaries({}, optional=fields[name]), st.none())
              for name in SPEC_NAMES}
+    specs["regime_spec"] = st.one_of(_valid_regime_spec(p), st.none())
     return st.fixed_dictionaries({}, optional=specs)
+
+
+@st.composite
+def _valid_regime_spec(draw, p) -> dict:
+    """A valid cartpole regime_spec: regimes of cartpole parameters and durations to match."""
+    one = st.fixed_dictionaries({"pole_length": st.floats(p.min, p.max)},
+                                optional={"pole_mass": st.floats(0.1, 10.0)})
+    regimes = draw(st.lists(one, min_size=1, max_size=3))
+    spec = {"regimes": regimes, "cycle": draw(st.booleans())}
+    if draw(st.booleans()):
+        spec["episodes_per_regime"] = draw(st.integers(1, 3))
+    else:
+        spec["durations"] = draw(st.lists(st.integers(1, 3), min_size=len(regimes),
+                                          max_size=len(regimes)))
+    if draw(st.booleans()):
+        spec["eval_regime"] = draw(st.integers(0, len(regimes) - 1))
+    return spec
 
 
 NOISE_FIELDS, FIELDS = spec_fields(junk)
@@ -206,20 +233,27 @@ def _numbers(obj):
 BOUNDS = {"delay": MAX_DELAY_STEPS, "steps": MAX_RUN_STEPS, "period": MAX_PERIOD,
           "num_random_state_observations": MAX_RANDOM_OBSERVATIONS,
           "max_missed": MAX_MISSED, "budget": MAX_SECONDS, "latency": MAX_SECONDS,
-          "gaussian": MAX_STD, "std": MAX_STD, "prob": 1.0, "coeff": 1.0}
+          "gaussian": MAX_STD, "std": MAX_STD, "prob": 1.0, "coeff": 1.0,
+          "durations": MAX_EPISODES, "eval_regime": MAX_REGIMES}
 
 
 def check_parsed(parsed: ChallengeSpecs, facts: TaskFacts) -> None:
     """Assert every number of a parsed spec is a finite int or float within its bound."""
     for path, value in _numbers(parsed):
         assert type(value) in (int, float) and math.isfinite(value), (path, value)
-        if path.split(".")[1] in ("start", "min", "max"):
-            continue  # the perturbed parameter's range: checked below
+        if path.split(".")[1] in ("start", "min", "max", "values"):
+            continue  # a parameter's range: checked below
         bound = next(b for key, b in BOUNDS.items() if key in path)
         assert 0 <= value <= bound, (path, value, bound)
     if parsed.perturb:
         p, param = parsed.perturb, facts.perturb_params[parsed.perturb.param]
         assert param.min <= p.min <= p.start <= p.max <= param.max
+    if parsed.regime:
+        r = parsed.regime
+        assert len(r.values) == len(r.durations) <= MAX_REGIMES and r.params
+        for regime in r.values:
+            for name, value in zip(r.params, regime):
+                assert facts.perturb_params[name].min <= value <= facts.perturb_params[name].max
 
 
 def parse_or_name(facts: TaskFacts, kwargs: dict, record: collections.Counter):
@@ -261,6 +295,13 @@ VALID = {
 }
 
 
+def _valid_regime(facts: TaskFacts) -> dict:
+    # a parameter the domain's combined challenges leave alone: perturb_spec is drawn apart
+    name, p = list(facts.perturb_params.items())[-1]
+    return {"regimes": [{name: p.start}, {name: p.max}], "episodes_per_regime": 2, "cycle": True,
+            "eval_regime": 1}
+
+
 def _valid_perturb(facts: TaskFacts) -> dict:
     name, p = next(iter(facts.perturb_params.items()))
     return {"param": name, "scheduler": "uniform", "period": 2, "min": p.min, "max": p.max,
@@ -271,7 +312,8 @@ def _valid_perturb(facts: TaskFacts) -> dict:
 def one_fault(draw, domain: str):
     """Return (kwargs, prefixes the error may start with): a valid spec, one value replaced."""
     name = draw(st.sampled_from(SPEC_NAMES))
-    spec = _valid_perturb(FACTS[domain]) if name == "perturb_spec" else VALID[name]
+    spec = (_valid_perturb(FACTS[domain]) if name == "perturb_spec" else
+            _valid_regime(FACTS[domain]) if name == "regime_spec" else VALID[name])
     spec = {k: dict(v) if isinstance(v, dict) else v for k, v in spec.items()}
     target, fields, where = spec, FIELDS[name], name
     if name == "noise_spec":  # one sub-spec, or one key of it
@@ -287,6 +329,9 @@ def one_fault(draw, domain: str):
         allowed += [f"{name}[{k!r}]" for k in ("min", "max", "start")]
     if name == "realtime_spec" and key == "mode":  # wallclock measures the latency itself
         allowed.append(f"{name}['latency']")
+    if name == "regime_spec":  # one of two keys, and an index into the regimes
+        allowed += [f"{name}: give exactly one of", f"{name}['eval_regime']",
+                    f"{name}['regimes'] names no parameter"]
     return {name: spec}, allowed
 
 
