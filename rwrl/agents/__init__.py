@@ -1,5 +1,5 @@
-"""Reference JAX agents (D4PG, distributional MPO, TD3, robust MPO, constrained D4PG, offline BC,
-CRR, IQL), the registry that names them, and the pieces they share.
+"""Reference JAX agents (D4PG, distributional MPO, TD3, robust MPO, constrained D4PG, continual
+D4PG (EWC, KFAC), offline BC, CRR, IQL), the registry that names them, and the pieces they share.
 
 Example::
 
@@ -57,6 +57,7 @@ class AgentEntry:
 _OFFLINE = Capabilities(offline=True)
 _MODEL_SET = Capabilities(model_set=True)
 _CONSTRAINED = Capabilities(cost_constrained=True)
+_CONTINUAL = Capabilities(continual=True)
 
 #: agent name -> its entry.
 AGENTS = {
@@ -67,6 +68,8 @@ AGENTS = {
     "srmpo": AgentEntry("rwrl.agents.rmpo", "RMPO", "SRMPOConfig", _MODEL_SET),
     "rcd4pg": AgentEntry("rwrl.agents.rcd4pg", "RCD4PG", "RCD4PGConfig", _CONSTRAINED),
     "metal": AgentEntry("rwrl.agents.metal", "MetaL", "MetaLConfig", _CONSTRAINED),
+    "d4pg-ewc": AgentEntry("rwrl.agents.d4pg_ewc", "D4PGEWC", "D4PGEWCConfig", _CONTINUAL),
+    "d4pg-kfac": AgentEntry("rwrl.agents.d4pg_kfac", "D4PGKFAC", "D4PGKFACConfig", _CONTINUAL),
     "bc": AgentEntry("rwrl.agents.bc", "BC", "BCConfig", _OFFLINE),
     "crr": AgentEntry("rwrl.agents.crr", "CRR", "CRRConfig", _OFFLINE),
     "iql": AgentEntry("rwrl.agents.iql", "IQL", "IQLConfig", _OFFLINE),

@@ -27,6 +27,11 @@ class Capabilities:
     #: chooses the cost c_t the replay stores, and the agent's
     #: ``observe_episodes(state, costs)`` is handed each finished training episode's average cost.
     cost_constrained: bool = False
+    #: learns across regimes (D4PG-EWC, -KFAC, -HCL): after training envs reset, the loop calls
+    #: ``observe_regime(state, replay, regime, key) -> (state, event or None)`` with the replay and
+    #: the training envs' regime (``info['regime']``, None without a ``regime_spec``); at a switch
+    #: (an event) it empties the replay when the config's ``reset_replay_at_switch`` says so.
+    continual: bool = False
 
 
 __all__ = ["Capabilities"]

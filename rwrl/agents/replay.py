@@ -76,6 +76,8 @@ class NStepReplay:
         self._next_index = 0
         self._size = 0
         self._written = 0  # transitions written since construction; the ring holds the last _size
+        # transitions written before the last ``discard`` (0: none discarded); they are never sampled
+        self._discarded = 0
         # Per env, the steps still waiting for their n-step return, oldest first.
         self._pending_obs = np.zeros((num_envs, n_step, obs_size), np.float32)
         self._pending_action = np.zeros((num_envs, n_step, action_size), np.float32)
@@ -218,10 +220,32 @@ class NStepReplay:
         return self._gather(self._indices(rng, (count, batch_size)))
 
     def _indices(self, rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
-        """Return stored positions of ``shape``, uniform with replacement."""
+        """Return stored positions of ``shape``, uniform with replacement.
+
+        Position ``(d + r) % capacity`` for a draw r in [0, size), d the count
+        discarded: the live transitions, and the draw's own positions when
+        nothing was discarded.
+        """
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        return rng.integers(0, self._size, size=shape)
+        draw = rng.integers(0, self._size, size=shape)
+        return draw if self._discarded == 0 else (self._discarded + draw) % self.capacity
+
+    def discard(self) -> None:
+        """Forget every stored transition (a continual agent's replay at a regime switch).
+
+        The count written goes on (``written``), so checkpoints' chunks and their
+        spans stay valid; the pending n-step windows are kept (call it between
+        episodes, when they are empty).
+        """
+        self._discarded, self._size = self._written, 0
+
+    def latest(self, count: int) -> Transition:
+        """Return the newest ``min(count, len(self))`` transitions, oldest first (float32 numpy)."""
+        if int(count) != count or count < 1:
+            raise ValueError(f"count={count!r}: must be an integer >= 1")
+        first = self._written - min(int(count), self._size)
+        return self._gather(np.arange(first, self._written) % self.capacity)
 
     def _gather(self, index: np.ndarray) -> Transition:
         """Return the transitions at ``index`` (any shape), float32 numpy."""
@@ -237,6 +261,9 @@ class NStepReplay:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Return plain numpy arrays from which ``load_state_dict`` restores this buffer exactly."""
+        if self._discarded:
+            raise ValueError("state_dict holds no discarded count: save a buffer that discarded "
+                             "with position_state and export_rows")
         stored = {name: getattr(self, f"_{name}")[: self._size].copy() for name in self._stored()}
         return {**stored, **self.position_state()}
 
@@ -270,6 +297,7 @@ class NStepReplay:
             "next_index": np.array(self._next_index),
             "size": np.array(self._size),
             "written": np.array(self._written),
+            "discarded": np.array(self._discarded),
         }
 
     def load_position_state(self, d: dict[str, np.ndarray]) -> None:
@@ -289,12 +317,16 @@ class NStepReplay:
                 f"{list(np.asarray(d['shape']))}, {float(d['gamma'])}; this buffer has {expected}, {self.gamma}"
             )
         written, size, next_index = int(d["written"]), int(d["size"]), int(d["next_index"])
-        if size != min(written, self.capacity) or next_index != written % self.capacity:
+        discarded = int(d.get("discarded", 0))  # states saved before ``discard`` existed: none
+        if (not 0 <= discarded <= written or size != min(written - discarded, self.capacity)
+                or next_index != written % self.capacity):
             raise ValueError(f"replay state's size {size} and next_index {next_index} do not fit "
-                             f"{written} transitions written into a ring of {self.capacity}")
+                             f"{written} transitions written ({discarded} discarded) into a ring of "
+                             f"{self.capacity}")
         for name in self._pending():
             getattr(self, f"_{name}")[...] = d.get(name, 0.0)
         self._size, self._next_index, self._written = size, next_index, written
+        self._discarded = discarded
 
     def clear_pending(self) -> None:
         """Drop every env's pending window (their episodes will not go on)."""

@@ -27,6 +27,12 @@ regime most training envs are in (the training episodes' latest ``info['regime']
 kept with the open episodes in the checkpoint), and the summary the
 continual metrics (``rwrl.metrics.continual.evaluate_continual``).
 
+A continual agent (the ``continual`` capability: D4PG-EWC, -KFAC, -HCL) is
+handed the replay and the training regime each time training envs reset
+(``observe_regime``); at a switch it consolidates (or its detector fires), and
+the replay is emptied when its config's ``reset_replay_at_switch`` says so
+(``NStepReplay.discard``: the count written goes on, so checkpoints stay valid).
+
 Physics states: an agent with the ``model_set`` capability (R-MPO) gets a
 train env made with ``physics_state_info=True`` and a replay that stores, with
 each transition, the physics state of the observation its action was taken
@@ -378,6 +384,8 @@ class Trainer(Loop):
         self.in_episode[:] = False
         self.accumulator.clear(slice(None))
         self.accumulator.observe_reset(np.arange(self.config.num_envs), info)
+        if self.agent.capabilities.continual:
+            self._observe_regime()
 
     def _continue_session(self, session: dict[str, Any]) -> None:
         """Take up the open episodes where the checkpoint left them (the env is restored already)."""
@@ -408,6 +416,8 @@ class Trainer(Loop):
             self.accumulator.add_step(active, reward, info)
             if not active.all():
                 self.accumulator.observe_reset(np.flatnonzero(~active), info)
+                if self.agent.capabilities.continual:
+                    self._observe_regime()
             c.env_steps += int(active.sum())
             if done.any():
                 self._finish_episodes(np.flatnonzero(done))
@@ -428,6 +438,20 @@ class Trainer(Loop):
         if self.agent.capabilities.cost_constrained:
             costs = np.array([episode_cost(row, self.cost_constraint) for row in rows], np.float32)
             self.state = self.agent.observe_episodes(self.state, costs)
+
+    def _observe_regime(self) -> None:
+        """A continual agent's look at the training regime after envs reset; at a switch, the replay's reset.
+
+        The event's numbers join the learner columns (``learner/switched``,
+        ``learner/consolidations``, ...) of the rows that follow, until the next update.
+        """
+        regime = training_regime(self.accumulator.regimes)
+        self.state, event = self.agent.observe_regime(self.state, self.replay, regime, self.keys.next())
+        if event is None:
+            return
+        self.last_metrics = {**self.last_metrics, **event}
+        if self.agent.config.reset_replay_at_switch:
+            self.replay.discard()
 
     def _learn(self) -> None:
         c = self.counters

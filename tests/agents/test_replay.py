@@ -221,3 +221,41 @@ def test_add_checks_shapes_and_sample_checks_empty():
         replay.sample(np.random.default_rng(0), 4)
     with pytest.raises(ValueError, match="obs has shape"):
         replay.add(np.zeros((3, 3)), np.zeros((4, 2)), np.zeros(4), np.zeros((4, 3)), np.zeros(4), np.zeros(4))
+
+
+def test_discard_forgets_the_stored_rows_and_a_restore_keeps_the_forgetting():
+    # A ring of 4: t = 0, 1 write 4 rows, then a discard (a regime switch), then t = 2 writes 2.
+    replay = NStepReplay(capacity=4, obs_size=1, action_size=1, num_envs=2, n_step=1, gamma=GAMMA)
+    for t in range(2):
+        step(replay, [t, 10 + t], [t, t], [t + 1, 11 + t])
+    replay.discard()
+    assert len(replay) == 0 and replay.written == 4
+    with pytest.raises(ValueError, match="empty replay"):
+        replay.sample(np.random.default_rng(0), 1)
+    step(replay, [2, 12], [2, 2], [3, 13])
+    assert len(replay) == 2 and replay.written == 6
+    batch = replay.sample(np.random.default_rng(0), 256)
+    assert set(batch.obs_tm1[:, 0]) == {2.0, 12.0}  # only the rows written after the discard
+    assert list(replay.latest(8).obs_tm1[:, 0]) == [2.0, 12.0]
+    assert list(replay.export_rows(4)["obs_tm1"][:, 0]) == [2.0, 12.0]
+    with pytest.raises(ValueError, match="holds transitions 4 to 5"):
+        replay.export_rows(3)  # discarded rows are not exported
+    restored = NStepReplay(capacity=4, obs_size=1, action_size=1, num_envs=2, n_step=1, gamma=GAMMA)
+    restored.load_position_state(replay.position_state())
+    assert restored.import_rows(4, replay.export_rows(4)) == 2
+    r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+    np.testing.assert_array_equal(replay.sample(r1, 32).obs_tm1, restored.sample(r2, 32).obs_tm1)
+    for t in range(3, 5):  # the ring fills and wraps after the discard: every slot live again
+        step(replay, [t, 10 + t], [t, t], [t + 1, 11 + t])
+    assert set(replay.sample(np.random.default_rng(0), 256).obs_tm1[:, 0]) == {3.0, 4.0, 13.0, 14.0}
+    with pytest.raises(ValueError, match="discarded count"):
+        replay.state_dict()
+
+
+def test_latest_returns_the_newest_rows_oldest_first():
+    replay = NStepReplay(capacity=4, obs_size=1, action_size=1, num_envs=2, n_step=1, gamma=GAMMA)
+    for t in range(3):
+        step(replay, [t, 10 + t], [t, t], [t + 1, 11 + t])
+    assert list(replay.latest(3).obs_tm1[:, 0]) == [11.0, 2.0, 12.0]
+    with pytest.raises(ValueError, match="count=0: must be an integer >= 1"):
+        replay.latest(0)
