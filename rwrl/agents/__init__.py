@@ -1,5 +1,6 @@
 """Reference JAX agents (D4PG, distributional MPO, TD3, robust MPO, constrained D4PG, continual
-D4PG (EWC, KFAC), offline BC, CRR, IQL), the registry that names them, and the pieces they share.
+D4PG (EWC, KFAC, HCL: switches found by a flow detector), offline BC, CRR, IQL), the registry that
+names them, and the pieces they share.
 
 Example::
 
@@ -70,6 +71,7 @@ AGENTS = {
     "metal": AgentEntry("rwrl.agents.metal", "MetaL", "MetaLConfig", _CONSTRAINED),
     "d4pg-ewc": AgentEntry("rwrl.agents.d4pg_ewc", "D4PGEWC", "D4PGEWCConfig", _CONTINUAL),
     "d4pg-kfac": AgentEntry("rwrl.agents.d4pg_kfac", "D4PGKFAC", "D4PGKFACConfig", _CONTINUAL),
+    "d4pg-hcl": AgentEntry("rwrl.agents.d4pg_hcl", "D4PGHCL", "D4PGHCLConfig", _CONTINUAL),
     "bc": AgentEntry("rwrl.agents.bc", "BC", "BCConfig", _OFFLINE),
     "crr": AgentEntry("rwrl.agents.crr", "CRR", "CRRConfig", _OFFLINE),
     "iql": AgentEntry("rwrl.agents.iql", "IQL", "IQLConfig", _OFFLINE),

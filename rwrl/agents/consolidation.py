@@ -43,7 +43,8 @@ Choices (none tuned):
 * The penalty of a slot is built by ``curvature.quadratic_penalty`` and summed
   by ``curvature.total_penalty`` (H is never formed for EWC and KFAC).
 * The empty slots' arrays are zeros of the structure a real estimate has; that
-  structure is found once per agent by an estimate on one dummy transition.
+  structure is found once per agent by tracing an estimate on one dummy
+  transition (``jax.eval_shape``: nothing is compiled or computed).
 """
 
 from __future__ import annotations
@@ -181,8 +182,8 @@ class ConsolidatingD4PG(d4pg.D4PG):
         policy_params = self.networks.policy.init(key, obs)
         dummy = Transition(obs_tm1=obs, action_tm1=action, reward_t=jnp.zeros(1), discount_t=jnp.zeros(1),
                            obs_t=obs)
-        pair = self._estimate(critic_params, policy_params, dummy, key, 0.0)
-        zero = jax.tree_util.tree_map(lambda x: np.zeros(np.shape(x), np.asarray(x).dtype), pair)
+        shapes = jax.eval_shape(lambda c, p: self._estimate(c, p, dummy, key, 0.0), critic_params, policy_params)
+        zero = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
         return tuple(curvature.stack([p] * config.max_consolidations) for p in zero)
 
     # ------------------------------------------------------------ switches

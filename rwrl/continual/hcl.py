@@ -120,6 +120,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import json
 import math
 import numbers
 import time
@@ -279,6 +280,30 @@ def _train_step(flow: flows.RealNVP, mode: str, fr_weight: float, temperature: f
 
 def _optimiser(learning_rate: float, clip_norm: float) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(learning_rate))
+
+
+
+#: the fields of a waiting batch, in the order ``HCL._pending`` keeps them.
+_PENDING_FIELDS = ("u", "logdet", "y", "scores", "lp")
+
+
+def _flatten(tree: Any, prefix: str) -> dict[str, np.ndarray]:
+    """Return the leaves of ``tree`` as numpy arrays keyed ``prefix/<tree path>``."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {f"{prefix}/{jax.tree_util.keystr(path)}": np.asarray(leaf) for path, leaf in flat}
+
+
+def _unflatten_like(template: Any, d: dict[str, np.ndarray], prefix: str) -> Any:
+    """Rebuild a pytree shaped like ``template`` from ``_flatten``'s arrays; ValueError if one does not fit."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    leaves = []
+    for path, ref in flat:
+        name = f"{prefix}/{jax.tree_util.keystr(path)}"
+        value = np.asarray(d[name])
+        if value.shape != np.shape(ref) or value.dtype != np.asarray(ref).dtype:
+            raise ValueError(f"{name}: {value.shape} {value.dtype}, expected {np.shape(ref)} {np.asarray(ref).dtype}")
+        leaves.append(jnp.asarray(value))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 class HCL:
@@ -532,6 +557,73 @@ class HCL:
         self._window.clear()
         return recognised, full
 
+    # ------------------------------------------------------------------ saving
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return everything ``observe`` reads and writes as flat numpy arrays (keys joined by '/').
+
+        The pytrees (``params``, ``snapshot``, the Adam state) are keyed by their tree paths and
+        rebuilt into the structure of a fresh HCL of the same ``dim`` and config; the numpy
+        generator's state is JSON bytes in a uint8 array; the window, the references and the
+        waiting batches are numbered entries beside their counts (``None`` fields are absent).
+        Plain arrays only: ``np.savez`` writes it and ``np.load(allow_pickle=False)`` reads it.
+        """
+        d: dict[str, np.ndarray] = {"dim": np.array(self.dim)}
+        for name in ("params", "snapshot", "opt_state"):
+            d.update(_flatten(getattr(self, name), name))
+        d["key"] = np.asarray(self._key)
+        d["rng"] = np.frombuffer(json.dumps(self._rng.bit_generator.state).encode(), np.uint8).copy()
+        d["seen"], d["old"] = self.seen.copy(), self._old.copy()
+        d["counters"] = np.array([self.task, self.num_tasks, self._in_task, self.index], np.int64)
+        if self._shift is not None:
+            d["shift"], d["scale"] = self._shift.copy(), self._scale.copy()
+        d["window/count"] = np.array(len(self._window))
+        for i, scores in enumerate(self._window):
+            d[f"window/{i}"] = np.asarray(scores).copy()
+        d["references/tasks"] = np.array(sorted(self.references), np.int64)
+        for j, (centre, scores) in self.references.items():
+            d[f"references/{j}/centre"], d[f"references/{j}/scores"] = np.array(centre), np.asarray(scores).copy()
+        d["pending/count"] = np.array(len(self._pending))
+        for i, waiting in enumerate(self._pending):
+            for name, value in zip(_PENDING_FIELDS, waiting):
+                if value is not None:
+                    d[f"pending/{i}/{name}"] = np.asarray(value).copy()
+        return d
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        """Restore the state ``state_dict`` returned, on an HCL made with the same ``dim`` and config.
+
+        Raises:
+          HCLError: the state is another width's, or a piece is missing or of another shape
+            (nothing changes then).
+        """
+        try:
+            if int(d["dim"]) != self.dim:
+                raise HCLError(f"state: dim {int(d['dim'])} is not allowed: this HCL's is {self.dim}")
+            trees = {name: _unflatten_like(getattr(self, name), d, name)
+                     for name in ("params", "snapshot", "opt_state")}
+            rng = np.random.default_rng()
+            rng.bit_generator.state = json.loads(np.asarray(d["rng"], np.uint8).tobytes().decode())
+            seen, old = np.asarray(d["seen"], bool), np.asarray(d["old"], bool)
+            if seen.shape != self.seen.shape or old.shape != self.seen.shape:
+                raise HCLError(f"state: {seen.shape[0]} components is not allowed: this HCL has {len(self.seen)}")
+            task, num_tasks, in_task, index = (int(v) for v in d["counters"])
+            window = [np.asarray(d[f"window/{i}"]) for i in range(int(d["window/count"]))]
+            references = {int(j): (float(d[f"references/{j}/centre"]), np.asarray(d[f"references/{j}/scores"]))
+                          for j in d["references/tasks"]}
+            pending = [tuple(None if f"pending/{i}/{name}" not in d else np.asarray(d[f"pending/{i}/{name}"])
+                             for name in _PENDING_FIELDS) for i in range(int(d["pending/count"]))]
+            key = jnp.asarray(d["key"], jnp.uint32)
+            shift = np.asarray(d["shift"], np.float32) if "shift" in d else None
+            scale = np.asarray(d["scale"], np.float32) if "scale" in d else None
+        except (KeyError, ValueError, TypeError) as err:
+            raise HCLError(f"state: cannot restore ({type(err).__name__}: {err})") from err
+        self.params, self.snapshot, self.opt_state = trees["params"], trees["snapshot"], trees["opt_state"]
+        self._key, self._rng, self.seen, self._old = key, rng, seen.copy(), old.copy()
+        self.task, self.num_tasks, self._in_task, self.index = task, num_tasks, in_task, index
+        self._shift, self._scale = shift, scale
+        self._window = collections.deque(window, maxlen=self.config.window)
+        self.references, self._pending = references, pending
+
     # ------------------------------------------------------------------ classification
     def class_log_probs(self, x: Any) -> np.ndarray:
         """Return (n, num_classes) log p(y | x) by Bayes' rule over the seen components (-inf: unseen class)."""
@@ -583,6 +675,35 @@ class TaskDetector:
     def task(self) -> int:
         return self.model.task
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The model's state (``HCL.state_dict``)."""
+        return self.model.state_dict()
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        """Restore ``state_dict``'s state on a detector of the same ``dim`` and config."""
+        self.model.load_state_dict(d)
+
+
+def state_bytes_bound(dim: int, config: HCLConfig, batch: int) -> int:
+    """Return an upper bound on the bytes of ``np.savez`` of an HCL's ``state_dict`` for batches of ``batch``.
+
+    The parts: four copies of the parameters (params, snapshot, Adam's two moments), the
+    window (``window`` batches of float64 scores), a reference per task (``window * batch``
+    scores), ``patience`` waiting batches (inputs, log|det|, labels, scores, and ``K`` component
+    log-densities per input), the small arrays, and 512 bytes of zip and .npy headers per entry.
+    """
+    c = check_config(config)
+    flow = flows.make_flow(dim, c.max_tasks * c.num_classes, c.num_couplings, c.hidden, mask_seed=0)
+    shapes = jax.eval_shape(lambda: flows.init_params(flow, jax.random.PRNGKey(0)))
+    leaves = jax.tree_util.tree_leaves(shapes)
+    params = sum(int(np.prod(x.shape)) * 4 for x in leaves)
+    components = c.max_tasks * c.num_classes
+    waiting = batch * (dim * 4 + 4 + 4 + 8 + components * 8)
+    data = (4 * params + c.window * batch * 8 + c.max_tasks * (c.window * batch * 8 + 8)
+            + c.patience * waiting + 2 * components + 2 * dim * 4 + 1024)
+    entries = 4 * len(leaves) + 8 + c.window + 2 * c.max_tasks + 5 * c.patience + 16
+    return data + 512 * entries
+
 
 @dataclasses.dataclass(frozen=True)
 class DetectionReport:
@@ -627,4 +748,4 @@ def detection_report(detections: Sequence[int], boundaries: Sequence[int],
 
 
 __all__ = ["MODES", "PREPROCESS", "DetectionReport", "Evaluation", "HCL", "HCLConfig", "HCLError", "Step",
-           "TaskDetector", "check_config", "detection_report", "detector_config"]
+           "TaskDetector", "check_config", "detection_report", "detector_config", "state_bytes_bound"]
