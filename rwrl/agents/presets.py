@@ -54,6 +54,10 @@ _D4PG_FAST = {"policy_hidden_sizes": (128, 128), "critic_hidden_sizes": (128, 12
 #: agent name -> preset name -> config overrides, for presets other than ``paper``.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "d4pg": {"fast": _D4PG_FAST},
+    # the continual agents are D4PG with consolidation: D4PG's fast networks and learner
+    "d4pg-ewc": {"fast": _D4PG_FAST},
+    "d4pg-kfac": {"fast": _D4PG_FAST},
+    "d4pg-hcl": {"fast": _D4PG_FAST},
 }
 
 
