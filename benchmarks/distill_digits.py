@@ -62,15 +62,8 @@ def measure(seeds: Sequence[int], train_fraction: float) -> dict[str, Any]:
             "seeds": list(seeds), "seconds": seconds, "accuracy": accuracy}
 
 
-def interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """Return (mean, low, high): the mean and its 95 % t-interval over seeds."""
-    from scipy import stats
-    values = np.asarray(values, float)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
+#: the mean and its 95 % t-interval over seeds (``results_page.t_interval``).
+interval = results_page.t_interval
 
 
 def _pct(triple: tuple[float, float, float], signed: bool = False) -> str:

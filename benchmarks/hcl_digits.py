@@ -185,17 +185,8 @@ def measure(results: dict[str, Any], seeds: Sequence[int], out: Path | None) -> 
 
 
 # ----------------------------------------------------------------- analysis and page
-def interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """Return (mean, low, high): the mean and its 95 % t-interval (nan ends with fewer than two values)."""
-    from scipy import stats
-    values = np.asarray(values, float)
-    if len(values) == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
+#: the mean and its 95 % t-interval over seeds (``results_page.t_interval``).
+interval = results_page.t_interval
 
 
 def _runs(results: dict[str, Any], method: str) -> dict[int, dict[str, Any]]:
