@@ -74,6 +74,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
     return mean, mean - half, mean + half
 
+
 def machine_description() -> str:
     """Return what a result depends on about this machine: CPUs, system, load when measured."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
