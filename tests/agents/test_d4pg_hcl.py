@@ -170,6 +170,7 @@ def test_rwrl_run_d4pg_hcl_on_two_regimes_finishes(hcl_run):
     assert "continual/forgetting/0" in json.loads((out / "summary.json").read_text())
 
 
+@pytest.mark.slow  # a second whole run; the detector's own round trip is tested above, in the default suite
 def test_a_killed_d4pg_hcl_run_resumes_to_the_very_same_run(hcl_run, tmp_path):
     from rwrl.experiments.config import read_config
     from rwrl.experiments.run import RunHooks, resume_run, start_run
