@@ -496,3 +496,15 @@ def test_distill_suite_runs_end_to_end_on_a_tiny_teacher_and_resumes_without_red
     assert distill_suite.main(argv) == 0  # everything is there: nothing is measured again
     after = json.loads(out.read_text())
     assert after["items"] == json.loads(before)["items"] and len(after["sessions"]) == 2
+
+
+def test_continual_rl_matches_declarations_to_switches_and_counts_false_alarms():
+    import continual_rl
+    # env 0's episodes: regime 0 x3, 1 x3, 2 x3; declarations (consolidations going up) at 1, 4, 5
+    regimes = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    counts = [0, 1, 1, 1, 2, 3, 3, 3, 3]
+    rows = [{"regime": r, "learner/consolidations": c} for r, c in zip(regimes, counts)]
+    found = continual_rl.detection(rows)
+    assert found["switches"] == [3, 6] and found["declared"] == [1, 4, 5]
+    # switch 3 takes 4 (delay 1); switch 6 has none before the end (missed); 1 and 5 are false alarms
+    assert found["delays"] == [1, None] and found["false_alarms"] == 2
