@@ -41,7 +41,7 @@ def small_agent(name: str):
 
 
 def test_make_agent_rejects_unknown_name_and_field():
-    with pytest.raises(ValueError, match=r"unknown agent 'sac'.*'d4pg', 'dmpo'"):
+    with pytest.raises(ValueError, match=r"unknown agent 'sac'.*'d4pg'.*'dmpo'"):
         make_agent("sac", OBS, ACT)
     with pytest.raises(ValueError, match=r"unknown d4pg config field\(s\) \['lr'\].*sigma"):
         make_agent("d4pg", OBS, ACT, lr=1e-3)
@@ -79,7 +79,8 @@ def test_configs_frozen_with_documented_shared_fields(name):
         config.batch_size = 1
     # 8 envs insert 8 transitions per step; each update samples 256: at 64 samples
     # per insert (every online agent's default) that is 2 updates per vector step.
-    expected = {"d4pg": 2.0, "dmpo": 2.0, "rcd4pg": 2.0, "metal": 2.0}[name]
+    expected = {"d4pg": 2.0, "dmpo": 2.0, "rcd4pg": 2.0, "metal": 2.0, "d4pg-ewc": 2.0, "d4pg-kfac": 2.0,
+                "d4pg-hcl": 2.0}[name]
     assert config.samples_per_insert * 8 / 256 == expected
     assert updates_per_vector_step(config, 8) == pytest.approx(expected)
 
