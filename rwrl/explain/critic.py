@@ -58,6 +58,9 @@ CRITICS = {
     "rmpo": "the worst-case return over the model set",
     "srmpo": "the soft-robust (weighted average) return over the model set",
     "crr": "the return of the reward under the Gaussian policy",
+    "d4pg-ewc": "the return of the reward in the regime it learns, held near past regimes' critics",
+    "d4pg-kfac": "the return of the reward in the regime it learns, held near past regimes' critics",
+    "d4pg-hcl": "the return of the reward in the regime it learns, held near past regimes' critics",
 }
 #: the other registered agents -> why their state gives no Q for the weights.
 WITHOUT_CRITIC = {
