@@ -59,6 +59,7 @@ _OFFLINE = Capabilities(offline=True)
 _MODEL_SET = Capabilities(model_set=True)
 _CONSTRAINED = Capabilities(cost_constrained=True)
 _CONTINUAL = Capabilities(continual=True)
+_REGIMES = Capabilities(continual=True, reported_regimes=True)
 
 #: agent name -> its entry.
 AGENTS = {
@@ -69,8 +70,8 @@ AGENTS = {
     "srmpo": AgentEntry("rwrl.agents.rmpo", "RMPO", "SRMPOConfig", _MODEL_SET),
     "rcd4pg": AgentEntry("rwrl.agents.rcd4pg", "RCD4PG", "RCD4PGConfig", _CONSTRAINED),
     "metal": AgentEntry("rwrl.agents.metal", "MetaL", "MetaLConfig", _CONSTRAINED),
-    "d4pg-ewc": AgentEntry("rwrl.agents.d4pg_ewc", "D4PGEWC", "D4PGEWCConfig", _CONTINUAL),
-    "d4pg-kfac": AgentEntry("rwrl.agents.d4pg_kfac", "D4PGKFAC", "D4PGKFACConfig", _CONTINUAL),
+    "d4pg-ewc": AgentEntry("rwrl.agents.d4pg_ewc", "D4PGEWC", "D4PGEWCConfig", _REGIMES),
+    "d4pg-kfac": AgentEntry("rwrl.agents.d4pg_kfac", "D4PGKFAC", "D4PGKFACConfig", _REGIMES),
     "d4pg-hcl": AgentEntry("rwrl.agents.d4pg_hcl", "D4PGHCL", "D4PGHCLConfig", _CONTINUAL),
     "bc": AgentEntry("rwrl.agents.bc", "BC", "BCConfig", _OFFLINE),
     "crr": AgentEntry("rwrl.agents.crr", "CRR", "CRRConfig", _OFFLINE),

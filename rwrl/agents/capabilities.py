@@ -32,6 +32,9 @@ class Capabilities:
     #: the training envs' regime (``info['regime']``, None without a ``regime_spec``); at a switch
     #: (an event) it empties the replay when the config's ``reset_replay_at_switch`` says so.
     continual: bool = False
+    #: consolidates at the switches the env reports (D4PG-EWC, -KFAC): a run needs a ``regime_spec``
+    #: (D4PG-HCL finds the switches itself and runs on any env).
+    reported_regimes: bool = False
 
 
 __all__ = ["Capabilities"]

@@ -32,6 +32,6 @@ class D4PGEWCConfig(d4pg.D4PGConfig, ConsolidationConfig):
 class D4PGEWC(ConsolidatingD4PG):
     """D4PG with EWC's diagonal-Fisher penalties at the reported regime switches."""
 
-    capabilities = Capabilities(continual=True)
+    capabilities = Capabilities(continual=True, reported_regimes=True)
     config_class = D4PGEWCConfig
     form = "diagonal"

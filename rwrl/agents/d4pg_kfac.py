@@ -27,6 +27,6 @@ class D4PGKFACConfig(d4pg.D4PGConfig, ConsolidationConfig):
 class D4PGKFAC(ConsolidatingD4PG):
     """D4PG with K-FAC penalties at the reported regime switches."""
 
-    capabilities = Capabilities(continual=True)
+    capabilities = Capabilities(continual=True, reported_regimes=True)
     config_class = D4PGKFACConfig
     form = "kfac"

@@ -184,6 +184,9 @@ def _check_values(c: RunConfig) -> None:
              "an integer in [0, 100] (0: off)")
     _require(c.dataset is not None or not AGENTS[c.agent].capabilities.offline, "dataset", c.dataset,
              f"a dataset for the offline agent {c.agent!r}")
+    _require(not AGENTS[c.agent].capabilities.reported_regimes or "regime_spec" in c.env_kwargs, "env_kwargs",
+             c.env_kwargs, f"a regime_spec for {c.agent!r}, which consolidates at the regime switches the env "
+             f"reports (docs/continual.md)")
     _require(c.dataset is None or (c.dataset != "" and c.observation_history == 0), "dataset",
              c.dataset, "None, or a non-empty dataset id or path with observation_history 0")
     _require(math.isfinite(c.checkpoint_minutes) and c.checkpoint_minutes > 0,

@@ -176,3 +176,12 @@ def test_a_killed_consolidating_run_resumes_to_the_very_same_run(ewc_run, tmp_pa
         start_run(config, tmp_path / "run", hooks)
     resume_run(tmp_path / "run", hooks=RunHooks(progress=False))
     assert_same_run(tmp_path / "run", ewc_run)
+
+
+def test_a_run_of_a_reported_regime_agent_without_a_regime_spec_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--agent", "d4pg-kfac", "--env", "cartpole-swingup", "--steps", "200",
+                                      "--no-progress", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "RunConfig.env_kwargs must be a regime_spec for 'd4pg-kfac'" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
