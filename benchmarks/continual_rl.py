@@ -48,22 +48,18 @@ def detection(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Return env 0's switches, the detector's declarations and their match (episode indices of env 0).
 
     A switch is an episode whose regime differs from the one before; a declaration an
-    episode whose ``learner/consolidations`` is above the one before. Each switch takes the
-    first declaration at or after it and before the next switch (delay: their distance);
-    every other declaration is a false alarm.
+    episode whose ``learner/consolidations`` is above the one before. They are matched as
+    HCL's own benchmark matches them (``rwrl.continual.hcl.detection_report``): each switch
+    takes the first declaration at or after it and before the next switch (delay: their
+    distance); every other declaration is a false alarm.
     """
+    from rwrl.continual.hcl import detection_report
     switches = [i for i in range(1, len(rows)) if rows[i].get("regime") != rows[i - 1].get("regime")]
     counts = [r.get("learner/consolidations") or 0.0 for r in rows]
     declared = [i for i in range(1, len(rows)) if counts[i] > counts[i - 1]]
-    delays, used = [], set()
-    for k, s in enumerate(switches):
-        end = switches[k + 1] if k + 1 < len(switches) else len(rows)
-        hit = next((d for d in declared if s <= d < end and d not in used), None)
-        delays.append(None if hit is None else hit - s)
-        if hit is not None:
-            used.add(hit)
-    return {"switches": switches, "declared": declared, "delays": delays,
-            "false_alarms": len([d for d in declared if d not in used])}
+    report = detection_report(declared, switches)
+    return {"switches": switches, "declared": declared, "delays": list(report.delays),
+            "false_alarms": report.false_alarms}
 
 
 def collect(sweep: Path) -> dict[str, Any]:
