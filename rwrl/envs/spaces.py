@@ -1,7 +1,7 @@
 """Observation spaces: a flat Box by default, a Dict on request.
 
 The batched env hands over flat (n, D) observations laid out by its
-``FlatLayout`` (``rwrl.tasks.layout``); in 'flat' mode the agent gets them
+``FlatLayout`` (``rwrl.core.layout``); in 'flat' mode the agent gets them
 as they are, in 'dict' mode split into named entries (views), with the
 'constraints' entry as bool, as documented and as the published suite gives it.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from rwrl.tasks.layout import FlatLayout
+from rwrl.core.layout import FlatLayout
 
 OBSERVATION_MODES = ("flat", "dict")
 

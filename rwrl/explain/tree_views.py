@@ -1,7 +1,7 @@
 """A fitted tree surrogate read by observation name: its text, its picture, its importances.
 
 Observation names come from the env's flat layout (``observation_slices``,
-``rwrl.tasks.layout``): an entry of one number keeps its name ("height"), an
+``rwrl.core.layout``): an entry of one number keeps its name ("height"), an
 entry of several is numbered ("position[0]", "position[1]", ...).
 """
 

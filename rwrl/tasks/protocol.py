@@ -15,7 +15,7 @@ know whether challenges are on; the parts that need physics (``set_state``,
 ``info['physics_state']``, rendering) are the only ones that need ``PhysicsEnv``.
 
 Observations are flat: one (n, D) float64 array per call, laid out by
-``layout`` (``rwrl.tasks.layout.FlatLayout``: the named entries and their
+``layout`` (``rwrl.core.layout.FlatLayout``: the named entries and their
 slices; bool entries hold 0.0 or 1.0).
 
 ``info`` keys, present on every step and on every reset with the same shapes:
@@ -40,7 +40,7 @@ import numpy as np
 
 from rwrl.core.engine import BatchedPhysics
 from rwrl.tasks.facts import TaskFacts  # the type of ``BatchedEnv.facts``
-from rwrl.tasks.layout import FlatLayout
+from rwrl.core.layout import FlatLayout
 
 Info = dict[str, Any]
 

@@ -33,7 +33,7 @@ from rwrl.domains.base import Domain
 from rwrl.tasks.constraints import ConstraintSet
 from rwrl.tasks.env_state import EnvState, check_env_state, under, with_prefix
 from rwrl.tasks.facts import domain_facts
-from rwrl.tasks.layout import FlatLayout
+from rwrl.core.layout import FlatLayout
 
 #: the most environments one batch may hold, and the longest episode (control steps).
 MAX_NUM_ENVS = 65_536

@@ -16,7 +16,7 @@ from rwrl.challenges.pipeline import ChallengeEnv
 from rwrl.domains.base import Constraint, PerturbParam
 from rwrl.domains.cartpole import Cartpole
 from rwrl.tasks.constraints import ConstraintSet
-from rwrl.tasks.layout import FlatLayout
+from rwrl.core.layout import FlatLayout
 from rwrl.tasks.facts import TaskFacts
 
 BUILTIN = (

@@ -7,7 +7,7 @@ from gymnasium.utils.env_checker import check_env
 
 from rwrl.envs.gym_env import RwrlEnv
 from rwrl.envs.vector_env import RwrlVectorEnv
-from rwrl.tasks.layout import FlatLayout
+from rwrl.core.layout import FlatLayout
 
 
 class CounterEnv:
