@@ -9,11 +9,11 @@ from rwrl.cli import app
 runner = CliRunner()
 
 
-def test_envs_lists_the_fourteen_tasks_with_constraints_and_parameters():
+def test_envs_lists_the_fourteen_tasks_and_the_rate_control_env():
     result = runner.invoke(app, ["envs"])
     assert result.exit_code == 0, result.output
     ids = [line for line in result.output.splitlines() if line.startswith("rwrl/")]
-    assert len(ids) == 14
+    assert len(ids) == 15 and ids[-1].startswith("rwrl/ratecontrol-v0")
     assert "rwrl/manipulator-insert-peg-v0" in ids and "rwrl/humanoid-run-v0" in ids
     assert "slider_accel" in result.output and "thigh_length" in result.output
 

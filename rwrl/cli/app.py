@@ -1,4 +1,4 @@
-"""The ``rwrl`` command: list tasks, roll out, train, sweep, report, policies, datasets, explain, distill."""
+"""The ``rwrl`` command: list tasks, roll out, train, sweep, report, policies, datasets, explain, distill, video."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from rwrl.cli.minatar import register as register_minatar_commands
 from rwrl.cli.ope import register as register_ope_command
 from rwrl.cli.run import register as register_run_commands
 from rwrl.cli.sweep import register as register_sweep_commands
+from rwrl.cli.video import register as register_video_commands
 
 
 @contextlib.contextmanager
@@ -87,6 +88,22 @@ def envs() -> None:
         typer.echo("  perturbable parameters (nominal [min, max]):")
         for p in t.params.values():
             typer.echo(f"    {p.name:<18s} {p.start:g} [{p.min:g}, {p.max:g}] {p.unit}")
+    _echo_ratecontrol()
+
+
+def _echo_ratecontrol() -> None:
+    """List the rate-control family's id (``rwrl.video``; its corpus is not built to list it)."""
+    from rwrl.envs.registration import RATECONTROL_ID
+    from rwrl.video.env import DEFAULT_LOOKAHEAD, DEFAULT_TARGET_QPS, observation_layout
+
+    typer.echo("")
+    typer.echo("rate-control family (video encoding with the real x264; no MuJoCo):")
+    typer.echo(RATECONTROL_ID)
+    typer.echo(f"  observation {observation_layout().size} (lookahead {DEFAULT_LOOKAHEAD})  "
+               f"action 1 (QP in [0, 51])  control dt 1/fps  episode one clip (one step a frame)")
+    typer.echo("  constraints:")
+    typer.echo(f"    {'bitrate':<18s} the clip's bits <= its budget (judged on its last frame; "
+               f"budgets: constant-QP encodes at QPs {list(DEFAULT_TARGET_QPS)}, or target_kbps)")
 
 
 @app.command()
@@ -115,6 +132,7 @@ register_bandit_commands(app)  # rwrl bandits: envs, policies, run (imports rwrl
 register_explain_command(app)  # rwrl explain: VIPER surrogates (imports sklearn, JAX when it runs)
 register_distill_command(app)  # rwrl distill: policy students (imports JAX when it runs)
 register_minatar_commands(app)  # rwrl minatar: games, agents, run (imports MinAtar, JAX when it runs)
+register_video_commands(app)  # rwrl video: corpus, clips (imports rwrl.video, MuJoCo to render, when it runs)
 
 
 def main() -> None:

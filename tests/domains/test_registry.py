@@ -18,9 +18,9 @@ def test_the_registry_lists_each_domain_class_tasks_in_order(domain):
 
 def test_importing_rwrl_loads_no_domain_module_nor_dm_control():
     code = ("import sys, rwrl.core.seeding, gymnasium\n"
-            "assert len([k for k in gymnasium.registry if k.startswith('rwrl/')]) == 14\n"
+            "assert len([k for k in gymnasium.registry if k.startswith('rwrl/')]) == 15\n"
             "print(' '.join(m for m in ('dm_control', 'mujoco', 'rwrl.domains.cartpole', "
-            "'rwrl.tasks.task', 'rwrl.envs.dm_env_adapter', 'jax') if m in sys.modules))")
+            "'rwrl.tasks.task', 'rwrl.envs.dm_env_adapter', 'jax', 'rwrl.video.env') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
 
