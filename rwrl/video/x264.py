@@ -34,6 +34,14 @@ lossless frame) and SSIM (Wang et al. 2004: 11 x 11 Gaussian window, sigma 1.5,
 K1 0.01, K2 0.03). x264's ``--psnr``/``--ssim`` are not used: x264 turns them off
 when its log is quiet.
 
+Against PyAV's own API: a clip coded here at one QP Q for every frame is, NAL unit for
+NAL unit (SPS, PPS, every slice), the stream PyAV's libx264 writes with the same
+settings and its rate control clamped to Q (``x264-params``
+``crf=23:qpmin=Q:qpmax=Q:qpstep=51:aq-mode=0:psy=0:threads=1``, preset veryfast, tune
+zerolatency); the two differ only in x264's informational SEI, the text of its
+settings (``qpmin=0 qpmax=51`` here), one byte at Q = 30 (tested). Per-frame QPs that
+vary have no PyAV equivalent, which is why this module exists.
+
 x264's two-pass and one-pass ABR rate control at a target bitrate (the baseline
 an encoder ships with) run through the same class (``rate_control_encode``).
 """

@@ -95,3 +95,47 @@ def test_bad_sizes_and_settings_are_refused_in_one_line():
     with x264.X264Encoder(W, H) as encoder, pytest.raises(ValueError, match="plane shape"):
         encoder.encode(np.zeros((H, W + 2), np.uint8), *smooth_frames()[0][1:], 30)
     assert math.isnan(x264.encode_frames(smooth_frames(count=1), [30])[0].ssim)
+
+
+def pyav_clamped_encode(frames, qp):
+    """PyAV's own libx264 encode, its rate control clamped to ``qp`` (qpmin = qpmax = qp)."""
+    import io
+
+    import av
+
+    buffer = io.BytesIO()
+    container = av.open(buffer, "w", format="h264")
+    stream = container.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+    stream.options = {"preset": "veryfast", "tune": "zerolatency", "x264-params":
+                      f"crf=23:qpmin={qp}:qpmax={qp}:qpstep=51:aq-mode=0:psy=0:threads=1"}
+    packets = []
+    for t, planes in enumerate(frames):
+        frame = av.VideoFrame(W, H, "yuv420p")
+        for plane, values in zip(frame.planes, planes):
+            rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+            rows[: values.shape[0], : values.shape[1]] = values
+        frame.pts = t
+        packets += [bytes(p) for p in stream.encode(frame)]
+    packets += [bytes(p) for p in stream.encode(None)]
+    container.close()
+    return packets
+
+
+def nal_units(stream: bytes) -> list[bytes]:
+    import re
+    return [unit for unit in re.split(b"\x00\x00\x00\x01|\x00\x00\x01", stream) if unit]
+
+
+def test_a_fixed_qp_encode_is_pyavs_own_encode_clamped_to_that_qp_but_for_x264s_settings_note():
+    """The same SPS, PPS and slices, byte for byte; the streams differ only in x264's SEI,
+    the text of its settings (qpmin/qpmax 0/51 here, 30/30 there)."""
+    frames = smooth_frames(6)
+    ours = b"".join(r.payload for r in x264.encode_frames(frames, [30] * T))
+    theirs = b"".join(pyav_clamped_encode(frames, 30))
+    kind = lambda unit: unit[0] & 0x1F  # noqa: E731
+    coded = lambda stream: [u for u in nal_units(stream) if kind(u) != 6]  # noqa: E731
+    assert coded(ours) == coded(theirs) and len(coded(ours)) == T + 2  # SPS, PPS, T slices
+    notes = [[u for u in nal_units(s) if kind(u) == 6] for s in (ours, theirs)]
+    assert b"qpmin=0 qpmax=51" in notes[0][0] and b"qpmin=30 qpmax=30" in notes[1][0]
+    assert len(theirs) - len(ours) == len(notes[1][0]) - len(notes[0][0])
