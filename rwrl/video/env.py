@@ -115,6 +115,11 @@ from rwrl.video.x264 import QP_MAX, QP_MIN, X264Encoder
 #: x264's speed presets, fastest first.
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
            "veryslow", "placebo")
+#: encoders with a chosen QP per frame here (``rwrl.video.x264``). libvpx (VP8/VP9) is
+#: in PyAV's FFmpeg too, but FFmpeg's wrapper sets one rate control per stream and rwrl
+#: drives no libvpx C API yet, so those names are refused with that reason.
+ENCODERS = ("x264",)
+_NO_PER_FRAME_QP = ("libvpx", "libvpx-vp9", "vp8", "vp9", "libx265", "x265", "hevc", "av1")
 #: the per-frame quality the reward is: luma PSNR (dB) or luma SSIM.
 REWARDS = ("psnr", "ssim")
 #: constant QPs whose total bits are the default budgets: fine (28) to coarse (40) in steps
@@ -199,6 +204,7 @@ class RateControlEnv:
       target_qps: constant QPs whose total bits give the budget, one drawn per
         episode (default ``DEFAULT_TARGET_QPS``); not with ``target_kbps``.
       reward: 'psnr' (dB, default) or 'ssim'.
+      encoder: 'x264' (``ENCODERS``), the only one with per-frame QP control here.
       preset: x264's speed preset (``PRESETS``) of the env's encoders and first passes.
       lookahead: frames of features observed after the current one (>= 0).
       reference_qp: the constant QP of the first pass (``rwrl.video.features``).
@@ -213,7 +219,7 @@ class RateControlEnv:
     def __init__(self, clips: Sequence[Clip], num_envs: int = 1, *,
                  target_kbps: float | Sequence[float] | None = None,
                  target_qps: Sequence[int] | None = None, reward: str = "psnr",
-                 preset: str = "veryfast", lookahead: int = DEFAULT_LOOKAHEAD,
+                 encoder: str = "x264", preset: str = "veryfast", lookahead: int = DEFAULT_LOOKAHEAD,
                  reference_qp: int = REFERENCE_QP, keyint: int = 250,
                  feature_cache_dir: str | None = None):
         self.clips = _check_clips(clips)
@@ -224,6 +230,10 @@ class RateControlEnv:
         self.target_qps = None if target_kbps is not None else _check_qps(
             DEFAULT_TARGET_QPS if target_qps is None else target_qps)
         self.reward = _choice("reward", reward, REWARDS)
+        if encoder in _NO_PER_FRAME_QP:
+            raise ValueError(f"encoder {encoder!r} is not allowed: it has no per-frame QP control "
+                             f"here (FFmpeg's wrapper takes one rate control per stream); use 'x264'")
+        self.encoder = _choice("encoder", encoder, ENCODERS)
         self.preset = _choice("preset", preset, PRESETS)
         self.lookahead = count("lookahead", lookahead, 0, MAX_LOOKAHEAD)
         self.reference_qp = count("reference_qp", reference_qp, QP_MIN, QP_MAX)

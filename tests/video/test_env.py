@@ -314,3 +314,13 @@ def test_clips_of_different_frame_rates_are_refused(clips):
     other = Clip("fast", 60, clips[0].y, clips[0].u, clips[0].v, source="procedural", kind="pan")
     with pytest.raises(ValueError, match=r"frame rates \[30, 60\]: allowed one frame rate"):
         RateControlEnv([clips[0], other])
+
+
+@pytest.mark.parametrize("encoder", ["libvpx-vp9", "vp9"])
+def test_an_encoder_without_per_frame_qp_control_is_refused_naming_it(encoder):
+    from rwrl.video.corpus import procedural_clip
+    clip = procedural_clip(0, frames=2, width=32, height=32)
+    with pytest.raises(ValueError, match=f"encoder '{encoder}' is not allowed: it has no per-frame QP"):
+        RateControlEnv([clip], encoder=encoder)
+    with pytest.raises(ValueError, match="encoder 'h263' is not allowed: one of x264"):
+        RateControlEnv([clip], encoder="h263")
