@@ -23,7 +23,7 @@ rwrl's rate-control family (``rwrl.video``: every choice in its modules' docstri
   overshoot where not; encoder throughput (frames/s) at the corpus's size.
 
 Resumable: each teacher search is kept under ``--work`` as JSON (written atomically) and
-reused; rerunning the command continues. The student is retrained each run (seconds).
+reused; rerunning the command continues. The students (``--student-seeds``, 3) are retrained each run.
 
 Usage::
 
@@ -134,13 +134,13 @@ def summary(bits: Sequence[float], psnr: Sequence[float], budget: float) -> dict
             "within": total <= budget, "overshoot": max(0.0, total / budget - 1.0)}
 
 
-def evaluate(clip, qp: int, teacher: dict, student) -> dict[str, dict]:
-    """Every method's total bits and mean PSNR on one test clip and budget."""
+def evaluate(clip, qp: int, teacher: dict, students: Sequence) -> dict[str, Any]:
+    """Every method's total bits and mean PSNR on one test clip and budget (students: one per seed)."""
     from rwrl.video.baselines import constant_qp_for_budget, two_pass
 
     frames = frames_of(clip)
     budget = budget_of(clip, qp)
-    out = {}
+    out: dict[str, Any] = {}
     results = two_pass(frames, budget, int(clip.fps))
     out["two-pass"] = summary([r.bits for r in results], [r.psnr for r in results], budget)
     constant = constant_qp_for_budget(frames, budget, fps=int(clip.fps))
@@ -149,12 +149,13 @@ def evaluate(clip, qp: int, teacher: dict, student) -> dict[str, dict]:
     out["teacher"] = summary(teacher["bits"], teacher["psnr"], budget)
     length = clip.num_frames
     for name, guard in (("student", True), ("student-no-guard", False)):
-        def choose(obs, info, t, guard=guard):
-            left = info["budget"]["budget"] - info["budget"]["bits"]
-            return student.act(obs, left, np.array([length - t]), guard=guard)[0]
-        rows = rollout(clip, qp, choose)
-        out[name] = summary(rows["bits"], rows["psnr"], budget)
-        out[name]["qps"] = rows["qp"]
+        out[name] = []
+        for student in students:
+            def choose(obs, info, t, guard=guard, student=student):
+                left = info["budget"]["budget"] - info["budget"]["bits"]
+                return student.act(obs, left, np.array([length - t]), guard=guard)[0]
+            rows = rollout(clip, qp, choose)
+            out[name].append({**summary(rows["bits"], rows["psnr"], budget), "qps": rows["qp"]})
     return out
 
 
@@ -167,24 +168,40 @@ def bootstrap_median(values: Sequence[float], seed: int = 0, draws: int = 10_000
 
 
 def analyse(evaluations: dict[str, dict[int, dict]], target_qps: Sequence[int]) -> dict:
-    """BD-rate against two-pass per clip, medians, budget adherence, per method."""
+    """BD-rate against two-pass per clip, medians, budget adherence, per method.
+
+    A student method has one result per seed: its BD-rate per clip is the mean over
+    seeds (seeds whose curve does not overlap two-pass's left out), and each seed's
+    median over clips is reported too.
+    """
     from rwrl.video.bdrate import bd_rate
+
+    def by_seed(value):
+        return value if isinstance(value, list) else [value]
 
     out = {}
     for method in METHODS:
-        per_clip, within, overshoots = {}, [], []
+        per_clip, per_seed, within, overshoots = {}, {}, [], []
         for clip_name, by_qp in evaluations.items():
             base = [by_qp[q]["two-pass"] for q in target_qps]
-            mine = [by_qp[q][method] for q in target_qps]
-            within += [m["within"] for m in mine]
-            overshoots += [m["overshoot"] for m in mine if not m["within"]]
-            if method != "two-pass":
+            seeds = len(by_seed(by_qp[target_qps[0]][method]))
+            values = []
+            for seed in range(seeds):
+                mine = [by_seed(by_qp[q][method])[seed] for q in target_qps]
+                within += [m["within"] for m in mine]
+                overshoots += [m["overshoot"] for m in mine if not m["within"]]
+                if method == "two-pass":
+                    continue
                 try:
-                    per_clip[clip_name] = bd_rate(
-                        [b["bits"] for b in base], [b["psnr"] for b in base],
-                        [m["bits"] for m in mine], [m["psnr"] for m in mine])
-                except ValueError:  # the PSNR ranges do not overlap: no BD-rate for this clip
-                    per_clip[clip_name] = None
+                    value = bd_rate([b["bits"] for b in base], [b["psnr"] for b in base],
+                                    [m["bits"] for m in mine], [m["psnr"] for m in mine])
+                except ValueError:  # the PSNR ranges do not overlap: no BD-rate here
+                    value = None
+                per_seed.setdefault(seed, {})[clip_name] = value
+                values.append(value)
+            known = [v for v in values if v is not None]
+            if method != "two-pass":
+                per_clip[clip_name] = float(np.mean(known)) if known else None
         entry = {"within_budget": float(np.mean(within)), "encodes": len(within),
                  "overshoot_median": float(np.median(overshoots)) if overshoots else 0.0,
                  "overshoot_max": float(np.max(overshoots)) if overshoots else 0.0}
@@ -193,6 +210,10 @@ def analyse(evaluations: dict[str, dict[int, dict]], target_qps: Sequence[int]) 
             known = [v for v in per_clip.values() if v is not None]
             entry["bd_rate_clips"] = len(known)
             entry["bd_rate_median"] = bootstrap_median(known) if known else None
+            if len(per_seed) > 1:
+                entry["bd_rate_median_by_seed"] = [
+                    float(np.median([v for v in clips.values() if v is not None]))
+                    for _, clips in sorted(per_seed.items())]
         out[method] = entry
     return out
 
@@ -235,15 +256,16 @@ def measure(args) -> dict:
             for key in data:
                 data[key] += rows[key]
     start = time.perf_counter()
-    student = train_student({k: np.asarray(v) for k, v in data.items()},
-                            StudentConfig(steps=args.student_steps, seed=0))
-    train_s = time.perf_counter() - start
-    if args.work:
-        student.save(work / "student.npz")
+    students = [train_student({k: np.asarray(v) for k, v in data.items()},
+                              StudentConfig(steps=args.student_steps, seed=seed))
+                for seed in range(args.student_seeds)]
+    train_s = (time.perf_counter() - start) / len(students)
+    for seed, student in enumerate(students):
+        student.save(work / f"student-s{seed}.npz")
 
     evaluations = {}
     for clip in test:
-        evaluations[clip.name] = {q: evaluate(clip, q, records[(clip.name, q)], student)
+        evaluations[clip.name] = {q: evaluate(clip, q, records[(clip.name, q)], students)
                                   for q in qps}
         print(f"evaluated {clip.name}", file=sys.stderr, flush=True)
     teacher_cpu = [r["cpu_s"] for r in records.values()]
@@ -256,8 +278,8 @@ def measure(args) -> dict:
         "teacher_cpu_s_median": float(np.median(teacher_cpu)),
         "teacher_improvement_db": {f"{n}@{q}": r["psnr_gain"] for (n, q), r in (
             ((k, {"psnr_gain": float(np.mean(v["psnr"]) - v["history"][0])}) for k, v in records.items()))},
-        "student": {"samples": len(data["qp"]), "steps": args.student_steps, "train_s": train_s,
-                    "final": student.history[-1]},
+        "student": {"samples": len(data["qp"]), "steps": args.student_steps, "seeds": len(students),
+                    "train_s": train_s, "final": [s.history[-1] for s in students]},
         "evaluations": {name: {str(q): v for q, v in by.items()} for name, by in evaluations.items()},
         "analysis": analyse(evaluations, qps),
         "encoder_fps": throughput(test[:2]),
@@ -273,8 +295,10 @@ def page(results: dict, source: str, date: str | None = None, machine: str | Non
         e = a[method]
         bd = e.get("bd_rate_median")
         clips = e.get("bd_rate_clips")
+        seeds = e.get("bd_rate_median_by_seed")
         rows.append([method, "0 (reference)" if method == "two-pass" else "no overlap" if bd is None
-                     else f"{bd[0]:+.1f} % [{bd[1]:+.1f}, {bd[2]:+.1f}] ({clips} clips)",
+                     else f"{bd[0]:+.1f} % [{bd[1]:+.1f}, {bd[2]:+.1f}] ({clips} clips)"
+                     + ("" if not seeds else "; seeds " + ", ".join(f"{v:+.1f}" for v in seeds)),
                      f"{100 * e['within_budget']:.0f} % of {e['encodes']}",
                      "–" if e["overshoot_max"] == 0 else
                      f"median {100 * e['overshoot_median']:.1f} %, max {100 * e['overshoot_max']:.1f} %"])
@@ -292,7 +316,8 @@ def page(results: dict, source: str, date: str | None = None, machine: str | Non
                 f"{r['teacher_search']['generations']} generations (median "
                 f"{r['teacher_cpu_s_median']:.0f} s of CPU per clip and budget); its mean PSNR "
                 f"gain over the constant-QP start: median {np.median(gains):.2f} dB. Student: "
-                f"{r['student']['samples']} teacher frames, {r['student']['steps']} steps "
+                f"{r['student']['samples']} teacher frames, {r['student']['steps']} steps, "
+                f"{r['student']['seeds']} seeds (BD-rate per clip: the mean over seeds) "
                 f"({r['student']['train_s']:.0f} s). Encoder: {r['encoder_fps']:.0f} frames/s "
                 f"(one thread, QP 32)."]),
         ("BD-rate against x264 two-pass (negative = fewer bits at equal PSNR)",
@@ -322,6 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--population", type=int, default=10)
     parser.add_argument("--generations", type=int, default=20)
     parser.add_argument("--student-steps", type=int, default=3000)
+    parser.add_argument("--student-seeds", type=int, default=3)
     parser.add_argument("--procedural", type=int, default=16)
     parser.add_argument("--rendered", type=int, default=1, help="1: include rendered clips")
     parser.add_argument("--frames", type=int, default=60)
@@ -334,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.quick:
         args.procedural, args.rendered, args.frames = 8, 0, 12
-        args.population, args.generations, args.student_steps = 4, 3, 200
+        args.population, args.generations, args.student_steps, args.student_seeds = 4, 3, 200, 2
     result = {"measured": results_page.stamp("ratecontrol.py", argv), "results": measure(args)}
     results_page.publish(result, args.out, write_page)
 
