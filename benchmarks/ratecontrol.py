@@ -128,6 +128,13 @@ def rollout(clip, qp: int, choose) -> dict:
     return rows
 
 
+def intra_column() -> int:
+    """The column of the current frame's ``intra`` feature in the env's flat observation."""
+    from rwrl.video.env import observation_layout
+    from rwrl.video.features import FEATURE_NAMES
+    return observation_layout().slices["frame"].start + FEATURE_NAMES.index("intra")
+
+
 def summary(bits: Sequence[float], psnr: Sequence[float], budget: float) -> dict:
     total = float(np.sum(bits))
     return {"bits": total, "psnr": float(np.mean(psnr)), "budget": budget,
@@ -148,12 +155,15 @@ def evaluate(clip, qp: int, teacher: dict, students: Sequence) -> dict[str, Any]
                                  [r.psnr for r in constant.results], budget)
     out["teacher"] = summary(teacher["bits"], teacher["psnr"], budget)
     length = clip.num_frames
+    intra = intra_column()
     for name, guard in (("student", True), ("student-no-guard", False)):
         out[name] = []
         for student in students:
             def choose(obs, info, t, guard=guard, student=student):
                 left = info["budget"]["budget"] - info["budget"]["bits"]
-                return student.act(obs, left, np.array([length - t]), guard=guard)[0]
+                predicting = obs[:, intra] < 0.5  # the guard leaves intra frames alone
+                return student.act(obs, left, np.array([length - t]), guard=guard,
+                                   guard_mask=predicting)[0]
             rows = rollout(clip, qp, choose)
             out[name].append({**summary(rows["bits"], rows["psnr"], budget), "qps": rows["qp"]})
     return out

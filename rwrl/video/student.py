@@ -17,8 +17,11 @@ choice, named:
   shape the torso (the paper's auxiliary losses) and serve the guard.
 * **Budget guard** (the inference-time improvement): the policy's QP is raised
   to the smallest QP at or above it whose predicted bits fit the bits left after
-  a reserve of the remaining frames' predicted bits at QP 51 (the least any
-  frame can cost), so a frame never spends what the rest of the video needs.
+  a reserve for the remaining frames: each at the least a P-frame can cost, the
+  current frame's predicted bits at QP 51. On an intra frame the guard does not
+  act (``guard_mask`` False): an I-frame's cost at QP 51 is no estimate of the
+  P-frames after it, and reserving 59 of them starved the keyframe (the first
+  version did: measured in ``benchmarks/results/ratecontrol.md``).
   ``act(..., guard=False)`` is the ablation.
 * Not built: the paper's data augmentation / refinement (its form is not
   known; a DAgger-style refinement would need the teacher's ES at every state
@@ -122,11 +125,14 @@ class Student:
                 quality_mean + quality_std * quality)
 
     def act(self, obs: np.ndarray, bits_left: np.ndarray | None = None,
-            frames_left: np.ndarray | None = None, guard: bool = True) -> np.ndarray:
+            frames_left: np.ndarray | None = None, guard: bool = True,
+            guard_mask: np.ndarray | None = None) -> np.ndarray:
         """Return the (n,) integer QPs for obs (n, D); with ``guard``, fitted to the bits left.
 
         ``bits_left``: (n,) budget not yet spent; ``frames_left``: (n,) frames
-        still to code, this one included (both required with ``guard``).
+        still to code, this one included (both required with ``guard``);
+        ``guard_mask``: (n,) bool, the frames the guard acts on (default all;
+        False for intra frames, see the module docstring).
         """
         logits, bits, _ = self.predict(obs)
         qps = np.argmax(logits, axis=1) + QP_MIN
@@ -137,7 +143,10 @@ class Student:
         reserve = (np.asarray(frames_left) - 1) * bits[:, -1]
         allowance = np.asarray(bits_left, np.float64) - reserve
         out = qps.copy()
+        acting = np.ones(len(qps), bool) if guard_mask is None else np.asarray(guard_mask, bool)
         for i, qp in enumerate(qps):
+            if not acting[i]:
+                continue
             fits = np.nonzero(bits[i, qp - QP_MIN:] <= allowance[i])[0]
             out[i] = qp + fits[0] if fits.size else QP_MAX
         return out

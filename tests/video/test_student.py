@@ -73,3 +73,13 @@ def test_bad_training_input_is_refused_in_one_line():
         train_student({**data, "qp": data["qp"] + 40})
     with pytest.raises(ValueError, match="steps 0 is not allowed"):
         StudentConfig(steps=0)
+
+
+def test_the_guard_leaves_the_frames_outside_its_mask_alone(student):
+    obs = teacher_data(20, seed=5)["obs"]
+    free = student.act(obs, guard=False)
+    starved = student.act(obs, bits_left=np.zeros(20), frames_left=np.full(20, 5))
+    assert np.all(starved == 51)
+    mask = np.arange(20) % 2 == 0
+    masked = student.act(obs, bits_left=np.zeros(20), frames_left=np.full(20, 5), guard_mask=mask)
+    assert np.array_equal(masked[mask], starved[mask]) and np.array_equal(masked[~mask], free[~mask])
