@@ -84,9 +84,11 @@ MODES = ("fixed", "rc")
 COST_ESTIMATES = ("sample", "mean")
 #: the constraint whose violation is the cost when a run names none, per domain: one per
 #: domain, as the paper (which names its per-domain constraints in text not read here):
-#: cartpole and walker as sweeps/constrained.toml, quadruped and humanoid rwrl's choice.
+#: cartpole and walker as sweeps/constrained.toml, quadruped and humanoid rwrl's choice;
+#: the rate-control family's only one (``rwrl.video.env``).
 DEFAULT_COST_CONSTRAINTS = {"cartpole": "slider_pos", "walker": "joint_velocity",
-                            "quadruped": "joint_angle", "humanoid": "joint_angle"}
+                            "quadruped": "joint_angle", "humanoid": "joint_angle",
+                            "ratecontrol": "bitrate"}
 #: the support's margin on each side, a share of the return's range (D4PG's 5 of 100).
 SUPPORT_MARGIN = 0.05
 

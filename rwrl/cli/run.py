@@ -23,7 +23,7 @@ import typer
 
 from rwrl.agents import AGENTS
 from rwrl.storage.atomic_files import WriteError
-from rwrl.experiments.config import SEED_MAX, ConfigError, RunConfig, check_buildable
+from rwrl.experiments.config import ENV_FAMILIES, SEED_MAX, ConfigError, RunConfig, check_buildable
 
 _DEFAULTS = RunConfig()
 #: CLI options that define a new run; with --resume they come from config.json.
@@ -62,7 +62,7 @@ def _fail(message: str) -> None:
 
 def run(
     agent: Optional[str] = typer.Option(None, help=f"one of {', '.join(sorted(AGENTS))} (default {_DEFAULTS.agent})"),
-    env: Optional[str] = typer.Option(None, help=f"<domain>-<task> (default {_DEFAULTS.env}; `rwrl envs` lists them)"),
+    env: Optional[str] = typer.Option(None, help=f"<domain>-<task> or {' or '.join(ENV_FAMILIES)} (default {_DEFAULTS.env}; `rwrl envs` lists them)"),
     combined_challenge: Optional[str] = typer.Option(None, help="easy, medium or hard"),
     safety_coeff: Optional[float] = typer.Option(None, help="enable the constraints with this coefficient"),
     steps: Optional[int] = typer.Option(None, help=f"total env steps (default {_DEFAULTS.steps})"),

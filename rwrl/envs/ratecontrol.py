@@ -20,6 +20,8 @@ Other keyword arguments go to ``RateControlEnv`` (target_kbps, target_qps,
 reward, preset, lookahead, reference_qp, keyint, feature_cache_dir) and to the
 adapters (observation_mode, info_layout; the vector env's autoreset_mode).
 Rendering is not offered (the observation is not an image of the clip).
+``RUN_KWARGS`` are the ones a training run may set (``rwrl run --env ratecontrol
+--env-kwarg KEY=VALUE``), ``check_run_kwargs`` checks their names.
 
 Example::
 
@@ -33,8 +35,9 @@ Example::
 from __future__ import annotations
 
 import functools
+import inspect
 import os
-from typing import Any
+from typing import Any, Mapping
 
 from gymnasium.vector import AutoresetMode
 
@@ -50,8 +53,16 @@ from rwrl.video.env import RateControlEnv
 
 #: the ``corpus`` value of the in-memory procedural corpus.
 PROCEDURAL = "procedural"
-__all__ = ["PROCEDURAL", "RATECONTROL_ID", "RateControlDmEnv", "corpus_clips", "load_dm_env",
-           "make_ratecontrol_env", "make_ratecontrol_vector_env"]
+#: the corpus's keyword arguments (``corpus_clips``).
+CORPUS_KWARGS = ("corpus", "split", "corpus_seed", "clip_count", "frames", "width", "height")
+#: the keyword arguments a training run may give (``rwrl run``): the corpus's and
+#: ``RateControlEnv``'s. Not the adapters' (observation_mode, info_layout,
+#: autoreset_mode): the run loop needs their defaults; nor render_mode (nothing to render).
+RUN_KWARGS = CORPUS_KWARGS + tuple(
+    name for name in inspect.signature(RateControlEnv).parameters if name not in ("clips", "num_envs"))
+__all__ = ["CORPUS_KWARGS", "PROCEDURAL", "RATECONTROL_ID", "RUN_KWARGS", "RateControlDmEnv",
+           "check_run_kwargs", "corpus_clips", "load_dm_env", "make_ratecontrol_env",
+           "make_ratecontrol_vector_env"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -96,6 +107,17 @@ def corpus_clips(corpus: str | os.PathLike = PROCEDURAL, split: str = "train", *
         raise ValueError(f"corpus {str(corpus)!r} has no clip in split {split!r}: allowed a "
                          f"corpus with at least one (more clip_count for the procedural one)")
     return list(clips)
+
+
+def check_run_kwargs(kwargs: Mapping[str, Any]) -> None:
+    """Raise a ValueError naming the key and the allowed ones unless ``kwargs`` are ``RUN_KWARGS``.
+
+    Cheap: no clip is built. The values are checked where the env is made, by
+    ``corpus_clips`` and ``RateControlEnv`` (each error one line naming the argument).
+    """
+    unknown = sorted(set(kwargs) - set(RUN_KWARGS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} for {RATECONTROL_ID}: allowed {list(RUN_KWARGS)}")
 
 
 def _batched(num_envs: int, corpus, split, corpus_seed, clip_count, frames, width, height,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib
 import json
 import math
 import typing
@@ -29,6 +30,13 @@ COMBINED_CHALLENGES = tuple(LEVELS)
 SEED_MAX = 2**32 - 1
 #: env keyword arguments beside the challenge keywords (``RunConfig.env_kwargs``).
 ENV_OPTIONS = ("time_limit",)
+#: env families a run may train on beside the MuJoCo tasks: env name (its id
+#: ``rwrl/<name>-v0``) -> "module:function" checking its ``env_kwargs``, fn(kwargs)
+#: raising a ValueError that names the key and the allowed ones (imported when
+#: used). No challenge applies to them (their ``facts`` is None): their
+#: ``env_kwargs`` are their factory's, and the challenge keywords, ``combined_challenge``,
+#: ``safety_coeff`` and the agents of a model set (physics) are refused.
+ENV_FAMILIES = {"ratecontrol": "rwrl.envs.ratecontrol:check_run_kwargs"}
 
 
 class ConfigError(ValueError):
@@ -46,13 +54,14 @@ class RunConfig:
 
     #: agent name, one of ``AGENT_NAMES``.
     agent: str = "d4pg"
-    #: task as ``<domain>-<task>``; the env id is ``rwrl/<env>-v0``.
+    #: task as ``<domain>-<task>``, or an ``ENV_FAMILIES`` name; the env id is ``rwrl/<env>-v0``.
     env: str = "cartpole-swingup"
     #: ``combined_challenge`` level of the suite ("easy", "medium", "hard") or None.
     combined_challenge: str | None = None
     #: enable the safety constraints with this ``safety_coeff`` in [0, 1]; None: off.
     safety_coeff: float | None = None
-    #: further challenge keyword arguments for ``gymnasium.make_vec`` (spec dicts).
+    #: further challenge keyword arguments for ``gymnasium.make_vec`` (spec dicts); an
+    #: ``ENV_FAMILIES`` env: its factory's (``ratecontrol``: corpus, split, target_qps, ...).
     env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: total training env steps; the run stops at the first vector step reaching it.
     steps: int = 200_000
@@ -86,7 +95,8 @@ class RunConfig:
     #: None: the evaluation env is built like the training env. Else keyword
     #: arguments that replace the training env's for the evaluation env (a
     #: challenge spec, ``time_limit``): e.g. a ``perturb_spec`` of held-out
-    #: parameter values, to evaluate a policy trained on others (online runs).
+    #: parameter values, to evaluate a policy trained on others (online runs);
+    #: for ``ratecontrol``, ``{"split": "test"}`` evaluates on the held-out clips.
     eval_env_kwargs: dict[str, Any] | None = None
     #: None: learn online. Else a Minari dataset (a local id under
     #: ``MINARI_DATASETS_PATH`` or a dataset directory) to learn from offline
@@ -170,8 +180,15 @@ def _require(ok: bool, field: str, value: Any, allowed: str) -> None:
 
 def _check_values(c: RunConfig) -> None:
     _require(c.agent in AGENT_NAMES, "agent", c.agent, f"one of {AGENT_NAMES}")
-    _require(c.env.count("-") >= 1 and " " not in c.env, "env", c.env,
-             "'<domain>-<task>', e.g. 'cartpole-swingup' (`rwrl envs` lists them)")
+    family = c.env in ENV_FAMILIES
+    _require(family or (c.env.count("-") >= 1 and " " not in c.env), "env", c.env,
+             f"'<domain>-<task>', e.g. 'cartpole-swingup', or one of {tuple(ENV_FAMILIES)} "
+             f"(`rwrl envs` lists them)")
+    for name in ("combined_challenge", "safety_coeff"):
+        _require(not family or getattr(c, name) is None, name, getattr(c, name),
+                 f"None for env {c.env!r} (the challenges are defined on the MuJoCo tasks)")
+    _require(not family or not AGENTS[c.agent].capabilities.model_set, "agent", c.agent,
+             f"an agent without a model set for env {c.env!r} (it has no physics to model)")
     _require(c.combined_challenge in (None, *COMBINED_CHALLENGES), "combined_challenge",
              c.combined_challenge, f"None or one of {COMBINED_CHALLENGES}")
     _require(c.safety_coeff is None or 0.0 <= c.safety_coeff <= 1.0, "safety_coeff",
@@ -221,17 +238,17 @@ def check_buildable(config: RunConfig) -> None:
 def check_env_name(name: str, field: str = "RunConfig.env") -> None:
     """Raise a ConfigError naming the close matches and ``rwrl envs`` unless ``name`` is an env."""
     from rwrl.domains import env_names
-    names = env_names()
+    names = [*env_names(), *ENV_FAMILIES]
     if name in names:
         return
-    close = difflib.get_close_matches(name, list(names), n=3)
+    close = difflib.get_close_matches(name, names, n=3)
     hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
     raise ConfigError(f"{field}: unknown env {name!r}{hint} (`rwrl envs` lists the {len(names)} envs)")
 
 
 @functools.lru_cache(maxsize=16)
 def task_facts(env: str):
-    """Return the ``TaskFacts`` of an env name (``cartpole-swingup``), without compiling its model."""
+    """Return the ``TaskFacts`` of a MuJoCo task's env name (``cartpole-swingup``), without compiling its model."""
     from rwrl.domains import env_names, make_domain
     from rwrl.tasks.facts import domain_facts
     return domain_facts(make_domain(*env_names()[env]))
@@ -243,11 +260,23 @@ def check_env_kwargs(env: str, kwargs: Mapping[str, Any]) -> None:
     Args:
       env: a known env name.
       kwargs: ``gymnasium.make_vec`` arguments: the challenge keywords
-        (``rwrl.challenges.registry.keywords()``) and ``ENV_OPTIONS``.
+        (``rwrl.challenges.registry.keywords()``) and ``ENV_OPTIONS``; for an
+        ``ENV_FAMILIES`` env, its own (checked by name: their values when it is made).
     """
     from rwrl.challenges.registry import keywords
     from rwrl.challenges.specs import parse_specs
     kwargs = dict(kwargs)
+    if env in ENV_FAMILIES:
+        challenges = sorted(set(kwargs) & set(keywords()))
+        if challenges:
+            raise ConfigError(f"challenge keyword(s) {challenges} do not apply to env {env!r}: "
+                              f"the challenges are defined on the MuJoCo tasks")
+        module, _, function = ENV_FAMILIES[env].partition(":")
+        try:
+            getattr(importlib.import_module(module), function)(kwargs)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        return
     unknown = sorted(set(kwargs) - set(keywords()) - set(ENV_OPTIONS))
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown}: allowed {list(ENV_OPTIONS)} and the "

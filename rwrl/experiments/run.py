@@ -56,7 +56,7 @@ from rwrl.agents import AGENTS
 from rwrl.agents.history import ObservationHistory
 from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
 from rwrl.storage.checkpoint import Checkpoint, CheckpointError, load_latest
-from rwrl.experiments.config import ConfigError, RunConfig, read_config, write_config
+from rwrl.experiments.config import ENV_FAMILIES, ConfigError, RunConfig, read_config, write_config
 from rwrl.storage.run_lock import RunLock, RunLockedError
 from rwrl.experiments.loop import Trainer
 from rwrl.experiments.regime_eval import make_eval_env
@@ -84,8 +84,9 @@ def make_agent_for(config: RunConfig, obs_size: int, action_size: int) -> Any:
     with the ``model_set`` capability (R-MPO) models the run's env unless
     ``agent_config`` names one (its config's ``env``). A ``cost_constrained``
     agent (RC-D4PG, MetaL) that names no ``cost_constraint`` learns under its
-    domain's default (``rcd4pg.DEFAULT_COST_CONSTRAINTS``; none for other
-    domains: then the cost counts the violated constraints).
+    domain's default (``rcd4pg.DEFAULT_COST_CONSTRAINTS``, ``ratecontrol``'s
+    'bitrate' included; none for other domains: then the cost counts the
+    violated constraints).
     """
     overrides = dict(config.agent_config)
     capabilities = AGENTS[config.agent].capabilities
@@ -115,7 +116,8 @@ def make_env_for(config: RunConfig, num_envs: int, num_threads: int | None = Non
     An agent with the ``model_set`` capability (R-MPO) gets envs made with
     ``physics_state_info=True``: each reset and step reports the physics state
     its replay stores. ``num_threads``: the engine's threads (None: its default;
-    not recorded in the config).
+    not recorded in the config). An ``ENV_FAMILIES`` env's factory checks the
+    values of its ``env_kwargs`` (a ValueError): they become a ConfigError.
     """
     import gymnasium
     import rwrl  # noqa: F401  (registers the rwrl/ ids)
@@ -127,6 +129,10 @@ def make_env_for(config: RunConfig, num_envs: int, num_threads: int | None = Non
                                   **config.env_make_kwargs())
     except gymnasium.error.Error as err:
         raise ConfigError(f"RunConfig.env: {err}") from err
+    except ValueError as err:
+        if config.env not in ENV_FAMILIES:
+            raise
+        raise ConfigError(f"RunConfig.env_kwargs of {config.env!r}: {err}") from err
 
 
 @dataclasses.dataclass

@@ -83,7 +83,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rwrl.challenges.registry import CHALLENGES
 from rwrl.domains import env_names
-from rwrl.experiments.config import (ENV_OPTIONS, SEED_MAX, ConfigError, RunConfig,
+from rwrl.experiments.config import (ENV_FAMILIES, ENV_OPTIONS, SEED_MAX, ConfigError, RunConfig,
                                      check_env_kwargs, check_env_name, task_facts)
 
 # The challenge specs addressed as ``<spec>.<key>`` are the registry's (``CHALLENGES``);
@@ -271,6 +271,9 @@ def _env(name: str) -> str:
         check_env_name(name, "[sweep] envs")
     except ConfigError as err:
         raise SweepSpecError(str(err)) from None
+    if name in ENV_FAMILIES:  # its kwargs are no challenge spec paths: `rwrl run` trains it
+        raise SweepSpecError(f"[sweep] envs: {name!r} is not allowed: a sweep runs the MuJoCo "
+                             f"tasks (train it with `rwrl run --env {name}`)")
     return name
 
 
