@@ -38,7 +38,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from rwrl.envs.autoreset import EpisodeMarks
-from rwrl.tasks.env_state import EnvState, check_env_state, under, with_prefix, without
+from rwrl.core.env_state import EnvState, check_env_state, under, with_prefix, without
 
 
 class ObservationHistory(gymnasium.vector.VectorWrapper):

@@ -43,7 +43,7 @@ perturbations are on; 'regime' (n,) int64 when regimes are on; 'realtime'
 (n, 1 + M) [r, objectives] when multi-objective is on.
 
 ``env_state()`` saves everything the next step depends on as flat arrays
-(``rwrl.tasks.env_state``): the task's 'task/...' state, the pipeline's
+(``rwrl.core.env_state``): the task's 'task/...' state, the pipeline's
 seeds, episode counts and counter-based generators ('challenge/seeds',
 'challenge/step_rng/...'), each stage's ``state()`` under
 'challenge/<path>/<stage name>/<field>' ('challenge/actions/delay/buffer'),
@@ -78,7 +78,7 @@ from rwrl.challenges.specs import ChallengeSpecs, parse_specs
 from rwrl.challenges.stage import Frame, Stateless
 from rwrl.core.seeding import (CounterRandom, box_muller, fresh_seed, seeds_array,
                                 seeds_from_array, stream_key)
-from rwrl.tasks.env_state import EnvState, check_env_state, under, with_prefix
+from rwrl.core.env_state import EnvState, check_env_state, under, with_prefix
 
 #: stage names in application order (see the module docstring); tests read these.
 EPISODE_PATH = ("perturbation", "regime")

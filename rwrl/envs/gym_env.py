@@ -22,7 +22,7 @@ from rwrl.envs.factory import make_batched_env
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
-from rwrl.tasks.env_state import EnvState, check_env_state, without
+from rwrl.core.env_state import EnvState, check_env_state, without
 
 _ENV0 = np.zeros(1, np.int64)
 

@@ -25,7 +25,7 @@ nested dicts: TorchRL builds its info specs from the first info it sees and
 trips on nested ones in SAME_STEP's ``final_info``. Offered as an option,
 not the default, because Minari, the recorders and users' code read the
 nested keys today; the flat keys are the nested ones joined by '/', the same
-names the snapshots use (``rwrl.tasks.env_state.flatten_tree``).
+names the snapshots use (``rwrl.core.env_state.flatten_tree``).
 
 Seeding: ``reset(seed=s)`` seeds env i with ``spawn_seeds(s, N)[i]``, so env i
 behaves exactly as ``gymnasium.make(id)`` reset with that seed.
@@ -56,7 +56,7 @@ from rwrl.envs.gym_env import BatchedAccess, check_info_layout, check_render_mod
 from rwrl.envs.render import EnvRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
-from rwrl.tasks.env_state import (EnvState, check_array, check_env_state, flatten_tree, only,
+from rwrl.core.env_state import (EnvState, check_array, check_env_state, flatten_tree, only,
                                   under, unflatten_tree, with_prefix, without)
 
 

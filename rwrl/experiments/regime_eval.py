@@ -26,7 +26,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rwrl.experiments.config import RunConfig, task_facts
-from rwrl.tasks.env_state import EnvState, under, with_prefix
+from rwrl.core.env_state import EnvState, under, with_prefix
 
 REGIME_SPEC = "regime_spec"
 

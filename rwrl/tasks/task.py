@@ -31,7 +31,7 @@ from rwrl.core.seeding import (env_rng, fresh_seed, generators_array, generators
 from rwrl.domains import make_domain
 from rwrl.domains.base import Domain
 from rwrl.tasks.constraints import ConstraintSet
-from rwrl.tasks.env_state import EnvState, check_env_state, under, with_prefix
+from rwrl.core.env_state import EnvState, check_env_state, under, with_prefix
 from rwrl.tasks.facts import domain_facts
 from rwrl.core.layout import FlatLayout
 

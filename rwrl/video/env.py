@@ -103,6 +103,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rwrl.core.checks import count
+from rwrl.core.env_state import EnvState, check_env_state
 from rwrl.core.layout import FlatLayout
 from rwrl.core.seeding import (env_rng, fresh_seed, generators_array, generators_from_array,
                                seeds_array, seeds_from_array)
@@ -129,8 +130,6 @@ DEFAULT_TARGET_QPS = (28, 32, 36, 40)
 DEFAULT_LOOKAHEAD = 4
 #: the most envs of one batch, and the longest lookahead.
 MAX_NUM_ENVS, MAX_LOOKAHEAD = 65_536, 250
-#: what a snapshot is: flat string keys -> numpy arrays (``rwrl.tasks.env_state``'s form).
-EnvState = dict[str, np.ndarray]
 _SAME = "same constructor arguments: clips, num_envs, reward, preset, reference QP, keyint"
 
 
@@ -441,7 +440,7 @@ class RateControlEnv:
         out-of-range key (or a re-encode that does not give the saved bits)
         before anything changes.
         """
-        _check_snapshot(self.env_state(), state)
+        check_env_state(self.env_state(), state, _SAME)
         given = {key[len("video/"):]: np.array(value) for key, value in state.items()}
         self._check_values(given)
         saved = self._save()
@@ -520,38 +519,6 @@ class RateControlEnv:
             if encoder is not None:
                 encoder.close()
         self._encoders = [None] * self.num_envs
-
-
-def _check_snapshot(expected: EnvState, given) -> None:
-    """Raise a ValueError naming the first key of ``given`` that ``expected`` does not match.
-
-    The check of ``rwrl.tasks.env_state.check_env_state`` (same keys, shapes and
-    dtypes; unicode arrays are identities with equal values), written here because
-    this room sits below the tasks.
-    """
-    if not isinstance(given, dict):
-        raise ValueError(f"env state is a {type(given).__name__}: expected a dict of "
-                         f"{len(expected)} arrays ({_SAME})")
-    missing = sorted(set(expected) - set(given))
-    if missing:
-        raise ValueError(f"env state key {missing[0]!r} is missing ({len(missing)} missing): "
-                         f"expected the keys of env_state() of an env with the {_SAME}")
-    extra = sorted(set(given) - set(expected))
-    if extra:
-        raise ValueError(f"env state key {extra[0]!r} is not expected ({len(extra)} extra): "
-                         f"allowed the keys of env_state() of an env with the {_SAME}")
-    for key, want in expected.items():
-        got = given[key]
-        if not isinstance(got, np.ndarray):
-            raise ValueError(f"env state {key!r} is a {type(got).__name__}: expected a numpy "
-                             f"array {want.shape} {want.dtype}")
-        if want.dtype.kind == "U":
-            if got.dtype.kind != "U" or got.shape != want.shape or not (got == want).all():
-                raise ValueError(f"env state {key!r} = {got.tolist()}, expected "
-                                 f"{want.tolist()} ({_SAME})")
-        elif got.shape != want.shape or got.dtype != want.dtype:
-            raise ValueError(f"env state {key!r}: shape {got.shape} {got.dtype}, expected "
-                             f"{want.shape} {want.dtype} ({_SAME})")
 
 
 __all__ = ["DEFAULT_TARGET_QPS", "PRESETS", "REWARDS", "RateControlEnv", "observation_layout"]

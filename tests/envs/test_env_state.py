@@ -19,7 +19,7 @@ import rwrl  # noqa: F401  (registers the rwrl/ ids)
 from rwrl.agents.history import ObservationHistory
 from rwrl.envs.gym_env import RwrlEnv
 from rwrl.envs.vector_env import RwrlVectorEnv
-from rwrl.tasks.env_state import flatten_tree
+from rwrl.core.env_state import flatten_tree
 
 N, LIMIT, T0, T = 3, 7, 9, 26  # T0 is mid-episode; T - T0 crosses two episode ends
 

@@ -6,7 +6,7 @@ import pytest
 from rwrl.core.seeding import (env_rng, generators_array, generators_from_array, seeds_array,
                                seeds_from_array)
 from rwrl.domains import DOMAIN_TASKS, DOMAINS
-from rwrl.tasks.env_state import check_env_state, flatten_tree, unflatten_tree
+from rwrl.core.env_state import check_env_state, flatten_tree, unflatten_tree
 from rwrl.tasks.task import BatchedTask
 
 

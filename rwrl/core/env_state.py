@@ -33,34 +33,37 @@ EnvState = dict[str, np.ndarray]
 _SAME = "same constructor arguments: task, challenges, num_envs"
 
 
-def check_env_state(expected: Mapping[str, np.ndarray], given: Mapping[str, np.ndarray]) -> None:
+def check_env_state(expected: Mapping[str, np.ndarray], given: Mapping[str, np.ndarray],
+                    same: str = _SAME) -> None:
     """Raise a ValueError naming the first key of ``given`` that ``expected`` does not match.
 
     Args:
       expected: the restoring env's own ``env_state()``.
       given: the snapshot to restore.
+      same: what a matching snapshot comes from, said in every message (an env
+        with the same constructor arguments: which ones, per env family).
     """
     if not isinstance(given, Mapping):
         raise ValueError(f"env state is a {type(given).__name__}: expected a dict of "
-                         f"{len(expected)} arrays ({_SAME})")
+                         f"{len(expected)} arrays ({same})")
     # identities first: 'task/name' explains a mismatch better than the keys and shapes it implies
     identities = [key for key, value in expected.items() if value.dtype.kind == "U"]
     for key in identities:
         if key in given:
-            check_array(key, expected[key], given[key])
+            check_array(key, expected[key], given[key], same)
     missing = sorted(set(expected) - set(given))
     if missing:
         raise ValueError(f"env state key {missing[0]!r} is missing ({len(missing)} missing): "
-                         f"expected the keys of env_state() of an env with the {_SAME}")
+                         f"expected the keys of env_state() of an env with the {same}")
     extra = sorted(set(given) - set(expected))
     if extra:
         raise ValueError(f"env state key {extra[0]!r} is not expected ({len(extra)} extra): "
-                         f"allowed the keys of env_state() of an env with the {_SAME}")
+                         f"allowed the keys of env_state() of an env with the {same}")
     for key, want in expected.items():
-        check_array(key, want, given[key])
+        check_array(key, want, given[key], same)
 
 
-def check_array(key: str, want: np.ndarray, got) -> None:
+def check_array(key: str, want: np.ndarray, got, same: str = _SAME) -> None:
     """Raise a ValueError naming ``key`` unless ``got`` is an array of ``want``'s shape and dtype."""
     if got is None:
         raise ValueError(f"env state key {key!r} is missing: expected a numpy array "
@@ -71,11 +74,11 @@ def check_array(key: str, want: np.ndarray, got) -> None:
     if want.dtype.kind == "U":
         if got.dtype.kind != "U" or got.shape != want.shape or not (got == want).all():
             raise ValueError(f"env state {key!r} = {got.tolist()}, expected {want.tolist()} "
-                             f"({_SAME})")
+                             f"({same})")
         return
     if got.shape != want.shape or got.dtype != want.dtype:
         raise ValueError(f"env state {key!r}: shape {got.shape} {got.dtype}, expected "
-                         f"{want.shape} {want.dtype} ({_SAME})")
+                         f"{want.shape} {want.dtype} ({same})")
 
 
 def with_prefix(prefix: str, state: Mapping[str, np.ndarray]) -> EnvState:
