@@ -28,8 +28,8 @@ def load(domain_name: str, task_name: str, *, log_output: str | None = None, **k
 
     Args:
       domain_name, task_name, **kwargs: as ``rwrl.envs.dm_env_adapter.load``
-        (seed or random, task_kwargs, time_limit, environment_kwargs and the
-        challenge specs).
+        (seed or random, task_kwargs, time_limit, environment_kwargs, the pixel
+        observation's pixels, pixels_only, pixels_width, ..., and the challenge specs).
       log_output: path of a JSON-lines file receiving one row per finished
         episode (``rwrl.metrics.recorder.DmEnvEpisodeRecorder``).
     """

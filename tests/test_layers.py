@@ -11,8 +11,8 @@ import rwrl
 #: import another only if that one does not import it back. The package's ``__init__.py``
 #: (registration, ``rwrl.load``) is the front door, on the top floor.
 FLOORS = {"core": 0, "storage": 1, "domains": 1, "video": 1, "bandits": 1, "tasks": 2, "challenges": 3,
-          "envs": 4, "metrics": 5, "agents": 5, "continual": 5, "datasets": 6, "ope": 6, "distill": 6, "explain": 6,
-          "minatar": 6, "experiments": 7, "report": 7, "cli": 8, "integrations": 8, "__init__": 8}
+          "envs": 4, "metrics": 5, "agents": 5, "continual": 5, "planning": 5, "datasets": 6, "ope": 6, "distill": 6,
+          "explain": 6, "minatar": 6, "experiments": 7, "report": 7, "cli": 8, "integrations": 8, "__init__": 8}
 
 ROOT = pathlib.Path(rwrl.__file__).parent
 

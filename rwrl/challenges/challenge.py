@@ -16,6 +16,10 @@ classes, its spec dataclass, and one ``Challenge`` that names:
 * ``parameters(spec) -> names`` (optional): the physical parameters its stages
   set on the task (perturbation, regimes); ``parse_specs`` refuses two
   challenges that set one parameter.
+* ``state_observation_only`` (default False): its stages act on the state
+  observation alone, so an env that returns pixels without the state
+  (``observation_mode='pixels'``) refuses it rather than run it for nothing
+  (dimensionality's extra features).
 
 The paths (``rwrl.challenges.pipeline`` orders the stages of each):
 
@@ -29,6 +33,9 @@ PHYSICS         ``advance(task, actions, latency)``: runs   (nu,)
                 the physics (one such stage at most)
 REWARDS         ``stage(rewards, frame)``, (n,)              ()
 OBSERVATIONS    ``stage(obs, frame)``, (n, D)                (D,) there
+PIXELS          ``stage(frames, frame)``, (n, H, W, 3)       (H, W, 3)
+                uint8 camera frames (built only when the
+                env observes pixels)
 ==============  ==========================================  ===========
 """
 
@@ -39,9 +46,9 @@ from typing import Any, Callable, Mapping
 
 from rwrl.tasks.facts import TaskFacts
 
-EPISODE, ACTIONS, PHYSICS, REWARDS, OBSERVATIONS = (
-    "episode", "actions", "physics", "rewards", "observations")
-PATHS = (EPISODE, ACTIONS, PHYSICS, REWARDS, OBSERVATIONS)
+EPISODE, ACTIONS, PHYSICS, REWARDS, OBSERVATIONS, PIXELS = (
+    "episode", "actions", "physics", "rewards", "observations", "pixels")
+PATHS = (EPISODE, ACTIONS, PHYSICS, REWARDS, OBSERVATIONS, PIXELS)
 
 #: path -> stage name -> make(per-env shape of the stream there) -> stage.
 StageMakers = Mapping[str, Mapping[str, Callable[[tuple[int, ...]], Any]]]
@@ -58,6 +65,8 @@ class Challenge:
       stages: fn(parsed spec, task) -> ``StageMakers``.
       configure: fn(task, parsed spec), run before any stage is made; None: nothing.
       parameters: fn(parsed spec) -> the physical parameters it sets; None: none.
+      state_observation_only: its stages act on the state observation alone
+        (refused where the agent gets pixels without the state).
     """
 
     name: str
@@ -65,6 +74,7 @@ class Challenge:
     stages: Callable[[Any, Any], StageMakers]
     configure: Callable[[Any, Any], None] | None = None
     parameters: Callable[[Any], tuple[str, ...]] | None = None
+    state_observation_only: bool = False
 
     @property
     def keyword(self) -> str:

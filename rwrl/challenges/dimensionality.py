@@ -8,6 +8,12 @@ suite adds n scalar entries 'dummy-0' ... 'dummy-{n-1}').
 Spec: ``dimensionality_spec`` (keys enable, num_random_state_observations, an
 integer in [0, MAX_RANDOM_OBSERVATIONS]; 0 is off).
 
+The features are state, not pixels: with ``observation_mode='pixels_state'``
+they are in the state part; ``observation_mode='pixels'`` (and
+``rwrl.load(..., pixels=True)``, pixels only) refuses an explicit
+``dimensionality_spec``, and the extra dimensions of ``combined_challenge``
+stay in the state part the agent does not get.
+
 Example:
   >>> features = RandomFeatures(3)
   >>> features(np.zeros((2, 4)), Frame(draws=CounterRandom(2))).shape
@@ -80,4 +86,6 @@ def dimensionality_stages(spec: DimensionalitySpec, task) -> StageMakers:
         spec.num_random_state_observations)}}
 
 
-CHALLENGE = Challenge("dimensionality", parse_dimensionality, dimensionality_stages)
+#: its features are state observation entries: an env returning pixels alone refuses it.
+CHALLENGE = Challenge("dimensionality", parse_dimensionality, dimensionality_stages,
+                      state_observation_only=True)

@@ -17,8 +17,20 @@ Every draw comes from the frame's counter-based draws (``rwrl.core.seeding``),
 so env i of a batch sees the numbers a single env with the same seed sees.
 ``frame.ids`` selects the envs of a reset; None is the whole batch.
 
+On camera frames (the pixel path, when the env observes pixels), per env
+and whole frame, on (N, H, W, 3) uint8:
+
+* ``PixelGaussianNoise``: x + N(0, sigma) per channel value, sigma in
+  intensity levels (``gaussian['pixels']``: the state's ``observations``
+  sigma is in the state's units), rounded and clipped to [0, 255];
+* ``DroppedFrames``: an env whose frame is not in a run starts, with
+  probability p (``dropped['observations_prob']``), a run of ``steps``
+  black frames;
+* ``StuckFrames``: same trigger (``stuck``); during the run the env's
+  frame holds the frame it returned on the step before the run.
+
 Spec: ``noise_spec``, sub-dicts ``gaussian`` (enable, actions, observations:
-sigma in [0, MAX_STD]), ``dropped`` and ``stuck`` (enable, actions_prob,
+sigma in [0, MAX_STD]; pixels: sigma in intensity levels, [0, MAX_PIXEL_STD]), ``dropped`` and ``stuck`` (enable, actions_prob,
 actions_steps, observations_prob, observations_steps: probabilities in
 [0, 1], run lengths integers in [1, MAX_RUN_STEPS]) and ``repetition``
 (enable, actions_prob, actions_steps); a noise is off where it is absent,
@@ -31,17 +43,22 @@ Example:
   >>> [float(drop(np.array([[5.0]]), frame)[0, 0]) for _ in range(2)]
   [0.0, 0.0]
   >>> parse_noise({"gaussian": {"actions": 0.1}}, facts=None).gaussian
-  GaussianSpec(actions=0.1, observations=0.0)
+  GaussianSpec(actions=0.1, observations=0.0, pixels=0.0)
+  >>> stuck = StuckFrames(prob=1.0, steps=3, num_envs=1, shape=(1, 1, 3))
+  >>> stuck.reset(np.array([0]))
+  >>> [int(stuck(np.full((1, 1, 1, 3), v, np.uint8), frame)[0, 0, 0, 0]) for v in (7, 8, 9)]
+  [7, 7, 7]
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Mapping
 
 import numpy as np
 
-from rwrl.challenges.challenge import ACTIONS, OBSERVATIONS, Challenge, StageMakers
+from rwrl.challenges.challenge import ACTIONS, OBSERVATIONS, PIXELS, Challenge, StageMakers
 from rwrl.challenges.spec_checks import MAX_STD, check_keys, integer, is_on, number
 from rwrl.challenges.stage import Frame, Stateless
 from rwrl.core.seeding import CounterRandom  # noqa: F401  (the docstring example)
@@ -49,6 +66,8 @@ from rwrl.tasks.facts import TaskFacts
 
 #: most steps of one dropped, stuck or repeated run: one default episode.
 MAX_RUN_STEPS = 1000
+#: largest gaussian sigma on pixels, in intensity levels (one full range).
+MAX_PIXEL_STD = 255.0
 
 
 def _check_prob(name: str, prob: float) -> None:
@@ -177,6 +196,106 @@ class StuckNoise:
         self._fresh = np.array(state["fresh"])
 
 
+class PixelGaussianNoise(Stateless):
+    """Add N(0, sigma) intensity levels to every channel value of a frame, rounded, clipped.
+
+    Args:
+      sigma: standard deviation in intensity levels (of 0..255), >= 0.
+      shape: (H, W, 3) of a frame.
+    """
+
+    name = "gaussian"
+    uniforms = 0
+
+    def __init__(self, sigma: float, shape: tuple[int, ...]):
+        if not sigma >= 0.0:
+            raise ValueError(f"gaussian pixels sigma = {sigma!r} is out of range: allowed >= 0")
+        self.sigma, self.shape = float(sigma), tuple(shape)
+        self.normals = int(np.prod(self.shape))
+
+    def reset(self, ids: np.ndarray) -> None:
+        """Nothing to clear: the noise has no state."""
+
+    def __call__(self, frames: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return the (n, H, W, 3) uint8 frames plus noise."""
+        noisy = frames + self.sigma * frame.draws.normal(self.shape)
+        return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+class DroppedFrames:
+    """Black out an env's whole frame for runs of ``steps`` steps, each started with probability p."""
+
+    name = "dropped"
+    uniforms, normals = 1, 0
+
+    def __init__(self, prob: float, steps: int, num_envs: int, shape: tuple[int, ...]):
+        _check_prob("dropped", prob)
+        _check_steps("dropped", steps)
+        self.prob, self.steps = float(prob), int(steps)
+        self._counter = np.zeros(num_envs, np.int64)
+
+    def reset(self, ids: np.ndarray) -> None:
+        """End the runs of envs ``ids``."""
+        self._counter[ids] = 0
+
+    def __call__(self, frames: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return the (n, H, W, 3) frames, black in the envs of an active run."""
+        sel = _select(frame)
+        counter = self._counter[sel]
+        active = advance_runs(counter, frame.draws.uniform((1,))[:, 0], self.prob, self.steps)
+        self._counter[sel] = counter
+        return np.where(active[:, None, None, None], np.uint8(0), frames)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return a copy of the steps left in each env's run (N,)."""
+        return {"counter": self._counter.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the runs where ``state()`` saw them."""
+        self._counter = np.array(state["counter"])
+
+
+class StuckFrames:
+    """Hold an env's frame at its previous one for runs of ``steps`` steps (probability p)."""
+
+    name = "stuck"
+    uniforms, normals = 1, 0
+
+    def __init__(self, prob: float, steps: int, num_envs: int, shape: tuple[int, ...]):
+        _check_prob("stuck", prob)
+        _check_steps("stuck", steps)
+        self.prob, self.steps = float(prob), int(steps)
+        self._counter = np.zeros(num_envs, np.int64)
+        self._last = np.zeros((num_envs,) + tuple(shape), np.uint8)
+        self._fresh = np.ones(num_envs, bool)
+
+    def reset(self, ids: np.ndarray) -> None:
+        """End the runs of envs ``ids``; their first frame becomes the held one."""
+        self._counter[ids] = 0
+        self._fresh[ids] = True
+
+    def __call__(self, frames: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return the (n, H, W, 3) frames, held in the envs of an active run."""
+        sel = _select(frame)
+        fresh = self._fresh[sel]
+        last = np.where(fresh[:, None, None, None], frames, self._last[sel])
+        counter = self._counter[sel]
+        active = advance_runs(counter, frame.draws.uniform((1,))[:, 0], self.prob, self.steps)
+        out = np.where(active[:, None, None, None], last, frames)
+        self._counter[sel], self._last[sel], self._fresh[sel] = counter, out, False
+        return out
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return copies of the runs' steps left (N,), held frames (N, H, W, 3), fresh marks (N,)."""
+        return {"counter": self._counter.copy(), "last": self._last.copy(),
+                "fresh": self._fresh.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the runs where ``state()`` saw them."""
+        self._counter, self._last = np.array(state["counter"]), np.array(state["last"])
+        self._fresh = np.array(state["fresh"])
+
+
 class ActionRepetition:
     """Hold an env's whole action for ``steps`` steps in total, with probability p."""
 
@@ -217,10 +336,11 @@ class ActionRepetition:
 # -- the spec ---------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class GaussianSpec:
-    """Standard deviations of additive white noise."""
+    """Standard deviations of additive white noise (pixels: in intensity levels)."""
 
     actions: float = 0.0
     observations: float = 0.0
+    pixels: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +373,7 @@ class NoiseSpec:
 
 _RUN_KEYS = ("enable", "actions_prob", "actions_steps", "observations_prob", "observations_steps")
 _NOISE_KEYS = {
-    "gaussian": ("enable", "actions", "observations"),
+    "gaussian": ("enable", "actions", "observations", "pixels"),
     "dropped": _RUN_KEYS,
     "stuck": _RUN_KEYS,
     "repetition": ("enable", "actions_prob", "actions_steps"),
@@ -281,6 +401,8 @@ def _field(field: str, key: str, sub: Mapping):
         return integer(field, sub.get(key, 1), 1, MAX_RUN_STEPS)
     if key.endswith("_prob"):
         return number(field, sub.get(key, 0.0), 0.0, 1.0)
+    if key == "pixels":
+        return number(field, sub.get(key, 0.0), 0.0, MAX_PIXEL_STD)
     return number(field, sub.get(key, 0.0), 0.0, MAX_STD)
 
 
@@ -289,7 +411,8 @@ def noise_stages(spec: NoiseSpec, task) -> StageMakers:
     """Return the noises that are on, per path (a noise of zero size is off)."""
     n = task.num_envs
     stages = {ACTIONS: _stream_stages(spec, n, "actions"),
-              OBSERVATIONS: _stream_stages(spec, n, "observations")}
+              OBSERVATIONS: _stream_stages(spec, n, "observations"),
+              PIXELS: _pixel_stages(spec, n)}
     rep = spec.repetition
     if rep and rep.actions_steps > 1:
         stages[ACTIONS]["repetition"] = _sized(ActionRepetition, rep.actions_prob,
@@ -309,6 +432,24 @@ def _stream_stages(spec: NoiseSpec, n: int, stream: str) -> dict:
             stages[name] = _sized(cls, getattr(run, f"{stream}_prob"),
                                   getattr(run, f"{stream}_steps"), n)
     return stages
+
+
+def _pixel_stages(spec: NoiseSpec, n: int) -> dict:
+    """Return the gaussian/dropped/stuck makers of the camera frames (each made with (H, W, 3))."""
+    stages = {}
+    sigma = spec.gaussian and spec.gaussian.pixels
+    if sigma:
+        stages["gaussian"] = functools.partial(PixelGaussianNoise, sigma)
+    for name, cls in (("dropped", DroppedFrames), ("stuck", StuckFrames)):
+        run = getattr(spec, name)
+        if run and run.observations_prob > 0:
+            stages[name] = _frame_runs(cls, run, n)
+    return stages
+
+
+def _frame_runs(cls, run: RunSpec, n: int):
+    """Return make(shape) -> ``cls`` with the observation runs of ``run``, on frames of that shape."""
+    return lambda shape: cls(run.observations_prob, run.observations_steps, n, shape)
 
 
 def _sized(cls, *args):

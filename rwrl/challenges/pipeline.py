@@ -22,12 +22,30 @@ Observation path (physics -> agent), on the flat observation::
     gaussian -> dropped -> stuck -> + 'constraints' entry -> delay
              -> + 'dummy' entry (extra dims) -> + 'multiobj' entry
 
+Pixel path (camera -> agent), on the (n, H, W, 3) uint8 frames of an env that
+observes pixels (built with a ``Camera``)::
+
+    gaussian -> dropped -> stuck -> delay -> frame stack (the last k frames, k > 1)
+
 The constraints are evaluated by the task on the undelayed physical state;
 their observation entry is delayed with the rest of the observation, while
 ``info`` always carries the current flags. The 'dummy' and 'multiobj' entries
 are neither noised nor delayed (as published). A reset runs the reward path
 on a reward of 0 (so that ``info['multiobj']`` exists) and the observation
 path on the reset observation (filling the observation delay).
+
+Pixels: handed a ``Camera`` (``rwrl.tasks.protocol.Camera``: the adapters'
+``rwrl.envs.render.BatchRenderer``), the env renders every env's frame after
+each step and reset, from the physics state of the returned observation,
+and runs the pixel path on the frames: the observation challenges' pixel
+stages (their units on frames: ``rwrl.challenges.noise``,
+``rwrl.challenges.delay``), then the frame stack. ``reset``, ``step`` and
+``set_state`` then return ``{'state': (n, D), 'pixels': (n, H, W, 3k)}``.
+The frames are the true rendering of each step and the challenges act on
+that stream, exactly as on the state stream: a delay of d returns the frame
+of d steps before, a stuck frame is the frame returned the step before. The
+pixel stages draw from the same per-env counter-based generators, after the
+state stages' draws, so turning pixels on changes no state observation.
 
 Every stage has one call signature, ``stage(x, frame) -> x``
 (``rwrl.challenges.stage``). Each registered challenge (``rwrl.challenges.registry``)
@@ -68,11 +86,12 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from rwrl.challenges.challenge import ACTIONS, EPISODE, OBSERVATIONS, PATHS, PHYSICS, REWARDS
+from rwrl.challenges.challenge import (ACTIONS, EPISODE, OBSERVATIONS, PATHS, PHYSICS, PIXELS,
+                                       REWARDS)
 from rwrl.challenges.realtime import Immediate
 from rwrl.challenges.specs import ChallengeSpecs, parse_specs
 from rwrl.challenges.stage import Frame, Stateless
@@ -80,11 +99,15 @@ from rwrl.core.seeding import (CounterRandom, box_muller, fresh_seed, seeds_arra
                                 seeds_from_array, stream_key)
 from rwrl.core.env_state import EnvState, check_env_state, under, with_prefix
 
+if TYPE_CHECKING:
+    from rwrl.tasks.protocol import Camera
+
 #: stage names in application order (see the module docstring); tests read these.
 EPISODE_PATH = ("perturbation", "regime")
 ACTION_PATH = ("delay", "repetition", "gaussian", "dropped", "stuck", "clip", "realtime")
 OBSERVATION_PATH = ("gaussian", "dropped", "stuck", "constraints", "delay", "dummy", "multiobj")
 REWARD_PATH = ("multiobj", "delay")
+PIXEL_PATH = ("gaussian", "dropped", "stuck", "delay")
 
 
 class _SubsetRandom:
@@ -155,6 +178,45 @@ class _Clip(Stateless):
         return np.minimum(np.maximum(a, self.low), self.high)
 
 
+class _FrameStack:
+    """The last k frames on the channel axis, oldest first, as DrQ's ``FrameStack``.
+
+    A reset fills the k slots with the episode's first frame. Not a
+    challenge: the last stage of the pixel path, as the clip ends the action path.
+    """
+
+    name = "stack"
+    uniforms = normals = 0
+
+    def __init__(self, k: int, num_envs: int, shape: tuple[int, int, int]):
+        if int(k) != k or k < 2:
+            raise ValueError(f"frame_stack = {k!r} is out of range: a stage stacks k >= 2 frames")
+        height, width, self.channels = shape
+        self.k = int(k)
+        self._stack = np.zeros((num_envs, height, width, self.channels * self.k), np.uint8)
+
+    def reset(self, ids: np.ndarray) -> None:
+        """Nothing to clear: the reset's frame fills the stack of envs ``ids``."""
+
+    def __call__(self, frames: np.ndarray, frame: Frame) -> np.ndarray:
+        """Push the (n, H, W, C) frames; return the (n, H, W, C k) stacks."""
+        if frame.ids is not None:
+            self._stack[frame.ids] = np.tile(frames, (1, 1, 1, self.k))
+            return self._stack[frame.ids]
+        c = self.channels
+        self._stack[..., :-c] = self._stack[..., c:]
+        self._stack[..., -c:] = frames
+        return self._stack.copy()
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Return a copy of the stacks (N, H, W, C k)."""
+        return {"frames": self._stack.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Put the stacks where ``state()`` saw them."""
+        self._stack = np.array(state["frames"])
+
+
 def stage_makers(specs: ChallengeSpecs, task) -> dict[str, dict[str, Callable]]:
     """Return path -> stage name -> maker of every challenge that is on, in registry order.
 
@@ -204,12 +266,16 @@ class ChallengeEnv:
       task: a ``BatchedEnv`` without challenges (``rwrl.tasks.task.BatchedTask``);
         the ChallengeEnv owns it from now on (it configures its constraints
         and parameters).
+      camera: a ``rwrl.tasks.protocol.Camera`` of ``task``: the env then
+        observes pixels too (see the module docstring) and owns the camera
+        (``close``); None: state only.
+      frame_stack: with a camera, the frames stacked on the channel axis (k >= 1).
       **specs: the challenge keyword arguments (``rwrl.challenges.registry.keywords()``):
         the spec dictionaries (None: off) and ``combined_challenge`` (None,
         'easy', 'medium' or 'hard').
     """
 
-    def __init__(self, task, **specs: Any):
+    def __init__(self, task, camera: Camera | None = None, frame_stack: int = 1, **specs: Any):
         self.specs: ChallengeSpecs = parse_specs(task.facts, **specs)
         self.task, n = task, task.num_envs
         makers = stage_makers(self.specs, task)
@@ -217,8 +283,9 @@ class ChallengeEnv:
                      "time_limit", "constraint_names"):
             setattr(self, name, getattr(task, name))
         self._build_paths(makers)
+        self._build_pixel_path(makers[PIXELS], camera, frame_stack)
         drawing = self._action_path + self._reward_path + self._observation_path
-        self._stages = drawing + [self._clock]
+        self._stages = drawing + self._pixel_path + [self._clock]
         self._step_rng, self._reset_rng = CounterRandom(n), CounterRandom(n)
         self._draws = _BlockRandom(self._step_rng, sum(s.uniforms for s in drawing),
                                    sum(s.normals for s in drawing))
@@ -245,6 +312,22 @@ class ChallengeEnv:
         self._episode_stages = make_path(makers[EPISODE], EPISODE_PATH, ())
         self._annotators = self._episode_stages + self._physics_stages
 
+    def _build_pixel_path(self, makers: Mapping[str, Callable], camera: Camera | None,
+                          frame_stack: int) -> None:
+        """Make the pixel path when there is a camera; set ``pixels_shape`` (None without)."""
+        self._camera, self._pixel_path = camera, []
+        #: per-env shape of the 'pixels' observation (H, W, 3 k); None: no camera.
+        self.pixels_shape: tuple[int, int, int] | None = None
+        if camera is None:
+            return
+        if int(frame_stack) != frame_stack or frame_stack < 1:
+            raise ValueError(f"frame_stack = {frame_stack!r} is out of range: allowed integers >= 1")
+        shape = tuple(camera.frame_shape)
+        self._pixel_path = make_path(makers, PIXEL_PATH, shape)
+        if frame_stack > 1:
+            self._pixel_path.append(_FrameStack(frame_stack, self.num_envs, shape))
+        self.pixels_shape = (shape[0], shape[1], shape[2] * frame_stack)
+
     @property
     def action_stage_names(self) -> tuple[str, ...]:
         """The enabled action stages, in order (the physics-side real-time stage last)."""
@@ -254,6 +337,11 @@ class ChallengeEnv:
     def observation_stage_names(self) -> tuple[str, ...]:
         """The enabled observation stages, in order."""
         return tuple(s.name for s in self._observation_path)
+
+    @property
+    def pixel_stage_names(self) -> tuple[str, ...]:
+        """The enabled pixel stages, in order (empty without a camera)."""
+        return tuple(s.name for s in self._pixel_path)
 
     @property
     def observation_spec(self) -> dict:
@@ -321,12 +409,18 @@ class ChallengeEnv:
     def copy_env_data(self, env_id: int, data) -> None:
         self.task.copy_env_data(env_id, data)
 
+    def close(self) -> None:
+        """Free the camera's GL context and what the task holds."""
+        if self._camera is not None:
+            self._camera.close()
+        self.task.close()
+
     # -- env state snapshots ----------------------------------------------------------
     def _stages_by_key(self) -> dict[str, Any]:
         """Return 'challenge/<path>/<stage name>/' -> stage, for every stage of every path."""
         paths = {EPISODE: self._episode_stages, ACTIONS: self._action_path,
                  PHYSICS: self._physics_stages, REWARDS: self._reward_path,
-                 OBSERVATIONS: self._observation_path}
+                 OBSERVATIONS: self._observation_path, PIXELS: self._pixel_path}
         return {f"challenge/{path}/{stage.name}/": stage
                 for path, stages in paths.items() for stage in stages}
 
@@ -370,10 +464,25 @@ class ChallengeEnv:
             reward = stage(reward, frame)
         for stage in self._observation_path:
             obs = stage(obs, frame)
+        if self._camera is not None:
+            obs = {"state": obs, "pixels": self._observe_pixels(frame)}
         for stage in self._annotators:
             stage.annotate(frame)
         self._clock.observation_returned()
         return obs, reward
+
+    def _observe_pixels(self, frame: Frame) -> np.ndarray:
+        """Render the frame's envs at their current physics state and run the pixel path.
+
+        A step's pixel stages draw straight from the step generator (their
+        thousands of draws per env would not fit the step's block), after the block.
+        """
+        frames = self._camera.render(frame.ids)
+        draws = self._step_rng if frame.ids is None else frame.draws
+        pixel_frame = Frame(frame.ids, draws, frame.info)
+        for stage in self._pixel_path:
+            frames = stage(frames, pixel_frame)
+        return frames
 
     def _reseed(self, ids: np.ndarray, seeds: Sequence[int | None]) -> None:
         """Key the noise streams of envs ``ids``: a seed restarts them, None continues."""

@@ -99,6 +99,10 @@ class Domain(abc.ABC):
     #: the combined challenges' perturbation: (parameter, level -> (min, max, std)),
     #: levels 'easy', 'medium' and 'hard' (RWRL_REFERENCE.md, "Combined challenges").
     COMBINED_PERTURBATION: ClassVar[tuple[str, Mapping[str, tuple[float, float, float]]]]
+    #: camera of the pixel observations by default: the one the pixel benchmarks
+    #: on dm_control render (DrQ ``train.py``, DrQ-v2 ``dmc.py``, after Dreamer:
+    #: ``camera_id = 2 if domain == 'quadruped' else 0``).
+    PIXELS_CAMERA: ClassVar[int] = 0
 
     def __init__(self, task: str):
         if task not in self.TASKS:

@@ -129,6 +129,9 @@ class Quadruped(Domain):
         "shin_length",
         {"easy": (0.25, 0.3, 0.005), "medium": (0.25, 0.8, 0.05),
          "hard": (0.25, 1.4, 0.1)})
+    #: pixel observations: camera 2 ('y', a side view tracking the centre of mass), as
+    #: DrQ and DrQ-v2 render quadruped ("zoom in camera for quadruped": 'global' is far)
+    PIXELS_CAMERA = 2
 
     def __init__(self, task: str):
         super().__init__(task)

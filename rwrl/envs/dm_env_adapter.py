@@ -7,6 +7,13 @@ Example:
   >>> timestep = env.step([0.1])
   >>> sorted(timestep.observation)
   ['constraints', 'position', 'velocity']
+
+Pixels, as dm_control's ``pixels.Wrapper`` (``rwrl.envs.pixels``):
+
+  >>> env = rwrl.load("cartpole", "swingup", pixels=True, pixels_width=32, pixels_height=32)
+  >>> list(env.reset().observation), env.observation_spec()["pixels"].shape
+  (['pixels'], (32, 32, 3))
+  >>> env.close()
 """
 
 from __future__ import annotations
@@ -20,7 +27,11 @@ from dm_env import specs
 
 from rwrl.core.seeding import check_seed
 from rwrl.envs.factory import make_batched_env
+from rwrl.envs.pixels import PixelOptions, dm_env_pixel_options
 from rwrl.envs.validation import check_actions
+
+#: the key of the pixel observation, as dm_control's ``pixels.Wrapper``'s default.
+PIXELS_KEY = "pixels"
 
 _ENV0 = np.zeros(1, np.int64)
 
@@ -32,12 +43,21 @@ class RwrlDmEnv(dm_env.Environment):
     'constraints' entry is bool); a truncated LAST step (time limit, or a
     diverged simulation) has discount 1.0, not a termination. ``info`` of the
     last step (constraints, cost, safety variables, diverged) is in ``env.info``.
+
+    ``pixels`` (``PixelOptions``): the observation gets the key 'pixels', a
+    (H, W, 3 k) uint8 image, alone (``with_state`` False: dm_control's
+    ``pixels_only=True``) or after the state entries.
     """
 
+    #: the pixel observation's options; None: state entries only.
+    pixels: PixelOptions | None = None
+
     def __init__(self, domain_name: str, task_name: str, seed: int | None = None,
-                 time_limit: int | None = None, **challenges: Any):
+                 time_limit: int | None = None, pixels: PixelOptions | None = None,
+                 **challenges: Any):
         self.batched = make_batched_env(domain_name, task_name, 1, num_threads=1,
-                                        time_limit=time_limit, **challenges)
+                                        time_limit=time_limit, pixels=pixels, **challenges)
+        self.pixels = pixels
         self._seed = check_seed(seed)
         self._reset_next_step = True
         self.info: dict = {}
@@ -47,7 +67,15 @@ class RwrlDmEnv(dm_env.Environment):
         """Names of the K flags of ``info['constraints']``."""
         return self.batched.constraint_names
 
-    def _obs(self, obs: np.ndarray) -> collections.OrderedDict:
+    def _obs(self, obs) -> collections.OrderedDict:
+        if self.pixels is None:
+            return self._state_entries(obs)
+        out = self._state_entries(obs["state"]) if self.pixels.with_state else \
+            collections.OrderedDict()
+        out[PIXELS_KEY] = obs["pixels"][0]
+        return out
+
+    def _state_entries(self, obs: np.ndarray) -> collections.OrderedDict:
         return collections.OrderedDict((k, np.array(v[0]))
                                        for k, v in self.batched.layout.unflatten(obs).items())
 
@@ -69,9 +97,19 @@ class RwrlDmEnv(dm_env.Environment):
         return dm_env.transition(float(reward[0]), self._obs(obs))
 
     def observation_spec(self):
-        return collections.OrderedDict(
+        spec = collections.OrderedDict(
             (name, specs.Array(shape, dtype, name))
             for name, (shape, dtype) in self.batched.layout.spec.items())
+        if self.pixels is None:
+            return spec
+        if not self.pixels.with_state:
+            spec = collections.OrderedDict()
+        spec[PIXELS_KEY] = specs.Array(self.batched.pixels_shape, np.uint8, PIXELS_KEY)
+        return spec
+
+    def close(self) -> None:
+        """Free what the env holds (the pixel observations' GL context)."""
+        self.batched.close()
 
     def action_spec(self):
         return specs.BoundedArray(self.batched.action_low.shape, np.float64,
@@ -88,7 +126,10 @@ class RwrlDmEnv(dm_env.Environment):
 
 def load(domain_name: str, task_name: str, *, seed: int | None = None,
          random: int | None = None, task_kwargs: dict | None = None, time_limit: int | None = None,
-         environment_kwargs: dict | None = None, **challenges: Any) -> RwrlDmEnv:
+         environment_kwargs: dict | None = None, pixels: bool = False, pixels_only: bool = True,
+         pixels_width: int | None = None, pixels_height: int | None = None,
+         pixels_camera: int | str | None = None, frame_stack: int | None = None,
+         render_kwargs: dict | None = None, **challenges: Any) -> RwrlDmEnv:
     """Return a dm_env environment of one task, with the published suite's arguments.
 
     Args:
@@ -98,6 +139,15 @@ def load(domain_name: str, task_name: str, *, seed: int | None = None,
         ``task_kwargs={'random': seed}`` are accepted too.
       time_limit: episode length in control steps (default 1000).
       environment_kwargs: accepted for compatibility; only ``flat_observation=False`` is allowed.
+      pixels: add the observation key 'pixels', a uint8 image, as dm_control's
+        ``pixels.Wrapper`` (default False).
+      pixels_only: with pixels, 'pixels' alone (default True, as the wrapper)
+        or after the state entries.
+      pixels_width, pixels_height, pixels_camera, frame_stack: the image's
+        size (default 84 x 84), camera (default: the domain's, 0 or quadruped's
+        2) and frames stacked on the channel axis (default 1); pixels only.
+      render_kwargs: the wrapper's spelling of the size and camera ('height',
+        'width', 'camera_id'), for porting.
       **challenges: the challenge specs (``rwrl.challenges.registry.keywords()``:
         safety_spec, delay_spec, ..., combined_challenge).
     """
@@ -110,4 +160,7 @@ def load(domain_name: str, task_name: str, *, seed: int | None = None,
     if environment_kwargs and environment_kwargs.get("flat_observation"):
         raise ValueError("environment_kwargs: flat_observation=True is not supported by the "
                          "dm_env adapter; use gymnasium.make(...) for flat observations")
-    return RwrlDmEnv(domain_name, task_name, seed=seed, time_limit=time_limit, **challenges)
+    options = dm_env_pixel_options(pixels, pixels_only, pixels_width, pixels_height,
+                                   pixels_camera, frame_stack, render_kwargs)
+    return RwrlDmEnv(domain_name, task_name, seed=seed, time_limit=time_limit, pixels=options,
+                     **challenges)

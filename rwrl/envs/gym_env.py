@@ -19,7 +19,8 @@ from gymnasium import spaces
 
 from rwrl.core.seeding import check_seed
 from rwrl.envs.factory import make_batched_env
-from rwrl.envs.render import EnvRenderer
+from rwrl.envs.pixels import pixel_options
+from rwrl.envs.render import BatchRenderer
 from rwrl.envs.spaces import ObservationLayout
 from rwrl.envs.validation import check_actions
 from rwrl.core.env_state import EnvState, check_env_state, without
@@ -88,7 +89,9 @@ class BatchedAccess:
         ``adapter_options``: the vector env's own (``autoreset_mode``).
 
         A batched env without physics (``rwrl.tasks.protocol.BatchedEnv`` only) gets
-        everything but ``set_state``, ``physics_state_info`` and rendering.
+        everything but ``set_state``, ``physics_state_info`` and rendering. The
+        pixel observation modes are for envs made by the constructors, which
+        build the camera (``observation_mode='pixels'`` here is a ValueError).
         """
         check_render_mode(render_mode)
         env = cls.__new__(cls)
@@ -96,6 +99,18 @@ class BatchedAccess:
                    physics_state_info, **adapter_options)
         env._set_info_layout(info_layout)
         return env
+
+    def _make_renderer(self, render_mode, render_width, render_height, camera):
+        """Return the ``render()`` renderer (``render_mode='rgb_array'``), else None."""
+        if render_mode != "rgb_array":
+            return None
+        return BatchRenderer(self.batched, render_width, render_height, camera)
+
+    def _close_batched(self) -> None:
+        """Free the renderer's GL context and what the batched env holds (its camera's)."""
+        if self._renderer is not None:
+            self._renderer.close()
+        self.batched.close()
 
     def _set_info_layout(self, info_layout: str) -> None:
         """Check and keep ``info_layout``: 'nested' (default) or 'flat' ('outer/inner' keys)."""
@@ -148,9 +163,16 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
 
     Args:
       domain_name, task_name: the task.
-      observation_mode: 'flat' (default, Box) or 'dict'.
+      observation_mode: 'flat' (default, Box), 'dict', 'pixels' (a uint8
+        (H, W, 3 k) image) or 'pixels_state' (Dict 'pixels', 'state': the flat
+        state); see ``rwrl.envs.pixels`` and docs/envs.md, "Pixels".
+      pixels_width, pixels_height: the image's size (default 84 x 84), pixel modes only.
+      pixels_camera: its camera id or name (default: the domain's, as
+        dm_control's pixel benchmarks: 0, quadruped 2), pixel modes only.
+      frame_stack: the last k frames stacked on the channel axis (default 1),
+        pixel modes only.
       render_mode: None or 'rgb_array'.
-      render_width, render_height, camera: offscreen image size and camera.
+      render_width, render_height, camera: ``render()``'s image size and camera.
       time_limit: episode length in control steps (default 1000, truncation).
       physics_state_info: add ``info['physics_state']``, the physics state
         (qpos, qvel, qacc_warmstart) of the returned observation (for agents
@@ -164,32 +186,37 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
     def __init__(self, domain_name: str, task_name: str, *, observation_mode: str = "flat",
+                 pixels_width: int | None = None, pixels_height: int | None = None,
+                 pixels_camera: int | str | None = None, frame_stack: int | None = None,
                  render_mode: str | None = None, render_width: int = 320,
                  render_height: int = 240, camera: int | str = 0,
                  time_limit: int | None = None, physics_state_info: bool = False,
                  info_layout: str = "nested", **challenges: Any):
         check_render_mode(render_mode)
         check_info_layout(info_layout)
+        ObservationLayout.check_mode(observation_mode)
+        pixels = pixel_options(observation_mode, pixels_width, pixels_height, pixels_camera,
+                               frame_stack)
         batched = make_batched_env(domain_name, task_name, 1, num_threads=1,
-                                   time_limit=time_limit, **challenges)
+                                   time_limit=time_limit, pixels=pixels, **challenges)
         self._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
-                    physics_state_info)
+                    physics_state_info, pixels_shape=batched.pixels_shape if pixels else None)
         self._set_info_layout(info_layout)
 
     def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
-               physics_state_info) -> None:
+               physics_state_info, *, pixels_shape=None) -> None:
         if batched.num_envs != 1:
             raise ValueError(f"num_envs = {batched.num_envs} is not allowed: RwrlEnv adapts a "
                              f"batch of one (use RwrlVectorEnv.from_batched)")
         self.batched = batched
-        self.layout = ObservationLayout(self.batched.layout, observation_mode)
+        self.layout = ObservationLayout(self.batched.layout, observation_mode, pixels_shape)
         self.observation_space = self.layout.space()
         self.action_space = spaces.Box(self.batched.action_low.astype(np.float32),
                                        self.batched.action_high.astype(np.float32),
                                        dtype=np.float32)
         self.render_mode = render_mode
         self.metadata = dict(self.metadata, render_fps=int(round(1 / self.batched.control_timestep)))
-        self._renderer = EnvRenderer(self.batched, render_width, render_height, camera)
+        self._renderer = self._make_renderer(render_mode, render_width, render_height, camera)
         self._needs_reset = True
         #: add ``info['physics_state']`` on every reset and step (settable).
         self.physics_state_info = bool(physics_state_info)
@@ -239,8 +266,8 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        return self._renderer.render(0)
+        return self._renderer.render(_ENV0)[0]
 
     def close(self):
-        self._renderer.close()
+        self._close_batched()
         super().close()

@@ -35,7 +35,8 @@ own, under 'vector/': the autoreset marks ('resetting', (N,) bool: a pending
 NEXT_STEP autoreset, or in DISABLED mode an ended env awaiting its reset;
 never set in SAME_STEP mode, which keeps no state of its own), whether
 it was reset ('started', ()), and the last observation and info
-('last/obs' (N, D), 'last/info/<key>/...', present once started), which a
+('last/obs' (N, D), in the pixel modes 'last/obs/state' and 'last/obs/pixels';
+'last/info/<key>/...'; present once started), which a
 partial ``reset_mask`` reset merges into. ``restore_env_state`` on an env
 of the same arguments continues exactly where the snapshot was taken.
 """
@@ -53,24 +54,18 @@ from rwrl.core.seeding import check_seed, spawn_seeds
 from rwrl.envs.autoreset import EpisodeMarks
 from rwrl.envs.factory import make_batched_env
 from rwrl.envs.gym_env import BatchedAccess, check_info_layout, check_render_mode
-from rwrl.envs.render import EnvRenderer
-from rwrl.envs.spaces import ObservationLayout
+from rwrl.envs.pixels import pixel_options
+from rwrl.envs.spaces import ObservationLayout, merge_rows, take_rows
 from rwrl.envs.validation import check_actions
 from rwrl.core.env_state import (EnvState, check_array, check_env_state, flatten_tree, only,
                                   under, unflatten_tree, with_prefix, without)
 
 
-def _merge(full: dict, part: dict, ids: np.ndarray) -> dict:
-    """Write the entries of envs ``ids`` (``part``) into a copy of ``full``."""
-    out = {}
-    for key, value in full.items():
-        if isinstance(value, dict):
-            out[key] = _merge(value, part[key], ids)
-        else:
-            value = np.array(value)
-            value[ids] = part[key]
-            out[key] = value
-    return out
+def _obs_state(obs) -> EnvState:
+    """Return a batched observation as snapshot keys: 'obs', or 'obs/state' and 'obs/pixels'."""
+    if isinstance(obs, dict):
+        return with_prefix("obs/", flatten_tree(obs))
+    return {"obs": np.array(obs)}
 
 
 def check_autoreset_mode(mode) -> AutoresetMode:
@@ -112,13 +107,17 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
     default NEXT_STEP), reported in ``metadata['autoreset_mode']``.
     ``physics_state_info``: ``info['physics_state']`` is (N, nq + 2 nv), row i
     the state of env i's returned observation (after an autoreset: the new
-    episode's first state).
+    episode's first state). The pixel modes render the N envs with one GL
+    context (``rwrl.envs.render.BatchRenderer``); env i's frames are those
+    of the single env of its seed.
     """
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, domain_name: str, task_name: str, num_envs: int = 1, *,
-                 observation_mode: str = "flat", render_mode: str | None = None,
+                 observation_mode: str = "flat", pixels_width: int | None = None,
+                 pixels_height: int | None = None, pixels_camera: int | str | None = None,
+                 frame_stack: int | None = None, render_mode: str | None = None,
                  render_width: int = 320, render_height: int = 240, camera: int | str = 0,
                  num_threads: int | None = None, time_limit: int | None = None,
                  max_episode_steps: int | None = None, physics_state_info: bool = False,
@@ -127,22 +126,27 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         check_render_mode(render_mode)
         check_autoreset_mode(autoreset_mode)
         check_info_layout(info_layout)
+        ObservationLayout.check_mode(observation_mode)
+        pixels = pixel_options(observation_mode, pixels_width, pixels_height, pixels_camera,
+                               frame_stack)
         time_limit = time_limit if time_limit is not None else max_episode_steps
         batched = make_batched_env(domain_name, task_name, num_envs,
                                    num_threads=num_threads, time_limit=time_limit,
-                                   **challenges)  # checks num_envs, naming it
+                                   pixels=pixels, **challenges)  # checks num_envs, naming it
         self._adapt(batched, observation_mode, render_mode, render_width, render_height, camera,
-                    physics_state_info, autoreset_mode)
+                    physics_state_info, autoreset_mode,
+                    pixels_shape=batched.pixels_shape if pixels else None)
         self._set_info_layout(info_layout)
 
     def _adapt(self, batched, observation_mode, render_mode, render_width, render_height, camera,
-               physics_state_info, autoreset_mode=AutoresetMode.NEXT_STEP) -> None:
+               physics_state_info, autoreset_mode=AutoresetMode.NEXT_STEP, *,
+               pixels_shape=None) -> None:
         #: the Gymnasium autoreset mode (also ``metadata['autoreset_mode']``).
         self.autoreset_mode = check_autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         self.batched = batched
         self.num_envs = self.batched.num_envs
-        self.layout = ObservationLayout(self.batched.layout, observation_mode)
+        self.layout = ObservationLayout(self.batched.layout, observation_mode, pixels_shape)
         self.single_observation_space = self.layout.space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         low = self.batched.action_low.astype(np.float32)
@@ -150,7 +154,7 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         self.single_action_space = spaces.Box(low, high, dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = render_mode
-        self._renderer = EnvRenderer(self.batched, render_width, render_height, camera)
+        self._renderer = self._make_renderer(render_mode, render_width, render_height, camera)
         self._marks = EpisodeMarks(self.num_envs)
         self._last: tuple[np.ndarray, dict] | None = None  # the last observation and info
         #: add ``info['physics_state']`` on every reset and step (settable).
@@ -191,9 +195,7 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         self._marks.reset(mask)
         if len(ids) < self.num_envs:  # keep the other envs' entries as they were
             last_obs, last_info = self._last
-            merged = last_obs.copy()
-            merged[ids] = obs
-            obs, info = merged, _merge(last_info, info, ids)
+            obs, info = merge_rows(last_obs, obs, ids), merge_rows(last_info, info, ids)
         self._last = obs, info
         return self.layout.batch(obs), self._layout_info(self._with_physics_state(info))
 
@@ -220,8 +222,8 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         obs, reward, truncated, info = self.batched.step(actions)
         if resetting.size:  # NEXT_STEP autoreset: these envs start a new episode now
             reset_obs, reset_info = self.batched.reset(resetting, [None] * resetting.size)
-            obs[resetting] = reset_obs
-            info = _merge(info, reset_info, resetting)
+            obs = merge_rows(obs, reset_obs, resetting)
+            info = merge_rows(info, reset_info, resetting)
             reward = np.array(reward)
             reward[resetting] = 0.0
             truncated[resetting] = False
@@ -251,12 +253,12 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
             mask = np.asarray(truncated, bool).copy()
             finals = np.full(self.num_envs, None, dtype=object)
             for i in done:
-                finals[i] = self.layout.single(obs[i:i + 1].copy())
+                finals[i] = self.layout.single(take_rows(obs, slice(i, i + 1)))
             extra = {"final_obs": finals, "_final_obs": mask,
                      "final_info": final_info(out, mask), "_final_info": mask.copy()}
             reset_obs, reset_info = self.batched.reset(done, [None] * done.size)
-            obs[done] = reset_obs
-            info = _merge(info, reset_info, done)
+            obs = merge_rows(obs, reset_obs, done)
+            info = merge_rows(info, reset_info, done)
             out = {**extra, **self._layout_info(self._with_physics_state(info))}
         self._last = obs, info
         return self.layout.batch(obs), reward, terminated, np.asarray(truncated, bool), out
@@ -276,7 +278,7 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         own = {"resetting": self._marks.resetting.copy(),
                "started": np.array(self._last is not None)}
         if self._last is not None:
-            own["last/obs"] = self._last[0].copy()
+            own.update(with_prefix("last/", _obs_state(self._last[0])))
             own.update(with_prefix("last/info/", flatten_tree(self._last[1])))
         return {**self.batched.env_state(), **with_prefix("vector/", own)}
 
@@ -291,7 +293,8 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         self._last = None
         if state["vector/started"]:
             last = under("vector/last/", state)
-            self._last = np.array(last["obs"]), unflatten_tree(under("info/", last))
+            obs = np.array(last["obs"]) if "obs" in last else unflatten_tree(under("obs/", last))
+            self._last = obs, unflatten_tree(under("info/", last))
 
     def _check_snapshot(self, state: EnvState) -> None:
         """Raise a ValueError naming the first key of ``state`` that this env cannot take.
@@ -310,9 +313,8 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         elif self._last is not None:
             check_env_state(only("vector/last/", mine), last)
         else:
-            size = self.batched.layout.size
-            check_array("vector/last/obs", np.zeros((self.num_envs, size)),
-                        last.get("vector/last/obs"))
+            for key, want in _obs_state(self.layout.zeros(self.num_envs)).items():
+                check_array(f"vector/last/{key}", want, last.get(f"vector/last/{key}"))
             for key, value in last.items():
                 if not isinstance(value, np.ndarray) or value.shape[:1] != (self.num_envs,):
                     raise ValueError(f"env state {key!r}: expected an array of leading "
@@ -321,7 +323,7 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        return np.stack([self._renderer.render(i) for i in range(self.num_envs)])
+        return self._renderer.render()
 
     def close_extras(self, **kwargs):
-        self._renderer.close()
+        self._close_batched()

@@ -16,7 +16,11 @@ know whether challenges are on; the parts that need physics (``set_state``,
 
 Observations are flat: one (n, D) float64 array per call, laid out by
 ``layout`` (``rwrl.core.layout.FlatLayout``: the named entries and their
-slices; bool entries hold 0.0 or 1.0).
+slices; bool entries hold 0.0 or 1.0). An env built to observe through a
+camera as well (a ``ChallengeEnv`` handed a ``Camera``; its ``pixels_shape``
+is then not None) returns instead a dict ``{'state': (n, D) float64, 'pixels': (n, *pixels_shape)
+uint8}``; the adapters ask for one only when their observation mode renders
+(``rwrl.envs.pixels``).
 
 ``info`` keys, present on every step and on every reset with the same shapes:
 
@@ -87,7 +91,7 @@ class BatchedEnv(Protocol):
     def env_state(self) -> dict[str, np.ndarray]:
         """Return copies of everything the next ``step`` and ``reset`` depend on.
 
-        Flat string keys -> numpy arrays only (``rwrl.tasks.env_state``), so a
+        Flat string keys -> numpy arrays only (``rwrl.core.env_state``), so a
         snapshot goes into an npz file read with ``allow_pickle=False``.
         """
 
@@ -98,6 +102,9 @@ class BatchedEnv(Protocol):
         num_envs (seeds do not matter). Raises a ValueError naming the first
         missing, extra or mis-shaped key before anything changes.
         """
+
+    def close(self) -> None:
+        """Free what the envs hold outside Python (GL contexts, encoders); idempotent."""
 
 
 class PhysicsEnv(BatchedEnv, Protocol):
@@ -143,3 +150,19 @@ class PhysicsEnv(BatchedEnv, Protocol):
 
     def copy_env_data(self, env_id: int, data: mujoco.MjData) -> None:
         """Write env ``env_id``'s whole state into ``data`` (an MjData of ``render_model``)."""
+
+
+class Camera(Protocol):
+    """Renders envs of a batch: what a ``ChallengeEnv`` that observes pixels is handed.
+
+    ``rwrl.envs.render.BatchRenderer`` is the one implementation (MuJoCo, offscreen GL).
+    """
+
+    #: (height, width, 3) of one frame.
+    frame_shape: tuple[int, int, int]
+
+    def render(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Return the (n, height, width, 3) uint8 frames of envs ``ids`` (None: every env)."""
+
+    def close(self) -> None:
+        """Free the GL context."""

@@ -213,6 +213,9 @@ class BatchedTask:
         """Write env ``env_id``'s whole state into ``data`` (an MjData of ``render_model``)."""
         self.physics.env_data(env_id, data)
 
+    def close(self) -> None:
+        """Nothing to free: the engine's memory is Python's."""
+
     # -- physics state ------------------------------------------------------------
     @property
     def physics_state_size(self) -> int:

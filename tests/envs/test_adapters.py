@@ -74,8 +74,8 @@ def test_bad_vector_action_shape_raises():
      r"unknown task 'juggle'.*swingup"),
     ({"domain_name": "cartpole", "task_name": "swingup", "gravity_spec": {}}, TypeError,
      r"unexpected keyword argument.*gravity_spec.*safety_spec"),
-    ({"domain_name": "cartpole", "task_name": "swingup", "observation_mode": "pixels"}, ValueError,
-     r"observation_mode 'pixels'.*flat"),
+    ({"domain_name": "cartpole", "task_name": "swingup", "observation_mode": "image"}, ValueError,
+     r"observation_mode 'image'.*flat"),
 ])
 def test_bad_construction_arguments_raise(kwargs, error, match):
     from rwrl.envs.gym_env import RwrlEnv

@@ -48,7 +48,7 @@ def test_an_unknown_keyword_is_a_type_error_naming_it_and_the_allowed_ones(make)
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"observation_mode": "pixels"}, r"observation_mode 'pixels'"),
+    ({"observation_mode": "image"}, r"observation_mode 'image'"),
     ({"info_layout": "deep"}, r"info_layout 'deep' is not allowed.*'flat'"),
     ({"safety_spec": True}, r"safety_spec"),
 ])

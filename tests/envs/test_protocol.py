@@ -37,6 +37,9 @@ class CounterEnv:
         zeros = np.zeros(len(ids))
         return np.stack([zeros, zeros], axis=1), self._info(zeros)
 
+    def close(self):
+        """Nothing to free."""
+
     def step(self, actions):
         self.elapsed_steps += 1
         self._last = actions[:, 0].astype(np.float64)

@@ -77,7 +77,7 @@ def test_overrides_scale_and_replace_the_files_settings(tmp_path):
     ("[axes]\n\"delay_spec.actions\" = [0, 2000]\n",
      r"delay_spec\['actions'\] = 2000 is out of range: allowed integers in \[0, 1000\]"),
     ("[axes]\n\"noise_spec.gaussian.observation\" = [0.1]\n",
-     r"unknown key 'observation'; allowed keys: \['actions', 'enable', 'observations'\]"),
+     r"unknown key 'observation'; allowed keys: \['actions', 'enable', 'observations', 'pixels'\]"),
     ("[fixed]\n\"perturb_spec.param\" = \"pole_length\"\n",
      r"on walker-walk: perturb_spec\['param'\] \(domain 'walker'\) = 'pole_length' is unknown: "
      r"allowed \['thigh_length'"),
