@@ -35,8 +35,24 @@ import math
 from rwrl.video.x264 import QP_MAX, QP_MIN, FrameResult, Frames, encode_frames, rate_control_encode
 
 
+class CodedClip:
+    """What a clip coded frame by frame adds up to (``results``: one FrameResult per frame)."""
+
+    results: list[FrameResult]
+
+    @property
+    def total_bits(self) -> int:
+        """Bits of the whole clip."""
+        return sum(r.bits for r in self.results)
+
+    @property
+    def mean_psnr(self) -> float:
+        """Mean luma PSNR (dB) over the frames."""
+        return sum(r.psnr for r in self.results) / len(self.results)
+
+
 @dataclasses.dataclass(frozen=True)
-class ConstantQp:
+class ConstantQp(CodedClip):
     """The lowest constant QP whose encoding fits a budget, and that encoding."""
 
     #: the QP of every frame.
@@ -49,16 +65,6 @@ class ConstantQp:
     within_budget: bool
     #: number of whole-clip encodes the search made.
     encodes: int
-
-    @property
-    def total_bits(self) -> int:
-        """Bits of the whole clip at ``qp``."""
-        return sum(r.bits for r in self.results)
-
-    @property
-    def mean_psnr(self) -> float:
-        """Mean luma PSNR (dB) over the frames at ``qp``."""
-        return sum(r.psnr for r in self.results) / len(self.results)
 
 
 def check_budget(budget_bits: float) -> float:

@@ -62,7 +62,7 @@ import math
 
 import numpy as np
 
-from rwrl.video.baselines import ConstantQp, check_budget, check_frames, constant_qp_for_budget
+from rwrl.video.baselines import CodedClip, ConstantQp, check_budget, check_frames, constant_qp_for_budget
 from rwrl.video.x264 import QP_MAX, QP_MIN, FrameResult, Frames, encode_frames
 
 #: dB of fitness lost per unit of relative overshoot (bits / budget - 1): 1 dB per 1 %.
@@ -70,7 +70,7 @@ DEFAULT_PENALTY = 100.0
 
 
 @dataclasses.dataclass(frozen=True)
-class TeacherResult:
+class TeacherResult(CodedClip):
     """The teacher's QP sequence for one clip and budget, and how the search went."""
 
     #: one QP per frame: the best feasible candidate (the baseline's if none beat it).
@@ -87,16 +87,6 @@ class TeacherResult:
     #: candidates evaluated (population x generations) and distinct encodes among them.
     evaluations: int
     encodes: int
-
-    @property
-    def total_bits(self) -> int:
-        """Bits of the whole clip at ``qps``."""
-        return sum(r.bits for r in self.results)
-
-    @property
-    def mean_psnr(self) -> float:
-        """Mean luma PSNR (dB) over the frames at ``qps``."""
-        return sum(r.psnr for r in self.results) / len(self.results)
 
 
 def es_teacher(frames: Frames, budget_bits: float, *, population: int = 10,
