@@ -16,6 +16,7 @@ from rwrl.cli.distill import register as register_distill_command
 from rwrl.cli.explain import register as register_explain_command
 from rwrl.cli.minatar import register as register_minatar_commands
 from rwrl.cli.ope import register as register_ope_command
+from rwrl.cli.pcc import register as register_pcc_commands
 from rwrl.cli.run import register as register_run_commands
 from rwrl.cli.sweep import register as register_sweep_commands
 from rwrl.cli.video import register as register_video_commands
@@ -132,6 +133,7 @@ register_bandit_commands(app)  # rwrl bandits: envs, policies, run (imports rwrl
 register_explain_command(app)  # rwrl explain: VIPER surrogates (imports sklearn, JAX when it runs)
 register_distill_command(app)  # rwrl distill: policy students (imports JAX when it runs)
 register_minatar_commands(app)  # rwrl minatar: games, agents, run (imports MinAtar, JAX when it runs)
+register_pcc_commands(app)  # rwrl pcc: run, tasks (imports rwrl.agents.pcc and JAX when it runs)
 register_video_commands(app)  # rwrl video: corpus, clips (imports rwrl.video, MuJoCo to render, when it runs)
 
 
