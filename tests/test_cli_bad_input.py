@@ -39,7 +39,8 @@ def _assert_one_line(result, pattern: str) -> str:
     (["--env-kwarg", 'safety_spec={"enable": "yes"}'],
      r"RunConfig\.env_kwargs: safety_spec\['enable'\] = 'yes' is not a bool: allowed True or False"),
     (["--env-kwarg", "nosuchkey=3"],
-     r"RunConfig\.env_kwargs: unknown key\(s\) \['nosuchkey'\]: allowed \['time_limit'\] and the "
+     r"RunConfig\.env_kwargs: unknown key\(s\) \['nosuchkey'\]: allowed \['time_limit', 'pixels_width', "
+     r"'pixels_height', 'pixels_camera', 'frame_stack'\] and the "
      r"challenge keywords \['combined_challenge', "),
     (["--env-kwarg", 'safety_spec={"bogus": 1}'],
      r"RunConfig\.env_kwargs: safety_spec: unknown key 'bogus'; allowed keys: \["),

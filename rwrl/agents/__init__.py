@@ -1,6 +1,6 @@
 """Reference JAX agents (D4PG, distributional MPO, TD3, robust MPO, constrained D4PG, continual
-D4PG (EWC, KFAC, HCL: switches found by a flow detector), offline BC, CRR, IQL), the registry that
-names them, and the pieces they share.
+D4PG (EWC, KFAC, HCL: switches found by a flow detector), D4PG from pixels (DrQ's encoder and
+random shifts), offline BC, CRR, IQL), the registry that names them, and the pieces they share.
 
 Example::
 
@@ -60,6 +60,7 @@ _MODEL_SET = Capabilities(model_set=True)
 _CONSTRAINED = Capabilities(cost_constrained=True)
 _CONTINUAL = Capabilities(continual=True)
 _REGIMES = Capabilities(continual=True, reported_regimes=True)
+_PIXELS = Capabilities(pixels=True)
 
 #: agent name -> its entry.
 AGENTS = {
@@ -73,6 +74,7 @@ AGENTS = {
     "d4pg-ewc": AgentEntry("rwrl.agents.d4pg_ewc", "D4PGEWC", "D4PGEWCConfig", _REGIMES),
     "d4pg-kfac": AgentEntry("rwrl.agents.d4pg_kfac", "D4PGKFAC", "D4PGKFACConfig", _REGIMES),
     "d4pg-hcl": AgentEntry("rwrl.agents.d4pg_hcl", "D4PGHCL", "D4PGHCLConfig", _CONTINUAL),
+    "d4pg-pixels": AgentEntry("rwrl.agents.d4pg_pixels", "D4PGPixels", "D4PGPixelsConfig", _PIXELS),
     "bc": AgentEntry("rwrl.agents.bc", "BC", "BCConfig", _OFFLINE),
     "crr": AgentEntry("rwrl.agents.crr", "CRR", "CRRConfig", _OFFLINE),
     "iql": AgentEntry("rwrl.agents.iql", "IQL", "IQLConfig", _OFFLINE),
@@ -138,12 +140,13 @@ def _samples_per_insert(name: str, fields: dict, replay_ratio: Any, overrides: d
     return float(replay_ratio) * overrides.get("batch_size", fields["batch_size"].default)
 
 
-def make_agent(name: str, obs_size: int, action_size: int, **config_overrides):
-    """Return agent ``name`` (a key of ``AGENTS``) for flat observations and actions in [-1, 1].
+def make_agent(name: str, obs_size: int | tuple[int, int, int], action_size: int, **config_overrides):
+    """Return agent ``name`` (a key of ``AGENTS``) for its observations and actions in [-1, 1].
 
     Args:
         name: the agent's name, a key of ``AGENTS``.
-        obs_size: length of the flat observation vector.
+        obs_size: length of the flat observation vector; for an agent with the
+            ``pixels`` capability, the image shape (H, W, C).
         action_size: length of the action vector.
         **config_overrides: fields of the agent's config to change from the defaults.
 

@@ -106,7 +106,8 @@ class JittedAgent:
     when it has any, and implements ``make_functions``.
 
     Args:
-        obs_size: length of the flat observation.
+        obs_size: length of the flat observation; an agent with the ``pixels``
+            capability: the image shape (H, W, C).
         action_size: length of the action; actions are in [-1, 1].
         config: hyperparameters; None: ``config_class()``.
     """

@@ -35,6 +35,11 @@ class Capabilities:
     #: consolidates at the switches the env reports (D4PG-EWC, -KFAC): a run needs a ``regime_spec``
     #: (D4PG-HCL finds the switches itself and runs on any env).
     reported_regimes: bool = False
+    #: learns from images (D4PG-pixels): the run makes its envs with ``observation_mode='pixels'``
+    #: (``RunConfig.env_make_kwargs``, ``frame_stack`` 3 unless given), the loop keeps the uint8
+    #: frames (flattened) and the replay stores them as uint8, and the agent is built with the
+    #: image shape (H, W, C) as its ``obs_size``. Only such agents take the pixel env options.
+    pixels: bool = False
 
 
 __all__ = ["Capabilities"]

@@ -115,8 +115,12 @@ def init_state(networks: D4PGNetworks, optimisers, obs_size: int, action_size: i
     """Initialise online parameters at random, targets as copies, optimisers at zero."""
     policy_key, critic_key = jax.random.split(key)
     obs, action = jnp.zeros((1, obs_size)), jnp.zeros((1, action_size))
-    policy_params = networks.policy.init(policy_key, obs)
-    critic_params = networks.critic.init(critic_key, obs, action)
+    return state_of(networks.policy.init(policy_key, obs), networks.critic.init(critic_key, obs, action),
+                    optimisers)
+
+
+def state_of(policy_params, critic_params, optimisers) -> TrainingState:
+    """Return the first training state of these online parameters: targets as copies, optimisers at zero."""
     policy_optimiser, critic_optimiser = optimisers
     return TrainingState(
         policy_params=policy_params,

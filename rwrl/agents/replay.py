@@ -14,7 +14,9 @@ rewards are known, or earlier when its episode ends:
 Either way the window is cleared, so a transition never spans two episodes.
 A per-step cost (the constrained agents' c_t), when given, is summed into
 ``cost_t`` exactly as the rewards are into ``reward_t``; without one it is 0.
-Storage is numpy float32 on the host; sampling is uniform with replacement.
+Storage is numpy float32 on the host, observations in ``obs_dtype``
+(uint8 for images: a quarter of the bytes, D4PG-pixels' 84 x 84 x 9 frames
+taking 127 KB per transition); sampling is uniform with replacement.
 
 With ``state_size`` > 0 each transition also keeps ``state_tm1``, the physics
 state of ``obs_tm1`` (the env's ``info['physics_state']``), in float64 so that
@@ -52,10 +54,12 @@ class NStepReplay:
         n_step: steps summed into one transition before bootstrapping.
         gamma: per-step discount.
         state_size: length of the physics state stored with each transition; 0: none.
+        obs_dtype: numpy dtype the observations are stored and sampled in: float32, or
+            uint8 for images (``add`` casts to it).
     """
 
     def __init__(self, capacity: int, obs_size: int, action_size: int, num_envs: int, n_step: int,
-                 gamma: float, state_size: int = 0):
+                 gamma: float, state_size: int = 0, obs_dtype: type = np.float32):
         for name, value in (("capacity", capacity), ("obs_size", obs_size), ("action_size", action_size),
                             ("num_envs", num_envs), ("n_step", n_step)):
             if int(value) != value or value < 1:
@@ -65,13 +69,16 @@ class NStepReplay:
         if int(state_size) != state_size or state_size < 0:
             raise ValueError(f"state_size={state_size!r}: must be an integer >= 0 (0: no state)")
         self.state_size = int(state_size)
+        self.obs_dtype = np.dtype(obs_dtype)
+        if self.obs_dtype not in (np.dtype(np.float32), np.dtype(np.uint8)):
+            raise ValueError(f"obs_dtype={obs_dtype!r}: must be float32 or uint8")
         self.capacity, self.obs_size, self.action_size = int(capacity), int(obs_size), int(action_size)
         self.num_envs, self.n_step, self.gamma = int(num_envs), int(n_step), float(gamma)
-        self._obs_tm1 = np.zeros((capacity, obs_size), np.float32)
+        self._obs_tm1 = np.zeros((capacity, obs_size), self.obs_dtype)
         self._action_tm1 = np.zeros((capacity, action_size), np.float32)
         self._reward_t = np.zeros(capacity, np.float32)
         self._discount_t = np.zeros(capacity, np.float32)
-        self._obs_t = np.zeros((capacity, obs_size), np.float32)
+        self._obs_t = np.zeros((capacity, obs_size), self.obs_dtype)
         self._cost_t = np.zeros(capacity, np.float32)
         self._next_index = 0
         self._size = 0
@@ -79,7 +86,7 @@ class NStepReplay:
         # transitions written before the last ``discard`` (0: none discarded); they are never sampled
         self._discarded = 0
         # Per env, the steps still waiting for their n-step return, oldest first.
-        self._pending_obs = np.zeros((num_envs, n_step, obs_size), np.float32)
+        self._pending_obs = np.zeros((num_envs, n_step, obs_size), self.obs_dtype)
         self._pending_action = np.zeros((num_envs, n_step, action_size), np.float32)
         self._pending_reward = np.zeros((num_envs, n_step), np.float64)
         self._pending_cost = np.zeros((num_envs, n_step), np.float64)
@@ -118,10 +125,10 @@ class NStepReplay:
                 ``state_size`` > 0, refused otherwise.
         """
         n = self.num_envs
-        obs = self._check(obs, (n, self.obs_size), np.float32, "obs")
+        obs = self._check(obs, (n, self.obs_size), self.obs_dtype, "obs")
         action = self._check(action, (n, self.action_size), np.float32, "action")
         reward = self._check(reward, (n,), np.float64, "reward")
-        next_obs = self._check(next_obs, (n, self.obs_size), np.float32, "next_obs")
+        next_obs = self._check(next_obs, (n, self.obs_size), self.obs_dtype, "next_obs")
         terminated = self._check(terminated, (n,), bool, "terminated")
         truncated = self._check(truncated, (n,), bool, "truncated")
         active = np.ones(n, bool) if mask is None else self._check(mask, (n,), bool, "mask")
@@ -205,7 +212,7 @@ class NStepReplay:
         self._written += len(reward_t)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Transition:
-        """Return ``batch_size`` transitions drawn uniformly with replacement (float32 numpy)."""
+        """Return ``batch_size`` transitions drawn uniformly with replacement (numpy; observations in ``obs_dtype``)."""
         return self._gather(self._indices(rng, batch_size))
 
     def sample_many(self, rng: np.random.Generator, count: int, batch_size: int) -> Transition:
@@ -241,14 +248,14 @@ class NStepReplay:
         self._discarded, self._size = self._written, 0
 
     def latest(self, count: int) -> Transition:
-        """Return the newest ``min(count, len(self))`` transitions, oldest first (float32 numpy)."""
+        """Return the newest ``min(count, len(self))`` transitions, oldest first (as ``sample``)."""
         if int(count) != count or count < 1:
             raise ValueError(f"count={count!r}: must be an integer >= 1")
         first = self._written - min(int(count), self._size)
         return self._gather(np.arange(first, self._written) % self.capacity)
 
     def _gather(self, index: np.ndarray) -> Transition:
-        """Return the transitions at ``index`` (any shape), float32 numpy."""
+        """Return the transitions at ``index`` (any shape), numpy (observations in ``obs_dtype``)."""
         return Transition(
             obs_tm1=self._obs_tm1[index],
             action_tm1=self._action_tm1[index],

@@ -22,13 +22,14 @@ class Transition(NamedTuple):
     """A batch of n-step transitions, leading axis B.
 
     Attributes:
-        obs_tm1: (B, obs_size) float32, the observation the action was taken in.
+        obs_tm1: (B, obs_size) float32, the observation the action was taken in (an image
+            agent's: uint8, flattened (H * W * C) from the replay).
         action_tm1: (B, action_size) float32 in [-1, 1], the action taken.
         reward_t: (B,) float32, the n-step discounted reward sum
             ``sum_{j<k} gamma**j r_{t+j}`` over the k steps to the bootstrap state.
         discount_t: (B,) float32, ``gamma**k``; 0 when the episode terminated
             within those k steps (not when it was truncated).
-        obs_t: (B, obs_size) float32, the bootstrap observation.
+        obs_t: (B, obs_size) float32 (an image agent's: uint8), the bootstrap observation.
         cost_t: (B,) float32, the n-step discounted cost sum, summed like
             ``reward_t`` (the constrained agents shape their reward with it);
             None where a source records no cost (the offline datasets).

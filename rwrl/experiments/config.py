@@ -28,8 +28,15 @@ COMBINED_CHALLENGES = tuple(LEVELS)
 #: bits only (without ``jax_enable_x64``): seed 2**32 would repeat seed 0's run, and
 #: a seed of 2**63 or more overflows.
 SEED_MAX = 2**32 - 1
+#: the pixel observation options (``rwrl.envs.pixels``), for an agent with the ``pixels``
+#: capability only.
+PIXEL_OPTIONS = ("pixels_width", "pixels_height", "pixels_camera", "frame_stack")
 #: env keyword arguments beside the challenge keywords (``RunConfig.env_kwargs``).
-ENV_OPTIONS = ("time_limit",)
+ENV_OPTIONS = ("time_limit", *PIXEL_OPTIONS)
+#: what a ``pixels`` agent's run adds to its env keywords (``RunConfig.env_make_kwargs``): the
+#: image alone, DrQ's three stacked frames unless ``env_kwargs`` gives ``frame_stack``.
+#: ``observation_mode`` is the agent's to choose, never an ``env_kwargs`` key.
+PIXEL_ENV = {"observation_mode": "pixels", "frame_stack": 3}
 #: env families a run may train on beside the MuJoCo tasks: env name (its id
 #: ``rwrl/<name>-v0``) -> "module:function" checking its ``env_kwargs``, fn(kwargs)
 #: raising a ValueError that names the key and the allowed ones (imported when
@@ -60,8 +67,9 @@ class RunConfig:
     combined_challenge: str | None = None
     #: enable the safety constraints with this ``safety_coeff`` in [0, 1]; None: off.
     safety_coeff: float | None = None
-    #: further challenge keyword arguments for ``gymnasium.make_vec`` (spec dicts); an
-    #: ``ENV_FAMILIES`` env: its factory's (``ratecontrol``: corpus, split, target_qps, ...).
+    #: further challenge keyword arguments for ``gymnasium.make_vec`` (spec dicts) and
+    #: ``ENV_OPTIONS`` (``time_limit``; the ``PIXEL_OPTIONS`` for an agent that learns from
+    #: pixels); an ``ENV_FAMILIES`` env: its factory's (``ratecontrol``: corpus, split, target_qps, ...).
     env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: total training env steps; the run stops at the first vector step reaching it.
     steps: int = 200_000
@@ -116,8 +124,13 @@ class RunConfig:
         return env_id_of(self.env)
 
     def env_make_kwargs(self) -> dict[str, Any]:
-        """Return the challenge keyword arguments for ``gymnasium.make_vec``."""
+        """Return the keyword arguments for ``gymnasium.make_vec``: challenges and env options.
+
+        A ``pixels`` agent's env renders: ``PIXEL_ENV`` under its ``env_kwargs``.
+        """
         kwargs = dict(self.env_kwargs)
+        if AGENTS[self.agent].capabilities.pixels:
+            kwargs = {**PIXEL_ENV, **kwargs}
         if self.combined_challenge is not None:
             kwargs["combined_challenge"] = self.combined_challenge
         if self.safety_coeff is not None:
@@ -189,6 +202,7 @@ def _check_values(c: RunConfig) -> None:
                  f"None for env {c.env!r} (the challenges are defined on the MuJoCo tasks)")
     _require(not family or not AGENTS[c.agent].capabilities.model_set, "agent", c.agent,
              f"an agent without a model set for env {c.env!r} (it has no physics to model)")
+    _check_pixels(c, family)
     _require(c.combined_challenge in (None, *COMBINED_CHALLENGES), "combined_challenge",
              c.combined_challenge, f"None or one of {COMBINED_CHALLENGES}")
     _require(c.safety_coeff is None or 0.0 <= c.safety_coeff <= 1.0, "safety_coeff",
@@ -208,6 +222,27 @@ def _check_values(c: RunConfig) -> None:
              c.dataset, "None, or a non-empty dataset id or path with observation_history 0")
     _require(math.isfinite(c.checkpoint_minutes) and c.checkpoint_minutes > 0,
              "checkpoint_minutes", c.checkpoint_minutes, "a finite number of minutes > 0")
+
+
+def _check_pixels(c: RunConfig, family: bool) -> None:
+    """Refuse the pixel options for an agent that learns from the state, and pixels where none render."""
+    pixels = AGENTS[c.agent].capabilities.pixels
+    pixel_agents = [name for name, entry in AGENTS.items() if entry.capabilities.pixels]
+    _require(not pixels or not family, "agent", c.agent,
+             f"an agent that learns from the state for env {c.env!r} (it renders no images)")
+    _require(not pixels or c.observation_history == 0, "observation_history", c.observation_history,
+             f"0 for {c.agent!r}, which learns from stacked frames (frame_stack)")
+    if family:
+        return  # the family's factory checks its own keys
+    for field in ("env_kwargs", "eval_env_kwargs"):
+        given = getattr(c, field) or {}
+        _require("observation_mode" not in given, field, given,
+                 f"without observation_mode: the agent sets it ('pixels' for the agents that "
+                 f"learn from pixels, {pixel_agents}; the state otherwise)")
+        options = sorted(set(given) & set(PIXEL_OPTIONS))
+        _require(pixels or not options, field, given,
+                 f"without the pixel options {options}: agent {c.agent!r} learns from the state "
+                 f"(the agents that learn from pixels: {pixel_agents})")
 
 
 def check_buildable(config: RunConfig) -> None:
@@ -260,7 +295,7 @@ def check_env_kwargs(env: str, kwargs: Mapping[str, Any]) -> None:
     Args:
       env: a known env name.
       kwargs: ``gymnasium.make_vec`` arguments: the challenge keywords
-        (``rwrl.challenges.registry.keywords()``) and ``ENV_OPTIONS``; for an
+        (``rwrl.challenges.registry.keywords()``), ``ENV_OPTIONS`` and ``observation_mode``; for an
         ``ENV_FAMILIES`` env, its own (checked by name: their values when it is made).
     """
     from rwrl.challenges.registry import keywords
@@ -277,17 +312,32 @@ def check_env_kwargs(env: str, kwargs: Mapping[str, Any]) -> None:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         return
-    unknown = sorted(set(kwargs) - set(keywords()) - set(ENV_OPTIONS))
+    # observation_mode: a pixels agent's env_make_kwargs (RunConfig refuses it in env_kwargs)
+    unknown = sorted(set(kwargs) - set(keywords()) - set(ENV_OPTIONS) - {"observation_mode"})
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown}: allowed {list(ENV_OPTIONS)} and the "
                           f"challenge keywords {sorted(keywords())}")
     limit = kwargs.pop("time_limit", None)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise ConfigError(f"time_limit = {limit!r}: give an integer >= 1 (control steps)")
+    pixels = {name: kwargs.pop(name, None) for name in ("observation_mode", *PIXEL_OPTIONS)}
     try:
         parse_specs(task_facts(env), **kwargs)
+        _check_pixel_kwargs(env, pixels, kwargs)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def _check_pixel_kwargs(env: str, pixels: dict[str, Any], challenges: dict[str, Any]) -> None:
+    """Raise a ValueError unless the pixel options suit the observation mode and the challenges.
+
+    The image size is checked against the model when the env is made.
+    """
+    from rwrl.envs.pixels import check_pixel_challenges, pixel_options
+    mode = pixels.pop("observation_mode") or "flat"
+    options = pixel_options(mode, *(pixels[name] for name in PIXEL_OPTIONS))
+    if options is not None:
+        check_pixel_challenges(options, challenges, task_facts(env))
 
 
 def write_config(path: Path, run: RunConfig, agent_config: dict[str, Any]) -> None:

@@ -39,6 +39,10 @@ each transition, the physics state of the observation its action was taken
 in (``info['physics_state']`` of the reset or step that returned that
 observation). Other agents' envs and replays are left as they are.
 
+Images: a training env whose observations are uint8 (a ``pixels`` agent's,
+``observation_mode='pixels'``) has them kept as uint8, flattened, in the
+loop, the replay and the checkpoints; other observations are float32.
+
 Costs: each stored transition carries the step's cost c_t beside its reward:
 ``info["cost"]`` (the number of violated constraints), or, when the agent's
 config names one in ``cost_constraint``, 1 where that constraint is violated.
@@ -188,6 +192,8 @@ class Trainer(Loop):
         super().__init__(config, agent, eval_env, run_dir, Counters(), hook, progress)
         self.train_env = train_env
         self.obs_size = int(np.prod(train_env.single_observation_space.shape))
+        #: images (a pixel agent's env) stay uint8 in the loop and the replay (``flat_obs``)
+        self.obs_dtype = np.uint8 if train_env.single_observation_space.dtype == np.uint8 else np.float32
         self.action_size = int(np.prod(train_env.single_action_space.shape))
         self._env_actions = action_mapper(train_env.single_action_space)
         ac = agent.config
@@ -208,7 +214,7 @@ class Trainer(Loop):
                              f"{len(self.constraint_names)}")
         n = config.num_envs
         # Per session (set again by each ``run``): the envs' open episodes.
-        self.obs = np.zeros((n, self.obs_size), np.float32)  #: current observations, flat
+        self.obs = np.zeros((n, self.obs_size), self.obs_dtype)  #: current observations, flat
         #: physics states of ``obs`` (N, state_size), when the agent uses them
         self.physics_state = np.zeros((n, self.state_size)) if self.state_size else None
         self.marks = EpisodeMarks(n)  #: which envs' next step is an autoreset
@@ -240,7 +246,7 @@ class Trainer(Loop):
     def _new_replay(self) -> NStepReplay:
         ac = self.agent.config
         return NStepReplay(ac.replay_capacity, self.obs_size, self.action_size,
-                           self.config.num_envs, ac.n_step, ac.discount, self.state_size)
+                           self.config.num_envs, ac.n_step, ac.discount, self.state_size, self.obs_dtype)
 
     def _restore_extra(self, checkpoint: Checkpoint) -> None:
         groups = checkpoint.groups

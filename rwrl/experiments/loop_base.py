@@ -108,8 +108,13 @@ class KeyStream:
 
 
 def flat_obs(obs: Any) -> np.ndarray:
-    """Return a batch of observations as (N, obs_size) float32."""
-    return np.asarray(obs, np.float32).reshape(len(obs), -1)
+    """Return a batch of observations as (N, obs_size): float32, or uint8 for images (pixel mode).
+
+    Images stay uint8 (a quarter of float32's bytes in the replay and on the
+    way to the device); the agent that takes them scales them itself.
+    """
+    obs = np.asarray(obs)
+    return obs.reshape(len(obs), -1) if obs.dtype == np.uint8 else obs.astype(np.float32).reshape(len(obs), -1)
 
 
 def action_mapper(space: Any) -> Callable[[np.ndarray], np.ndarray]:

@@ -116,8 +116,10 @@ def make_env_for(config: RunConfig, num_envs: int, num_threads: int | None = Non
     An agent with the ``model_set`` capability (R-MPO) gets envs made with
     ``physics_state_info=True``: each reset and step reports the physics state
     its replay stores. ``num_threads``: the engine's threads (None: its default;
-    not recorded in the config). An ``ENV_FAMILIES`` env's factory checks the
-    values of its ``env_kwargs`` (a ValueError): they become a ConfigError.
+    not recorded in the config). An agent with the ``pixels`` capability gets
+    envs that render (``RunConfig.env_make_kwargs``). An ``ENV_FAMILIES`` env's
+    factory checks the values of its ``env_kwargs``, and a pixel env its image
+    size and camera (a ValueError): they become a ConfigError.
     """
     import gymnasium
     import rwrl  # noqa: F401  (registers the rwrl/ ids)
@@ -130,7 +132,7 @@ def make_env_for(config: RunConfig, num_envs: int, num_threads: int | None = Non
     except gymnasium.error.Error as err:
         raise ConfigError(f"RunConfig.env: {err}") from err
     except ValueError as err:
-        if config.env not in ENV_FAMILIES:
+        if config.env not in ENV_FAMILIES and not AGENTS[config.agent].capabilities.pixels:
             raise
         raise ConfigError(f"RunConfig.env_kwargs of {config.env!r}: {err}") from err
 
@@ -156,11 +158,31 @@ def _build_trainer(config: RunConfig, run_dir: Path, hooks: RunHooks) -> Trainer
     if config.observation_history:
         train_env = ObservationHistory(train_env, config.observation_history)
         eval_env = ObservationHistory(eval_env, config.observation_history)
-    obs_size = int(train_env.single_observation_space.shape[0])
+    obs_size = observation_size(config, train_env.single_observation_space)
     action_size = int(train_env.single_action_space.shape[0])
     agent = hooks.agent_factory(config, obs_size, action_size)
     return Trainer(config, agent, train_env, eval_env, run_dir, hook=hooks.on_step,
                    progress=hooks.progress)
+
+
+def observation_size(config: RunConfig, space: Any) -> int | tuple[int, int, int]:
+    """Return the ``obs_size`` to build the run's agent with: (H, W, C) for a ``pixels`` agent, else a length.
+
+    Raises:
+      ConfigError: the env's observations are not what the agent learns from (a state agent
+        given images by an env factory of one's own, or a pixel agent given vectors).
+    """
+    shape = tuple(int(n) for n in space.shape)
+    if AGENTS[config.agent].capabilities.pixels:
+        if len(shape) != 3 or space.dtype != "uint8":
+            raise ConfigError(f"RunConfig.agent: {config.agent!r} learns from uint8 images (H, W, C); "
+                              f"the env's observations are {space.dtype} of shape {shape}")
+        return shape
+    if len(shape) != 1:
+        raise ConfigError(f"RunConfig.agent: {config.agent!r} learns from flat state vectors; the env's "
+                          f"observations have shape {shape} (the agents that learn from pixels: "
+                          f"{[n for n, e in AGENTS.items() if e.capabilities.pixels]})")
+    return shape[0]
 
 
 def start_run(config: RunConfig, run_dir: Path, hooks: RunHooks | None = None) -> dict[str, Any]:
@@ -295,5 +317,5 @@ def is_finished(run_dir: Path) -> bool:
 
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "REPORT_FILE", "SUMMARY_FILE", "ResumeWarning", "RunHooks",
-           "RunLock", "RunLockedError", "is_finished", "make_agent_for", "make_env_for", "resume_run",
-           "start_run"]
+           "RunLock", "RunLockedError", "is_finished", "make_agent_for", "make_env_for", "observation_size",
+           "resume_run", "start_run"]

@@ -29,7 +29,8 @@ Choices:
   policy's clipped mean, so V(s) is taken as Q(s, mean action), VIPER's
   Q(s, pi(s)) for the policy the surrogates imitate. CRR's critic is the same
   kind.
-* BC has no critic; IQL's and TD3's are scalar twin critics (no atoms), left out
+* BC has no critic; IQL's and TD3's are scalar twin critics (no atoms), and
+  D4PG-pixels' critic takes images, not states: left out
   (:data:`WITHOUT_CRITIC`): asking for Q-gap weights on their runs is refused.
 * Q is computed in zero-padded batches of ``batch`` states, so the jitted critic
   compiles once instead of once per dataset size.
@@ -67,6 +68,7 @@ WITHOUT_CRITIC = {
     "bc": "it learns by behaviour cloning and has no critic",
     "iql": "its critic is a scalar twin, not a C51 critic",
     "td3": "its critic is a scalar twin, not a C51 critic",
+    "d4pg-pixels": "its critic takes images, not the states the surrogates are fitted on",
 }
 #: states per jitted critic call (zero-padded), as ``explain_run.RELABEL_BATCH``.
 CRITIC_BATCH = 1024

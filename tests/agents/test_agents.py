@@ -9,9 +9,11 @@ import pytest
 from rwrl.agents import AGENTS, agent_classes, make_agent, make_config
 
 # the offline ones: test_offline_agents.py; the model-set ones need a real task: test_robust.py;
+# the pixel ones learn from images: test_d4pg_pixels.py;
 # those without a C51 critic and periodically copied targets (TD3): their own test file.
 ONLINE_AGENTS = sorted(name for name, entry in AGENTS.items()
                        if not entry.capabilities.offline and not entry.capabilities.model_set
+                       and not entry.capabilities.pixels
                        and {"num_atoms", "target_update_period"} <= set(agent_classes(name)[1].__dataclass_fields__))
 from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import Transition, updates_per_vector_step

@@ -11,33 +11,43 @@ from rwrl.agents.replay import NStepReplay
 from rwrl.agents.types import Transition
 
 OBS, ACT, K, B = 5, 1, 3, 16  # cartpole-swingup's sizes: the model-set agents' default task
+IMAGE = (15, 15, 3)  # the pixel agents' smallest images, (H, W, C)
 SMALL = {"batch_size": B, "policy_hidden_sizes": (16, 16), "critic_hidden_sizes": (16, 16)}
 ONLINE = sorted(name for name, entry in AGENTS.items() if not entry.capabilities.offline)
 
 
-def _stacked_batches(seed: int, state_size: int = 0) -> Transition:
-    """K batches of B random transitions; with ``state_size``, cartpole's physics states too."""
+def _stacked_batches(seed: int, state_size: int = 0, image: tuple | None = None) -> Transition:
+    """K batches of B random transitions; with ``state_size``, cartpole's physics states too.
+
+    With ``image``, the observations are uint8 images of that shape, flattened as the replay gives them.
+    """
     rng = np.random.default_rng(seed)
     shape = (K, B)
+
+    def observations():
+        if image is None:
+            return rng.normal(size=shape + (OBS,)).astype(np.float32)
+        return rng.integers(0, 256, shape + (int(np.prod(image)),), dtype=np.uint8)
     state = None
     if state_size:  # qpos (cart, pole angle), qvel, warm start: a cartpole near upright
         state = np.zeros(shape + (state_size,))
         state[..., :4] = rng.normal(0.0, 0.1, shape + (4,))
     return Transition(
-        obs_tm1=rng.normal(size=shape + (OBS,)).astype(np.float32),
+        obs_tm1=observations(),
         action_tm1=rng.uniform(-1, 1, shape + (ACT,)).astype(np.float32),
         reward_t=rng.uniform(0, 1, shape).astype(np.float32),
         discount_t=np.where(rng.uniform(size=shape) < 0.1, 0.0, 0.95).astype(np.float32),
-        obs_t=rng.normal(size=shape + (OBS,)).astype(np.float32),
+        obs_t=observations(),
         cost_t=rng.integers(0, 2, shape).astype(np.float32),
         state_tm1=state)
 
 
 @pytest.mark.parametrize("name", ONLINE)
 def test_k_fused_updates_equal_k_sequential_updates_bit_for_bit(name):
-    agent = make_agent(name, OBS, ACT, **SMALL, **({"num_samples": 4} if "mpo" in name else {}))
+    image = IMAGE if AGENTS[name].capabilities.pixels else None
+    agent = make_agent(name, image or OBS, ACT, **SMALL, **({"num_samples": 4} if "mpo" in name else {}))
     state_size = agent._nq + 2 * agent._nv if AGENTS[name].capabilities.model_set else 0  # qpos, qvel, warm start
-    batches = _stacked_batches(0, state_size)
+    batches = _stacked_batches(0, state_size, image)
     keys = np.asarray(jax.random.split(jax.random.PRNGKey(1), K))
     sequential = agent.init(jax.random.PRNGKey(0))
     if AGENTS[name].capabilities.cost_constrained:  # a cost estimate, so the multiplier moves

@@ -17,6 +17,8 @@ from rwrl.agents.config import AgentConfig
 
 # cartpole-swingup's sizes, so that the model-set agents (whose default task it is) build too.
 OBS, ACT = 5, 1
+#: the smallest images the pixel agents' convolutions take: (H, W, C).
+IMAGE = (15, 15, 3)
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))
@@ -62,7 +64,7 @@ def test_the_shell_jits_each_function_once(name, monkeypatch):
         return real_jit(fun, **kwargs)
 
     monkeypatch.setattr(jax, "jit", counting_jit)
-    agent = make_agent(name, OBS, ACT, batch_size=8)
+    agent = make_agent(name, IMAGE if AGENTS[name].capabilities.pixels else OBS, ACT, batch_size=8)
     # init, update, update_many (its scan), act (and observe_episodes); jit compiles at first call
     expected = 5 if agent.capabilities.cost_constrained else 4
     assert len(jitted) == expected, (name, jitted)

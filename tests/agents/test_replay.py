@@ -259,3 +259,22 @@ def test_latest_returns_the_newest_rows_oldest_first():
     assert list(replay.latest(3).obs_tm1[:, 0]) == [11.0, 2.0, 12.0]
     with pytest.raises(ValueError, match="count=0: must be an integer >= 1"):
         replay.latest(0)
+
+
+def test_images_are_kept_as_uint8_through_the_n_step_window_and_a_save():
+    # a 2-step window over 4-pixel "images": the first transition's obs_t is the third image
+    replay = NStepReplay(10, 4, 1, 1, 2, GAMMA, obs_dtype=np.uint8)
+    images = [np.array([[k, 1, 254 - k, 255]], np.uint8) for k in range(3)]
+    for k in range(2):
+        replay.add(images[k], np.zeros((1, 1)), np.ones(1), images[k + 1], np.array([False]), np.array([False]))
+    batch = replay.sample(np.random.default_rng(0), 3)
+    assert batch.obs_tm1.dtype == batch.obs_t.dtype == np.uint8
+    np.testing.assert_array_equal(batch.obs_tm1, np.repeat(images[0], 3, axis=0))
+    np.testing.assert_array_equal(batch.obs_t, np.repeat(images[2], 3, axis=0))
+    assert batch.reward_t[0] == 1.0 + GAMMA  # the 2-step sum of rewards 1 and 1
+    copy = NStepReplay(10, 4, 1, 1, 2, GAMMA, obs_dtype=np.uint8)
+    copy.load_position_state(replay.position_state())
+    copy.import_rows(0, replay.export_rows(0))
+    np.testing.assert_array_equal(copy.latest(1).obs_t, images[2])
+    with pytest.raises(ValueError, match="obs_dtype=.*must be float32 or uint8"):
+        NStepReplay(10, 4, 1, 1, 1, GAMMA, obs_dtype=np.float64)

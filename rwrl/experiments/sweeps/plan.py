@@ -49,7 +49,9 @@ leaf paths):
   (``delay_spec.actions``, ``noise_spec.gaussian.observations``,
   ``perturb_spec.max``; every spec of ``rwrl.challenges.registry.CHALLENGES``),
   validated with ``rwrl.challenges.specs.parse_specs``
-  against each env's task facts; ``env_kwargs.time_limit``: episode length.
+  against each env's task facts; ``env_kwargs.time_limit``: episode length;
+  ``env_kwargs.pixels_width`` (and the other ``PIXEL_OPTIONS``): the images of
+  an agent that learns from pixels.
 * ``eval_env_kwargs.<spec>.<key>`` and ``eval_env_kwargs.time_limit``: the
   same for the evaluation env only (``RunConfig.eval_env_kwargs``: these
   replace the training env's, e.g. held-out perturbation values).
