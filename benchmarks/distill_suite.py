@@ -177,15 +177,8 @@ def check_root(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
     if path.is_file():
         mine = merged_settings(json.loads(path.read_text()), mine, ROOT_KEYS, str(root))
     root.mkdir(parents=True, exist_ok=True)
-    save(mine, path)
+    results_page.save_results(mine, path)
     return mine
-
-
-def save(results: dict[str, Any], out: Path) -> None:
-    """Write ``results`` to ``out`` atomically."""
-    from rwrl.storage.atomic_files import atomic_write_bytes
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, (json.dumps(results, indent=1) + "\n").encode())
 
 
 def item_key(stage: str, task: str, seed: int) -> str:
@@ -385,7 +378,7 @@ def run_teacher(results: dict[str, Any], run: Path, task: str, seed: int, args: 
         else:
             start = time.perf_counter()
             items[item_key("realtime", task, seed)] = measure_realtime(run, task, seed, args)
-            save(results, args.out)
+            results_page.save_results(results, args.out)
             print(f"  realtime {task} s{seed}: {time.perf_counter() - start:.0f} s", flush=True)
     if item_key("explain", task, seed) not in items:
         start = time.perf_counter()
@@ -394,7 +387,7 @@ def run_teacher(results: dict[str, Any], run: Path, task: str, seed: int, args: 
             left += 1
         else:
             items[item_key("explain", task, seed)] = rows
-            save(results, args.out)
+            results_page.save_results(results, args.out)
             print(f"  explain {task} s{seed}: {time.perf_counter() - start:.0f} s", flush=True)
     return left
 
@@ -405,7 +398,7 @@ def run_suite(args: argparse.Namespace) -> int:
     results = load_results(args.out, settings)
     root_settings = check_root(args.root, settings)
     results["sessions"].append(results_page.stamp(SCRIPT, args.argv))
-    save(results, args.out)
+    results_page.save_results(results, args.out)
     left = 0 if train_teachers(args, root_settings) == 0 else 1
     runs = teacher_runs(args.root)
     wanted = [(t, s) for t in args.tasks for s in range(args.seeds)]

@@ -77,26 +77,6 @@ def settings_of(epochs: int, overrides: dict[str, Any]) -> dict[str, Any]:
             "overrides": overrides}
 
 
-def load_results(out: Path | None, settings: dict[str, Any]) -> dict[str, Any]:
-    """Return the results at ``out`` to continue, or a fresh record; SystemExit if made with other settings."""
-    if out is None or not Path(out).is_file():
-        return {"settings": settings, "runs": {}}
-    results = json.loads(Path(out).read_text())
-    differ = sorted(k for k in settings if results.get("settings", {}).get(k) != settings[k])
-    if differ:
-        raise SystemExit(f"{out} was measured with other settings ({', '.join(differ)}): give the same "
-                         "ones, or another --out")
-    return results
-
-
-def save(results: dict[str, Any], out: Path) -> None:
-    """Write ``results`` to ``out`` atomically, and its page beside it."""
-    from rwrl.storage.atomic_files import atomic_write_bytes
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, (json.dumps(results, indent=1) + "\n").encode())
-    write_page(out)
-
-
 def stream(tasks: Sequence[Any], epochs: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Return the stream's batches ``(x, y, segment)``: each segment of ``ORDER``, ``epochs`` shuffled passes."""
     batches = []
@@ -180,7 +160,7 @@ def measure(results: dict[str, Any], seeds: Sequence[int], out: Path | None) -> 
             print(f"{key}: {100 * np.mean(run['after_five']):.1f} % after five tasks, {run['seconds']:.0f} s",
                   file=sys.stderr, flush=True)
             if out is not None:
-                save(results, out)
+                results_page.save_results(results, out, write_page)
     return results
 
 
@@ -329,13 +309,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     epochs, overrides = (QUICK["epochs"], QUICK["config"]) if args.quick else (DEFAULT_EPOCHS, {})
     seeds = args.seeds if args.seeds is not None else list(QUICK["seeds"] if args.quick else DEFAULT_SEEDS)
-    results = load_results(args.out, settings_of(epochs, dict(overrides)))
+    results = results_page.continue_results(args.out, settings_of(epochs, dict(overrides)))
     results.setdefault("sessions", []).append(results_page.stamp("hcl_digits.py", argv))
     results["measured"] = results["sessions"][0]
     measure(results, seeds, args.out)
     print(json.dumps({"claims": analyse(results)["claims"]}, indent=1))
     if args.out is not None:
-        save(results, args.out)
+        results_page.save_results(results, args.out, write_page)
         print(f"page: {results_page.page_path(args.out)}", file=sys.stderr)
 
 

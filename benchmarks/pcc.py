@@ -84,26 +84,6 @@ def config_of(dataset: str, variant: str, epochs: int, overrides: dict[str, Any]
     return pcc.make_config(dataset, variant, epochs=epochs, **fields)
 
 
-def load_results(out: Path | None, settings: dict[str, Any]) -> dict[str, Any]:
-    """Return the results at ``out`` to continue, or a fresh record; SystemExit if made with other settings."""
-    if out is None or not Path(out).is_file():
-        return {"settings": settings, "runs": {}}
-    results = json.loads(Path(out).read_text())
-    differ = sorted(k for k in settings if results.get("settings", {}).get(k) != settings[k])
-    if differ:
-        raise SystemExit(f"{out} was measured with other settings ({', '.join(differ)}): give the same "
-                         "ones, or another --out")
-    return results
-
-
-def save(results: dict[str, Any], out: Path) -> None:
-    """Write ``results`` to ``out`` atomically, and its page (and figure) beside it."""
-    from rwrl.storage.atomic_files import atomic_write_bytes
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, (json.dumps(results, indent=1) + "\n").encode())
-    write_page(out)
-
-
 def latent_fit(grid: np.ndarray, z: np.ndarray) -> float:
     """Return the RMSE (pixels, over both axes) of the best affine map from latent means to true positions."""
     design = np.c_[z, np.ones(len(z))]
@@ -165,7 +145,7 @@ def measure(results: dict[str, Any], datasets: Sequence[str], seeds: Sequence[in
                   + f"; {run['train_seconds']:.0f} s training, {run['eval_seconds']:.0f} s control",
                   file=sys.stderr, flush=True)
             if out is not None:
-                save(results, out)
+                results_page.save_results(results, out, write_page)
     return results
 
 
@@ -316,13 +296,13 @@ def main(argv: list[str] | None = None) -> None:
         if getattr(args, name) is None:
             setattr(args, name, scale[name])
     seeds = args.seeds if args.seeds is not None else list(scale["seeds"])
-    results = load_results(args.out, settings_of(args, dict(scale.get("overrides", {}))))
+    results = results_page.continue_results(args.out, settings_of(args, dict(scale.get("overrides", {}))))
     results.setdefault("sessions", []).append(results_page.stamp("pcc.py", argv))
     results["measured"] = results["sessions"][0]
     measure(results, args.datasets, seeds, args.out, args.params_dir)
     print(json.dumps({"claims": analyse(results)["claims"]}, indent=1))
     if args.out is not None:
-        save(results, args.out)
+        results_page.save_results(results, args.out, write_page)
         print(f"page: {results_page.page_path(args.out)}", file=sys.stderr)
 
 

@@ -173,6 +173,31 @@ def publish(result: dict, out: Path | None, write: Any) -> None:
         print(f"page: {write(out)}", file=sys.stderr)
 
 
+def continue_results(out: Path | None, settings: dict[str, Any]) -> dict[str, Any]:
+    """Return the results at ``out`` to continue, or a fresh record ({"settings", "runs"}).
+
+    SystemExit naming the settings that differ if ``out`` was measured with others.
+    """
+    if out is None or not Path(out).is_file():
+        return {"settings": settings, "runs": {}}
+    results = json.loads(Path(out).read_text())
+    differ = sorted(k for k in settings if results.get("settings", {}).get(k) != settings[k])
+    if differ:
+        raise SystemExit(f"{out} was measured with other settings ({', '.join(differ)}): give the same "
+                         "ones, or another --out")
+    return results
+
+
+def save_results(results: dict[str, Any], out: Path, write: Any = None) -> None:
+    """Write ``results`` to ``out`` atomically; with ``write``, also its page (``write(out)``)."""
+    from rwrl.storage.atomic_files import atomic_write_bytes
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, (json.dumps(results, indent=1) + "\n").encode())
+    if write is not None:
+        write(out)
+
+
 def rewrite_page_only(parser: Any, args: Any, write: Any) -> bool:
     """With ``--page-only``, rewrite the page of the JSON at ``--out`` and return True.
 

@@ -457,7 +457,7 @@ def test_distill_suite_writes_a_teacher_sweep_with_steps_per_task_and_refuses_ch
     # a results file continues only with the settings it was measured with; more seeds extend it
     args = distill_suite.parser().parse_args(["--tasks", "cartpole-swingup", "--seeds", "1"])
     out = tmp_path / "suite.json"
-    distill_suite.save(distill_suite.load_results(out, distill_suite.settings_of(args)), out)
+    distill_suite.results_page.save_results(distill_suite.load_results(out, distill_suite.settings_of(args)), out)
     grown = distill_suite.load_results(out, distill_suite.settings_of(argparse.Namespace(**{**vars(args),
                                                                                           "seeds": 3})))
     assert grown["settings"]["seeds"] == 3
