@@ -29,7 +29,7 @@ def test_the_id_is_registered_with_single_and_vector_entry_points():
 def test_gymnasiums_env_checker_passes():
     env = gymnasium.make(RATECONTROL_ID, **TINY)
     assert isinstance(env.unwrapped, RwrlEnv)
-    check_env(env.unwrapped, skip_render_check=True)
+    check_env(env.unwrapped)  # the render check too: no render mode is listed
 
 
 def test_an_episode_through_gymnasium_make_reports_the_constraint():
