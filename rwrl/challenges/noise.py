@@ -120,33 +120,38 @@ class GaussianNoise(Stateless):
         return x + self.sigma * frame.draws.normal((self.size,))
 
 
-class DroppedNoise:
-    """Set a component to 0 for runs of ``steps`` steps, each started with probability p."""
+class _Runs:
+    """Runs of ``steps`` steps, each started with probability p: one run per env and part.
 
-    name = "dropped"
+    ``parts`` () counts one run per env (a whole frame), (D,) one per component; the
+    draws are one uniform per run. ``_active`` advances the runs of the frame's envs
+    and returns the mask of active runs, shaped to broadcast over an (n, ...) array.
+    """
+
     normals = 0
 
-    def __init__(self, prob: float, steps: int, num_envs: int, size: int):
-        _check_prob("dropped", prob)
-        _check_steps("dropped", steps)
-        self.prob, self.steps, self.size = float(prob), int(steps), size
-        self.uniforms = size
-        self._counter = np.zeros((num_envs, size), np.int64)
+    def _start_runs(self, name: str, prob: float, steps: int, num_envs: int,
+                    parts: tuple[int, ...]) -> None:
+        _check_prob(name, prob)
+        _check_steps(name, steps)
+        self.prob, self.steps, self._parts = float(prob), int(steps), tuple(parts)
+        self.uniforms = int(np.prod(parts)) if parts else 1
+        self._counter = np.zeros((num_envs,) + self._parts, np.int64)
 
     def reset(self, ids: np.ndarray) -> None:
         """End the runs of envs ``ids``."""
         self._counter[ids] = 0
 
-    def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
-        """Return x (n, D) with the components of active runs at 0."""
+    def _active(self, frame: Frame, ndim: int) -> np.ndarray:
         sel = _select(frame)
         counter = self._counter[sel]
-        active = advance_runs(counter, frame.draws.uniform((self.size,)), self.prob, self.steps)
+        draws = frame.draws.uniform(self._parts) if self._parts else frame.draws.uniform((1,))[:, 0]
+        active = advance_runs(counter, draws, self.prob, self.steps)
         self._counter[sel] = counter
-        return np.where(active, 0.0, x)
+        return active.reshape(active.shape + (1,) * (ndim - active.ndim))
 
     def state(self) -> dict[str, np.ndarray]:
-        """Return a copy of the steps left in each component's run (N, D)."""
+        """Return a copy of the steps left in each run."""
         return {"counter": self._counter.copy()}
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
@@ -154,46 +159,60 @@ class DroppedNoise:
         self._counter = np.array(state["counter"])
 
 
-class StuckNoise:
-    """Hold a component at its previous value for runs of ``steps`` steps (probability p)."""
+class _HeldRuns(_Runs):
+    """Runs that hold the previous value (``_last``); an env's first value after a reset is held."""
 
-    name = "stuck"
-    normals = 0
-
-    def __init__(self, prob: float, steps: int, num_envs: int, size: int):
-        _check_prob("stuck", prob)
-        _check_steps("stuck", steps)
-        self.prob, self.steps, self.size = float(prob), int(steps), size
-        self.uniforms = size
-        self._counter = np.zeros((num_envs, size), np.int64)
-        self._last = np.zeros((num_envs, size))
+    def _start_held(self, name, prob, steps, num_envs, parts, shape, dtype) -> None:
+        self._start_runs(name, prob, steps, num_envs, parts)
+        self._last = np.zeros((num_envs,) + tuple(shape), dtype)
         self._fresh = np.ones(num_envs, bool)
 
     def reset(self, ids: np.ndarray) -> None:
         """End the runs of envs ``ids``; their first value becomes the held one."""
-        self._counter[ids] = 0
+        super().reset(ids)
         self._fresh[ids] = True
 
     def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
-        """Return x (n, D) with the components of active runs held."""
+        """Return x (n, ...) with the parts of active runs held at their previous value."""
         sel = _select(frame)
-        fresh = self._fresh[sel]
-        last = np.where(fresh[:, None], x, self._last[sel])
-        counter = self._counter[sel]
-        active = advance_runs(counter, frame.draws.uniform((self.size,)), self.prob, self.steps)
-        out = np.where(active, last, x)
-        self._counter[sel], self._last[sel], self._fresh[sel] = counter, out, False
+        fresh = self._fresh[sel].reshape((-1,) + (1,) * (x.ndim - 1))
+        last = np.where(fresh, x, self._last[sel])
+        out = np.where(self._active(frame, x.ndim), last, x)
+        self._last[sel], self._fresh[sel] = out, False
         return out
 
     def state(self) -> dict[str, np.ndarray]:
-        """Return copies of the runs' steps left and held values (N, D), the fresh marks (N,)."""
-        return {"counter": self._counter.copy(), "last": self._last.copy(),
-                "fresh": self._fresh.copy()}
+        """Return copies of the runs' steps left, the held values and the fresh marks (N,)."""
+        return {**super().state(), "last": self._last.copy(), "fresh": self._fresh.copy()}
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
         """Put the runs where ``state()`` saw them."""
-        self._counter, self._last = np.array(state["counter"]), np.array(state["last"])
-        self._fresh = np.array(state["fresh"])
+        super().restore(state)
+        self._last, self._fresh = np.array(state["last"]), np.array(state["fresh"])
+
+
+class DroppedNoise(_Runs):
+    """Set a component to 0 for runs of ``steps`` steps, each started with probability p."""
+
+    name = "dropped"
+
+    def __init__(self, prob: float, steps: int, num_envs: int, size: int):
+        self._start_runs("dropped", prob, steps, num_envs, (size,))
+        self.size = size
+
+    def __call__(self, x: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return x (n, D) with the components of active runs at 0."""
+        return np.where(self._active(frame, x.ndim), 0.0, x)
+
+
+class StuckNoise(_HeldRuns):
+    """Hold a component at its previous value for runs of ``steps`` steps (probability p)."""
+
+    name = "stuck"
+
+    def __init__(self, prob: float, steps: int, num_envs: int, size: int):
+        self._start_held("stuck", prob, steps, num_envs, (size,), (size,), np.float64)
+        self.size = size
 
 
 class PixelGaussianNoise(Stateless):
@@ -222,78 +241,26 @@ class PixelGaussianNoise(Stateless):
         return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
-class DroppedFrames:
+class DroppedFrames(_Runs):
     """Black out an env's whole frame for runs of ``steps`` steps, each started with probability p."""
 
     name = "dropped"
-    uniforms, normals = 1, 0
 
     def __init__(self, prob: float, steps: int, num_envs: int, shape: tuple[int, ...]):
-        _check_prob("dropped", prob)
-        _check_steps("dropped", steps)
-        self.prob, self.steps = float(prob), int(steps)
-        self._counter = np.zeros(num_envs, np.int64)
-
-    def reset(self, ids: np.ndarray) -> None:
-        """End the runs of envs ``ids``."""
-        self._counter[ids] = 0
+        self._start_runs("dropped", prob, steps, num_envs, ())
 
     def __call__(self, frames: np.ndarray, frame: Frame) -> np.ndarray:
         """Return the (n, H, W, 3) frames, black in the envs of an active run."""
-        sel = _select(frame)
-        counter = self._counter[sel]
-        active = advance_runs(counter, frame.draws.uniform((1,))[:, 0], self.prob, self.steps)
-        self._counter[sel] = counter
-        return np.where(active[:, None, None, None], np.uint8(0), frames)
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Return a copy of the steps left in each env's run (N,)."""
-        return {"counter": self._counter.copy()}
-
-    def restore(self, state: dict[str, np.ndarray]) -> None:
-        """Put the runs where ``state()`` saw them."""
-        self._counter = np.array(state["counter"])
+        return np.where(self._active(frame, frames.ndim), np.uint8(0), frames)
 
 
-class StuckFrames:
+class StuckFrames(_HeldRuns):
     """Hold an env's frame at its previous one for runs of ``steps`` steps (probability p)."""
 
     name = "stuck"
-    uniforms, normals = 1, 0
 
     def __init__(self, prob: float, steps: int, num_envs: int, shape: tuple[int, ...]):
-        _check_prob("stuck", prob)
-        _check_steps("stuck", steps)
-        self.prob, self.steps = float(prob), int(steps)
-        self._counter = np.zeros(num_envs, np.int64)
-        self._last = np.zeros((num_envs,) + tuple(shape), np.uint8)
-        self._fresh = np.ones(num_envs, bool)
-
-    def reset(self, ids: np.ndarray) -> None:
-        """End the runs of envs ``ids``; their first frame becomes the held one."""
-        self._counter[ids] = 0
-        self._fresh[ids] = True
-
-    def __call__(self, frames: np.ndarray, frame: Frame) -> np.ndarray:
-        """Return the (n, H, W, 3) frames, held in the envs of an active run."""
-        sel = _select(frame)
-        fresh = self._fresh[sel]
-        last = np.where(fresh[:, None, None, None], frames, self._last[sel])
-        counter = self._counter[sel]
-        active = advance_runs(counter, frame.draws.uniform((1,))[:, 0], self.prob, self.steps)
-        out = np.where(active[:, None, None, None], last, frames)
-        self._counter[sel], self._last[sel], self._fresh[sel] = counter, out, False
-        return out
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Return copies of the runs' steps left (N,), held frames (N, H, W, 3), fresh marks (N,)."""
-        return {"counter": self._counter.copy(), "last": self._last.copy(),
-                "fresh": self._fresh.copy()}
-
-    def restore(self, state: dict[str, np.ndarray]) -> None:
-        """Put the runs where ``state()`` saw them."""
-        self._counter, self._last = np.array(state["counter"]), np.array(state["last"])
-        self._fresh = np.array(state["fresh"])
+        self._start_held("stuck", prob, steps, num_envs, (), shape, np.uint8)
 
 
 class ActionRepetition:
