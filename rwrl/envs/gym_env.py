@@ -216,6 +216,8 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
                                        dtype=np.float32)
         self.render_mode = render_mode
         self.metadata = dict(self.metadata, render_fps=int(round(1 / self.batched.control_timestep)))
+        if not hasattr(batched, "render_model"):  # no physics to render (the rate-control family)
+            self.metadata["render_modes"] = []
         self._renderer = self._make_renderer(render_mode, render_width, render_height, camera)
         self._needs_reset = True
         #: add ``info['physics_state']`` on every reset and step (settable).

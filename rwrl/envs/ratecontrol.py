@@ -143,11 +143,8 @@ def make_ratecontrol_env(*, corpus: str | os.PathLike = PROCEDURAL, split: str =
     _check_no_render(render_mode)
     batched = _batched(1, corpus, split, corpus_seed, clip_count, frames, width, height,
                        env_kwargs)
-    env = RwrlEnv.from_batched(batched, observation_mode=observation_mode,
-                               info_layout=info_layout)
-    # no render mode (Gymnasium's env checker tries each mode the metadata lists)
-    env.metadata = {**env.metadata, "render_modes": []}
-    return env
+    return RwrlEnv.from_batched(batched, observation_mode=observation_mode,
+                                info_layout=info_layout)
 
 
 def make_ratecontrol_vector_env(num_envs: int = 1, *, corpus: str | os.PathLike = PROCEDURAL,

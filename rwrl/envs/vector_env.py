@@ -144,6 +144,8 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         #: the Gymnasium autoreset mode (also ``metadata['autoreset_mode']``).
         self.autoreset_mode = check_autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
+        if not hasattr(batched, "render_model"):  # no physics to render (the rate-control family)
+            self.metadata["render_modes"] = []
         self.batched = batched
         self.num_envs = self.batched.num_envs
         self.layout = ObservationLayout(self.batched.layout, observation_mode, pixels_shape)
