@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import hcl_digits  # noqa: E402
+import results_page  # noqa: E402
 
 
 def test_the_stream_runs_the_tasks_in_order_then_the_first_again():
@@ -69,9 +70,9 @@ def test_a_results_file_continues_only_with_its_own_settings(tmp_path):
     out = tmp_path / "hcl.json"
     settings = hcl_digits.settings_of(30, {})
     out.write_text(json.dumps({"settings": settings, "runs": {"hcl-fr|0": {}}}))
-    assert hcl_digits.load_results(out, settings)["runs"] == {"hcl-fr|0": {}}
+    assert results_page.continue_results(out, settings)["runs"] == {"hcl-fr|0": {}}
     with pytest.raises(SystemExit, match=r"other settings \(config, epochs, overrides\)"):
-        hcl_digits.load_results(out, hcl_digits.settings_of(6, dict(hcl_digits.QUICK["config"])))
+        results_page.continue_results(out, hcl_digits.settings_of(6, dict(hcl_digits.QUICK["config"])))
 
 
 @pytest.mark.slow
