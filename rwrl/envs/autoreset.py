@@ -50,3 +50,23 @@ class EpisodeMarks:
         finished = stepped & (np.asarray(terminated, bool) | np.asarray(truncated, bool))
         self.resetting = finished
         return stepped, finished
+
+
+def split_ends(ended, info: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Return (terminated, truncated) for a ``BatchedEnv`` step's ends (``rwrl.tasks.protocol``).
+
+    ``info['terminated']``, where a family sets it, marks the ends that are true
+    terminal states; it is taken out of ``info`` (the adapters report it as
+    Gymnasium's ``terminated`` and dm_env's discount 0). Every other end is a
+    truncation.
+
+    Example:
+      >>> info = {"terminated": np.array([True, False, True])}
+      >>> split_ends(np.array([True, True, False]), info), info
+      ((array([ True, False, False]), array([False,  True, False])), {})
+    """
+    ended = np.asarray(ended, bool)
+    terminal = info.pop("terminated", None)
+    terminated = ended & np.asarray(terminal, bool) if terminal is not None else np.zeros_like(ended)
+    return terminated, ended & ~terminated
+

@@ -26,6 +26,7 @@ import numpy as np
 from dm_env import specs
 
 from rwrl.core.seeding import check_seed
+from rwrl.envs.autoreset import split_ends
 from rwrl.envs.factory import make_batched_env
 from rwrl.envs.pixels import PixelOptions, dm_env_pixel_options
 from rwrl.envs.validation import check_actions
@@ -41,7 +42,8 @@ class RwrlDmEnv(dm_env.Environment):
 
     Observations are an OrderedDict of arrays (dm_control's layout; the
     'constraints' entry is bool); a truncated LAST step (time limit, or a
-    diverged simulation) has discount 1.0, not a termination. ``info`` of the
+    diverged simulation) has discount 1.0, not a termination (a family's true
+    terminal state, ``info['terminated']``, has discount 0). ``info`` of the
     last step (constraints, cost, safety variables, diverged) is in ``env.info``.
 
     ``pixels`` (``PixelOptions``): the observation gets the key 'pixels', a
@@ -82,6 +84,7 @@ class RwrlDmEnv(dm_env.Environment):
     def reset(self) -> dm_env.TimeStep:
         seed, self._seed = self._seed, None  # the seed applies to the first episode only
         obs, self.info = self.batched.reset(_ENV0, [seed])
+        self.info.pop("terminated", None)
         self._reset_next_step = False
         return dm_env.restart(self._obs(obs))
 
@@ -90,7 +93,11 @@ class RwrlDmEnv(dm_env.Environment):
             return self.reset()
         actions = check_actions(action, 1, self.batched.action_low, self.batched.action_high,
                                 batched=False)
-        obs, reward, truncated, self.info = self.batched.step(actions)
+        obs, reward, ended, self.info = self.batched.step(actions)
+        terminated, truncated = split_ends(ended, self.info)
+        if terminated[0]:
+            self._reset_next_step = True
+            return dm_env.termination(float(reward[0]), self._obs(obs))
         if truncated[0]:
             self._reset_next_step = True
             return dm_env.truncation(float(reward[0]), self._obs(obs))

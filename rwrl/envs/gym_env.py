@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rwrl.core.seeding import check_seed
+from rwrl.envs.autoreset import split_ends
 from rwrl.envs.factory import make_batched_env
 from rwrl.envs.pixels import pixel_options
 from rwrl.envs.render import BatchRenderer
@@ -227,6 +228,7 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
         seed = check_seed(seed)
         super().reset(seed=seed)
         obs, info = self.batched.reset(_ENV0, [seed])
+        info.pop("terminated", None)
         self._needs_reset = False
         info = unbatch_info(self._with_physics_state(info))
         return self.layout.single(obs), self._layout_info(info)
@@ -237,10 +239,11 @@ class RwrlEnv(BatchedAccess, gymnasium.Env):
                                "call reset() first")
         actions = check_actions(action, 1, self.batched.action_low, self.batched.action_high,
                                 batched=False)
-        obs, reward, truncated, info = self.batched.step(actions)
-        self._needs_reset = truncated = bool(truncated[0])
-        # Time limits (and divergences) are truncations: the tasks never terminate early.
-        return (self.layout.single(obs), float(reward[0]), False, truncated,
+        obs, reward, ended, info = self.batched.step(actions)
+        # time limits and divergences are truncations; only a family that says so terminates
+        terminated, truncated = split_ends(ended, info)
+        self._needs_reset = bool(ended[0])
+        return (self.layout.single(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]),
                 self._layout_info(unbatch_info(self._with_physics_state(info))))
 
     def env_state(self) -> EnvState:

@@ -167,7 +167,7 @@ class RateControlDmEnv(RwrlDmEnv):
     """The rate-control env behind the dm_env interface (``RwrlDmEnv``'s behaviour).
 
     Observations are an OrderedDict of the layout's entries; the clip's last
-    frame is a truncation (discount 1.0); the info of the last step is ``env.info``.
+    frame is a termination (discount 0.0); the info of the last step is ``env.info``.
     """
 
     def __init__(self, batched: RateControlEnv, seed: int | None = None):

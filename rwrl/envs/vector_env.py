@@ -51,7 +51,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rwrl.core.seeding import check_seed, spawn_seeds
-from rwrl.envs.autoreset import EpisodeMarks
+from rwrl.envs.autoreset import EpisodeMarks, split_ends
 from rwrl.envs.factory import make_batched_env
 from rwrl.envs.gym_env import BatchedAccess, check_info_layout, check_render_mode
 from rwrl.envs.pixels import pixel_options
@@ -193,7 +193,7 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
     def reset(self, *, seed=None, options: dict | None = None):
         seeds, mask = self._seeds(seed), self._mask(options)
         ids = np.flatnonzero(mask)
-        obs, info = self.batched.reset(ids, [seeds[i] for i in ids])
+        obs, info = self._reset_batch(ids, [seeds[i] for i in ids])
         self._marks.reset(mask)
         if len(ids) < self.num_envs:  # keep the other envs' entries as they were
             last_obs, last_info = self._last
@@ -207,12 +207,11 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         actions = check_actions(actions, self.num_envs, self.batched.action_low,
                                 self.batched.action_high, batched=True)
         if self.autoreset_mode is AutoresetMode.NEXT_STEP:
-            obs, reward, truncated, info = self._step_next_step(actions)
+            obs, reward, terminated, truncated, info = self._step_next_step(actions)
         elif self.autoreset_mode is AutoresetMode.SAME_STEP:
             return self._step_same_step(actions)
         else:
-            obs, reward, truncated, info = self._step_disabled(actions)
-        terminated = np.zeros(self.num_envs, bool)  # real-world tasks never terminate
+            obs, reward, terminated, truncated, info = self._step_disabled(actions)
         self._marks.step(terminated, truncated)
         self._last = obs, info
         info = self._layout_info(self._with_physics_state(info))
@@ -221,15 +220,15 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
     def _step_next_step(self, actions):
         """Step every env; the envs that ended on the last step reset instead (reward 0)."""
         resetting = np.flatnonzero(self._marks.resetting)
-        obs, reward, truncated, info = self.batched.step(actions)
+        obs, reward, terminated, truncated, info = self._step_batch(actions)
         if resetting.size:  # NEXT_STEP autoreset: these envs start a new episode now
-            reset_obs, reset_info = self.batched.reset(resetting, [None] * resetting.size)
+            reset_obs, reset_info = self._reset_batch(resetting, [None] * resetting.size)
             obs = merge_rows(obs, reset_obs, resetting)
             info = merge_rows(info, reset_info, resetting)
             reward = np.array(reward)
             reward[resetting] = 0.0
-            truncated[resetting] = False
-        return obs, reward, truncated, info
+            terminated[resetting] = truncated[resetting] = False
+        return obs, reward, terminated, truncated, info
 
     def _step_disabled(self, actions):
         """Step every env; refuse, as SyncVectorEnv does, while an ended env awaits its reset."""
@@ -238,7 +237,7 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
             raise AssertionError(
                 f"autoreset_mode DISABLED: env(s) {pending.tolist()} ended their episode; "
                 "reset them first with reset(options={'reset_mask': mask})")
-        return self.batched.step(actions)
+        return self._step_batch(actions)
 
     def _step_same_step(self, actions):
         """Step every env; the envs that end reset at once (SyncVectorEnv's SAME_STEP).
@@ -247,23 +246,38 @@ class RwrlVectorEnv(BatchedAccess, VectorEnv):
         object array, None elsewhere) and ``info['final_info']``, each beside
         its '_<key>' mask.
         """
-        obs, reward, truncated, info = self.batched.step(actions)
-        terminated = np.zeros(self.num_envs, bool)  # real-world tasks never terminate
+        obs, reward, terminated, truncated, info = self._step_batch(actions)
         out = self._layout_info(self._with_physics_state(info))
-        done = np.flatnonzero(truncated)
+        done = np.flatnonzero(terminated | truncated)
         if done.size:
-            mask = np.asarray(truncated, bool).copy()
+            mask = terminated | truncated
             finals = np.full(self.num_envs, None, dtype=object)
             for i in done:
                 finals[i] = self.layout.single(take_rows(obs, slice(i, i + 1)))
             extra = {"final_obs": finals, "_final_obs": mask,
                      "final_info": final_info(out, mask), "_final_info": mask.copy()}
-            reset_obs, reset_info = self.batched.reset(done, [None] * done.size)
+            reset_obs, reset_info = self._reset_batch(done, [None] * done.size)
             obs = merge_rows(obs, reset_obs, done)
             info = merge_rows(info, reset_info, done)
             out = {**extra, **self._layout_info(self._with_physics_state(info))}
         self._last = obs, info
-        return self.layout.batch(obs), reward, terminated, np.asarray(truncated, bool), out
+        return self.layout.batch(obs), reward, terminated, truncated, out
+
+    def _reset_batch(self, ids, seeds):
+        """Reset the batched envs ``ids``; return their observation and info."""
+        obs, info = self.batched.reset(ids, seeds)
+        info.pop("terminated", None)  # a step's flag (split_ends); not part of the info
+        return obs, info
+
+    def _step_batch(self, actions):
+        """Step the batched envs; return (obs, reward, terminated, truncated, info).
+
+        Time limits and divergences are truncations; only a family that marks
+        true terminal states (``info['terminated']``) terminates.
+        """
+        obs, reward, ended, info = self.batched.step(actions)
+        terminated, truncated = split_ends(ended, info)
+        return obs, reward, terminated, truncated, info
 
     def set_state(self, qpos, qvel, env_ids=None):
         """Set the state of envs ``env_ids`` (all if None): qpos (n, nq), qvel (n, nv).

@@ -31,6 +31,11 @@ uint8}``; the adapters ask for one only when their observation mode renders
   became unstable (MuJoCo's bad position, velocity or acceleration warning,
   after which MuJoCo resets that simulation). That step ends the episode
   (``truncated``); the other envs are untouched.
+* ``terminated`` (optional; (n,) bool, on every step and reset where present): the
+  ends that are true terminal states, where nothing follows (a video clip's last
+  frame). The MuJoCo tasks never terminate and omit it; the adapters take it out
+  of ``info`` and report those ends as Gymnasium's ``terminated`` (dm_env:
+  discount 0), every other end as a truncation (``rwrl.envs.autoreset.split_ends``).
 
 Challenges add keys of their own (documented in rwrl.challenges.pipeline).
 """
@@ -85,7 +90,8 @@ class BatchedEnv(Protocol):
         """Advance every env by one control step; actions (N, nu), already validated.
 
         Returns the (N, D) observation, the (N,) reward, the (N,) bool
-        truncation flags (time limit reached or simulation diverged) and info.
+        episode ends (time limit reached or simulation diverged: truncations;
+        those ``info['terminated']`` marks: terminations) and info.
         """
 
     def env_state(self) -> dict[str, np.ndarray]:

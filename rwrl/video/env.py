@@ -28,9 +28,11 @@ back before the next decision).
   policy meets exactly, whatever the content (a fixed bitrate would be
   lossless for a static clip and unreachable for noise). With ``target_kbps``
   (a number, or a list to draw from) the budget is kbps * 1000 * T / fps bits.
-* Episode end: the clip's last frame is a truncation (``time_limit``); never a
-  termination. Clips of different lengths may share an env: each episode ends at
-  its own clip's end, and ``time_limit`` is the longest clip's length.
+* Episode end: the clip's last frame is a termination (``info['terminated']``,
+  ``rwrl.tasks.protocol``): nothing follows it, so an agent must not bootstrap
+  past it (Gymnasium: ``terminated``; dm_env: discount 0). Clips of different
+  lengths may share an env: each episode ends at its own clip's end, and
+  ``time_limit`` is the longest clip's length.
 * ``facts`` is None: the real-world challenge stages (``rwrl.challenges``) are
   defined on MuJoCo tasks and none applies to this family.
 
@@ -66,11 +68,13 @@ budget (bits), S = bits spent:
   than NaN on every step (Gymnasium's env checker, and any test of
   determinism by equality, reads NaN != NaN as a difference);
 * ``safety_vars``: {'budget_left': (n,) float64, as the observation entry};
-* ``diverged`` (n,) bool: always False (an encoder does not diverge).
+* ``diverged`` (n,) bool: always False (an encoder does not diverge);
+* ``terminated`` (n,) bool: True on a clip's last frame (False at a reset); the
+  adapters take it out of ``info`` and report it as the episode's termination.
 
 A step of an env whose clip is done (a vector env's NEXT_STEP autoreset steps
-every env before it resets the ended ones) codes nothing: reward 0, truncated,
-flag satisfied, cost 0, NaN qp and quality.
+every env before it resets the ended ones) codes nothing: reward 0, ended as a
+truncation, flag satisfied, cost 0, NaN qp and quality.
 
 Seeding: ``reset(ids, seeds)`` reseeds env i's generator (``env_rng(seed, 'video')``),
 which draws the clip, then the budget; a vector env seeded s gives env i the
@@ -312,7 +316,8 @@ class RateControlEnv:
             self._start(env_id, clip_index, budget, self._open_encoder(clip_index))
         n = len(ids)
         nan = np.full(n, np.nan)
-        info = self._info(ids, np.ones((n, 1), bool), np.zeros(n), nan, nan.copy(), nan.copy())
+        info = self._info(ids, np.ones((n, 1), bool), np.zeros(n), nan, nan.copy(), nan.copy(),
+                          np.zeros(n, bool))
         return self._observe(ids), info
 
     def _start(self, env_id: int, clip_index: int, budget: float, encoder: X264Encoder) -> None:
@@ -344,7 +349,7 @@ class RateControlEnv:
         qps = np.clip(np.floor(np.asarray(actions, np.float64).reshape(n, -1)[:, 0] + 0.5),
                       QP_MIN, QP_MAX).astype(np.int64)
         reward = np.zeros(n)
-        truncated = np.zeros(n, bool)
+        ended, terminal = np.zeros(n, bool), np.zeros(n, bool)
         flags = np.ones((n, 1), bool)
         overshoot = np.zeros(n)
         qp_used, psnr, ssim = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
@@ -352,22 +357,22 @@ class RateControlEnv:
             clip_index = self._clip[env_id]
             length = self.clips[clip_index].num_frames if clip_index >= 0 else 0
             if self.elapsed_steps[env_id] >= length:  # done (or never reset): nothing to code
-                truncated[env_id] = True
+                ended[env_id] = True
                 continue
             result = self._code(env_id, int(qps[env_id]))
             qp_used[env_id], psnr[env_id], ssim[env_id] = result.qp, result.psnr, result.ssim
             reward[env_id] = result.ssim if self.reward == "ssim" else result.psnr
             if self.elapsed_steps[env_id] == length:  # the clip's last frame: judge the budget
-                truncated[env_id] = True
+                ended[env_id] = terminal[env_id] = True
                 excess = self._spent[env_id] - self._budget[env_id]
                 flags[env_id, 0] = excess <= 0
                 overshoot[env_id] = max(0.0, excess)
         ids = np.arange(n)
-        return (self._observe(ids), reward, truncated,
-                self._info(ids, flags, overshoot, qp_used, psnr, ssim))
+        return (self._observe(ids), reward, ended,
+                self._info(ids, flags, overshoot, qp_used, psnr, ssim, terminal))
 
     def _info(self, ids: np.ndarray, flags: np.ndarray, overshoot: np.ndarray,
-              qp: np.ndarray, psnr: np.ndarray, ssim: np.ndarray) -> dict:
+              qp: np.ndarray, psnr: np.ndarray, ssim: np.ndarray, terminal: np.ndarray) -> dict:
         budget = self._budget[ids]
         # 0 for an env never reset (no budget yet)
         left = np.divide(budget - self._spent[ids], budget, out=np.zeros(len(ids)),
@@ -378,7 +383,7 @@ class RateControlEnv:
                 "budget": {"bits": self._spent[ids].copy(), "budget": budget.copy(),
                            "overshoot": overshoot, **quality, "clip": self._clip[ids].copy()},
                 "safety_vars": {"budget_left": left},
-                "diverged": np.zeros(len(ids), bool)}
+                "diverged": np.zeros(len(ids), bool), "terminated": terminal}
 
     def _observe(self, ids: np.ndarray) -> np.ndarray:
         """Return the (len(ids), D) observations of envs ``ids`` at their current frame."""

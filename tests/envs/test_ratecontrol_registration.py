@@ -38,7 +38,9 @@ def test_an_episode_through_gymnasium_make_reports_the_constraint():
     assert env.unwrapped.constraint_names == ("bitrate",) and info["constraints"].tolist() == [True]
     assert env.unwrapped.time_limit == 8 and env.metadata["render_fps"] == 30
     steps = [env.step(np.array([10.0], np.float32)) for _ in range(8)]  # QP 10: far over
-    assert [s[3] for s in steps] == [False] * 7 + [True] and not any(s[2] for s in steps)
+    # the clip's last frame terminates the episode (nothing follows it); nothing truncates
+    assert [s[2] for s in steps] == [False] * 7 + [True] and not any(s[3] for s in steps)
+    assert "terminated" not in steps[-1][4]
     assert [float(s[4]["cost"]) for s in steps] == [0.0] * 7 + [1.0]
     last = steps[-1][4]
     assert last["budget"]["overshoot"] == last["budget"]["bits"] - last["budget"]["budget"] > 0
@@ -59,10 +61,11 @@ def test_make_vec_env_i_equals_make_seeded_with_the_ith_spawned_seed():
         first, _ = single.reset(seed=env_seed)
         np.testing.assert_array_equal(first, obs[i])
         for t in range(8):
-            o, r, _, trunc, info = single.step(actions[t, i])
-            v_obs, v_reward, _, v_trunc, v_info = trajectory[t]
+            o, r, term, trunc, info = single.step(actions[t, i])
+            v_obs, v_reward, v_term, v_trunc, v_info = trajectory[t]
             np.testing.assert_array_equal(o, v_obs[i])
-            assert (r, trunc) == (v_reward[i], v_trunc[i])
+            assert (r, term, trunc) == (v_reward[i], v_term[i], v_trunc[i])
+            assert term == (t == 7)
             assert info["budget"]["bits"] == v_info["budget"]["bits"][i]
         # the autoreset step starts the next episode from the env's own generator
         np.testing.assert_array_equal(single.reset()[0], trajectory[8][0][i])
@@ -75,7 +78,9 @@ def test_a_dm_env_of_the_rate_control_env():
     spec = env.action_spec()
     assert (spec.minimum.tolist(), spec.maximum.tolist()) == ([0.0], [51.0])
     steps = [env.step([30.0]) for _ in range(8)]
-    assert steps[-1].step_type == dm_env.StepType.LAST and steps[-1].discount == 1.0  # truncation
+    # the clip's end is a termination: nothing follows its last frame
+    assert steps[-1].step_type == dm_env.StepType.LAST and steps[-1].discount == 0.0
+    assert all(s.discount == 1.0 for s in steps[:-1]) and "terminated" not in env.info
     assert all(s.reward > 20 for s in steps)  # PSNR (dB) of QP 30
     assert env.info["constraints"].tolist() == [[True]] and env.info["cost"].tolist() == [0.0]
     again = load_dm_env(seed=0, target_qps=[30], **TINY).reset()

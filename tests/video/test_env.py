@@ -52,7 +52,8 @@ def test_a_fixed_qp_episode_is_the_encoders_stream_frame_by_frame(shapes):
     assert rewards == [r.psnr for r in direct]  # the reward is the frame's PSNR (dB)
     assert spent[-1] == 8 * len(stream)
     assert [info["budget"]["qp"][0] for info in infos] == [30.0] * T
-    assert truncated == [False] * (T - 1) + [True]  # the clip's end is a truncation
+    assert truncated == [False] * (T - 1) + [True]  # the batched env's episode ends
+    assert [bool(info["terminated"][0]) for info in infos] == [False] * (T - 1) + [True]
 
 
 @pytest.mark.parametrize("last_qp, violated", [(30, False), (20, True), (40, False)])
@@ -157,7 +158,7 @@ def test_info_has_the_same_keys_and_shapes_on_reset_and_step(clips):
                    for k in ("bits", "budget", "overshoot", "qp", "psnr")}
         | {"clip": ((3,), np.dtype(np.int64))},
         "safety_vars": {"budget_left": ((3,), np.dtype(float))},
-        "diverged": ((3,), np.dtype(bool))}
+        "diverged": ((3,), np.dtype(bool)), "terminated": ((3,), np.dtype(bool))}
     assert np.isnan(first["budget"]["qp"]).all() and not later["diverged"].any()
     _, part = env.reset(np.array([1]), [5])  # a partial reset: the info of env 1 only
     assert part["cost"].shape == (1,) and env.elapsed_steps.tolist() == [1, 0, 1]
