@@ -49,7 +49,7 @@ from rwrl.envs.vector_env import RwrlVectorEnv
 from rwrl.video.clip import Clip
 from rwrl.video.corpus import (DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_NUM_PROCEDURAL,
                                DEFAULT_WIDTH, SPLITS, load_clips, procedural_corpus)
-from rwrl.video.env import RateControlEnv
+from rwrl.video.env import RateControlEnv, check_options
 
 #: the ``corpus`` value of the in-memory procedural corpus.
 PROCEDURAL = "procedural"
@@ -58,8 +58,8 @@ CORPUS_KWARGS = ("corpus", "split", "corpus_seed", "clip_count", "frames", "widt
 #: the keyword arguments a training run may give (``rwrl run``): the corpus's and
 #: ``RateControlEnv``'s. Not the adapters' (observation_mode, info_layout,
 #: autoreset_mode): the run loop needs their defaults; nor render_mode (nothing to render).
-RUN_KWARGS = CORPUS_KWARGS + tuple(
-    name for name in inspect.signature(RateControlEnv).parameters if name not in ("clips", "num_envs"))
+RUN_KWARGS = CORPUS_KWARGS + tuple(inspect.signature(check_options).parameters) + (
+    "feature_cache_dir",)
 __all__ = ["CORPUS_KWARGS", "PROCEDURAL", "RATECONTROL_ID", "RUN_KWARGS", "RateControlDmEnv",
            "check_run_kwargs", "corpus_clips", "load_dm_env", "make_ratecontrol_env",
            "make_ratecontrol_vector_env"]
@@ -112,12 +112,17 @@ def corpus_clips(corpus: str | os.PathLike = PROCEDURAL, split: str = "train", *
 def check_run_kwargs(kwargs: Mapping[str, Any]) -> None:
     """Raise a ValueError naming the key and the allowed ones unless ``kwargs`` are ``RUN_KWARGS``.
 
-    Cheap: no clip is built. The values are checked where the env is made, by
-    ``corpus_clips`` and ``RateControlEnv`` (each error one line naming the argument).
+    Cheap: no clip is built. The env's own options are checked by value too
+    (``rwrl.video.env.check_options``), the split by name; the corpus and its sizes
+    where the env is made, by ``corpus_clips`` (each error one line naming the argument).
     """
     unknown = sorted(set(kwargs) - set(RUN_KWARGS))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} for {RATECONTROL_ID}: allowed {list(RUN_KWARGS)}")
+    split = kwargs.get("split", "train")
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not allowed: one of {', '.join(SPLITS)}")
+    check_options(**{k: v for k, v in kwargs.items() if k in inspect.signature(check_options).parameters})
 
 
 def _batched(num_envs: int, corpus, split, corpus_seed, clip_count, frames, width, height,

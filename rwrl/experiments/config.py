@@ -46,6 +46,12 @@ PIXEL_ENV = {"observation_mode": "pixels", "frame_stack": 3}
 ENV_FAMILIES = {"ratecontrol": "rwrl.envs.ratecontrol:check_run_kwargs"}
 
 
+def family_run_kwargs(env: str) -> tuple[str, ...]:
+    """Return the ``env_kwargs`` names an ``ENV_FAMILIES`` env takes (its module's ``RUN_KWARGS``)."""
+    module = ENV_FAMILIES[env].partition(":")[0]
+    return tuple(importlib.import_module(module).RUN_KWARGS)
+
+
 class ConfigError(ValueError):
     """A run configuration value is invalid; the message names the field."""
 

@@ -116,14 +116,16 @@ def make_env_for(config: RunConfig, num_envs: int, num_threads: int | None = Non
     An agent with the ``model_set`` capability (R-MPO) gets envs made with
     ``physics_state_info=True``: each reset and step reports the physics state
     its replay stores. ``num_threads``: the engine's threads (None: its default;
-    not recorded in the config). An agent with the ``pixels`` capability gets
+    not recorded in the config; not passed to an ``ENV_FAMILIES`` env, which has no engine). An agent with the ``pixels`` capability gets
     envs that render (``RunConfig.env_make_kwargs``). An ``ENV_FAMILIES`` env's
     factory checks the values of its ``env_kwargs``, and a pixel env its image
     size and camera (a ValueError): they become a ConfigError.
     """
     import gymnasium
     import rwrl  # noqa: F401  (registers the rwrl/ ids)
-    options = {} if num_threads is None else {"num_threads": num_threads}
+    # the engine's threads: MuJoCo's; a family without physics has no engine to thread
+    use_threads = num_threads is not None and config.env not in ENV_FAMILIES
+    options = {"num_threads": num_threads} if use_threads else {}
     if AGENTS[config.agent].capabilities.model_set:
         options["physics_state_info"] = True
     try:

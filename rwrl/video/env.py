@@ -15,14 +15,19 @@ back before the next decision).
   integer, and a continuous Box keeps the usual continuous-control agents
   usable. ``info['budget']['qp']`` is the QP x264 used (always the rounded one).
 * Reward: the coded frame's luma PSNR in dB (capped at 100 for a lossless frame),
-  or its luma SSIM with ``reward='ssim'``. Mao et al. maximise quality under
-  the budget; PSNR is the quality rate-control papers report.
+  or its luma SSIM with ``reward='ssim'``, times ``reward_scale`` (1.0). Mao et
+  al. maximise quality under the budget; PSNR is the quality rate-control
+  papers report.
 * Constraint ``bitrate``: the episode's bits must not exceed its budget. It can
-  only be judged when the clip is done, so its flag is True on every step but
-  the last, and on the last step says ``total bits <= budget``; ``cost`` is 1.0
-  on a last step that overshot, 0 otherwise, so the suite's evaluators count a
-  violating episode once. ``info['budget']['overshoot']`` gives the size of the
-  violation (bits) on that step.
+  only be judged when the clip is done, so (``cost='final'``, the default) its
+  flag is True on every step but the last, and on the last step says ``total
+  bits <= budget``; ``cost`` is 1.0 on a last step that overshot, 0 otherwise,
+  so the suite's evaluators count a violating episode once. With
+  ``cost='running'`` the flag says ``bits so far <= budget`` on every step: a
+  per-step signal for the constrained agents (whose J_C is an episode's mean
+  cost per step), the same verdict on the last step.
+  ``info['budget']['overshoot']`` gives the size of the violation (bits) on
+  the last step.
 * Budget of an episode: by default the total bits of the clip coded at a
   constant QP drawn from ``target_qps`` (28, 32, 36, 40): a budget that some
   policy meets exactly, whatever the content (a fixed bitrate would be
@@ -103,6 +108,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -127,6 +133,8 @@ ENCODERS = ("x264",)
 _NO_PER_FRAME_QP = ("libvpx", "libvpx-vp9", "vp8", "vp9", "libx265", "x265", "hevc", "av1")
 #: the per-frame quality the reward is: luma PSNR (dB) or luma SSIM.
 REWARDS = ("psnr", "ssim")
+#: when the ``bitrate`` flag is judged: on the last frame only, or on every frame.
+COSTS = ("final", "running")
 #: constant QPs whose total bits are the default budgets: fine (28) to coarse (40) in steps
 #: of 4 QP, about a factor 1.6 in bits each (x264 halves a frame's bits about every 6 QP).
 DEFAULT_TARGET_QPS = (28, 32, 36, 40)
@@ -183,6 +191,36 @@ def _choice(name: str, value, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def check_options(*, target_kbps: float | Sequence[float] | None = None,
+                  target_qps: Sequence[int] | None = None, reward: str = "psnr",
+                  reward_scale: float = 1.0, cost: str = "final", encoder: str = "x264",
+                  preset: str = "veryfast", lookahead: int = DEFAULT_LOOKAHEAD,
+                  reference_qp: int = REFERENCE_QP, keyint: int = 250) -> dict[str, Any]:
+    """Return ``RateControlEnv``'s options (its Args) checked and normalised, without a clip.
+
+    A bad value is a ValueError naming it and what is allowed; an unknown name a
+    TypeError. Cheap: a sweep or a run checks its env's settings before it starts.
+    """
+    if target_kbps is not None and target_qps is not None:
+        raise ValueError("target_kbps and target_qps are both given: allowed one of them")
+    if isinstance(reward_scale, bool) or not isinstance(reward_scale, (int, float)) \
+            or not 0 < reward_scale < np.inf:
+        raise ValueError(f"reward_scale {reward_scale!r} is not allowed: a number > 0")
+    if encoder in _NO_PER_FRAME_QP:
+        raise ValueError(f"encoder {encoder!r} is not allowed: it has no per-frame QP control "
+                         f"here (FFmpeg's wrapper takes one rate control per stream); use 'x264'")
+    return {
+        "target_kbps": None if target_kbps is None else _check_kbps(target_kbps),
+        "target_qps": None if target_kbps is not None else _check_qps(
+            DEFAULT_TARGET_QPS if target_qps is None else target_qps),
+        "reward": _choice("reward", reward, REWARDS), "reward_scale": float(reward_scale),
+        "cost": _choice("cost", cost, COSTS), "encoder": _choice("encoder", encoder, ENCODERS),
+        "preset": _choice("preset", preset, PRESETS),
+        "lookahead": count("lookahead", lookahead, 0, MAX_LOOKAHEAD),
+        "reference_qp": count("reference_qp", reference_qp, QP_MIN, QP_MAX),
+        "keyint": count("keyint", keyint, 1, 100_000)}
+
+
 def observation_layout(lookahead: int = DEFAULT_LOOKAHEAD) -> FlatLayout:
     """Return the observation layout of an env observing ``lookahead`` next frames."""
     features = len(FEATURE_NAMES)
@@ -207,6 +245,15 @@ class RateControlEnv:
       target_qps: constant QPs whose total bits give the budget, one drawn per
         episode (default ``DEFAULT_TARGET_QPS``); not with ``target_kbps``.
       reward: 'psnr' (dB, default) or 'ssim'.
+      reward_scale: the reward is the frame's quality times this (> 0; default 1.0:
+        dB). ``info['budget']`` keeps the unscaled quality. 0.01 puts PSNR's usual
+        20-60 dB near the suite's [0, 1] rewards, which the agents' default critic
+        supports and multiplier bounds are made for.
+      cost: 'final' (default): the budget flag is judged on the clip's last frame
+        only; 'running': on every frame, False wherever the bits so far exceed the
+        budget (once over, every later frame violates it: an agent learns of the
+        overshoot where it happens, and the episode's cost counts the frames
+        coded past the budget). The last frame's flag is the same in both.
       encoder: 'x264' (``ENCODERS``), the only one with per-frame QP control here.
       preset: x264's speed preset (``PRESETS``) of the env's encoders and first passes.
       lookahead: frames of features observed after the current one (>= 0).
@@ -220,27 +267,11 @@ class RateControlEnv:
     constraint_names = ("bitrate",)
 
     def __init__(self, clips: Sequence[Clip], num_envs: int = 1, *,
-                 target_kbps: float | Sequence[float] | None = None,
-                 target_qps: Sequence[int] | None = None, reward: str = "psnr",
-                 encoder: str = "x264", preset: str = "veryfast", lookahead: int = DEFAULT_LOOKAHEAD,
-                 reference_qp: int = REFERENCE_QP, keyint: int = 250,
-                 feature_cache_dir: str | None = None):
+                 feature_cache_dir: str | None = None, **options: Any):
         self.clips = _check_clips(clips)
         self.num_envs = count("num_envs", num_envs, 1, MAX_NUM_ENVS)
-        if target_kbps is not None and target_qps is not None:
-            raise ValueError("target_kbps and target_qps are both given: allowed one of them")
-        self.target_kbps = None if target_kbps is None else _check_kbps(target_kbps)
-        self.target_qps = None if target_kbps is not None else _check_qps(
-            DEFAULT_TARGET_QPS if target_qps is None else target_qps)
-        self.reward = _choice("reward", reward, REWARDS)
-        if encoder in _NO_PER_FRAME_QP:
-            raise ValueError(f"encoder {encoder!r} is not allowed: it has no per-frame QP control "
-                             f"here (FFmpeg's wrapper takes one rate control per stream); use 'x264'")
-        self.encoder = _choice("encoder", encoder, ENCODERS)
-        self.preset = _choice("preset", preset, PRESETS)
-        self.lookahead = count("lookahead", lookahead, 0, MAX_LOOKAHEAD)
-        self.reference_qp = count("reference_qp", reference_qp, QP_MIN, QP_MAX)
-        self.keyint = count("keyint", keyint, 1, 100_000)
+        for name, value in check_options(**options).items():
+            setattr(self, name, value)
         self._cache_dir = feature_cache_dir
         fps = int(self.clips[0].fps)
         self.control_timestep = 1.0 / fps
@@ -361,10 +392,13 @@ class RateControlEnv:
                 continue
             result = self._code(env_id, int(qps[env_id]))
             qp_used[env_id], psnr[env_id], ssim[env_id] = result.qp, result.psnr, result.ssim
-            reward[env_id] = result.ssim if self.reward == "ssim" else result.psnr
+            quality = result.ssim if self.reward == "ssim" else result.psnr
+            reward[env_id] = quality * self.reward_scale
+            excess = self._spent[env_id] - self._budget[env_id]
+            if self.cost == "running":
+                flags[env_id, 0] = excess <= 0
             if self.elapsed_steps[env_id] == length:  # the clip's last frame: judge the budget
                 ended[env_id] = terminal[env_id] = True
-                excess = self._spent[env_id] - self._budget[env_id]
                 flags[env_id, 0] = excess <= 0
                 overshoot[env_id] = max(0.0, excess)
         ids = np.arange(n)
@@ -526,4 +560,5 @@ class RateControlEnv:
         self._encoders = [None] * self.num_envs
 
 
-__all__ = ["DEFAULT_TARGET_QPS", "PRESETS", "REWARDS", "RateControlEnv", "observation_layout"]
+__all__ = ["COSTS", "DEFAULT_TARGET_QPS", "PRESETS", "REWARDS", "RateControlEnv", "check_options",
+           "observation_layout"]

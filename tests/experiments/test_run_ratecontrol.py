@@ -76,9 +76,13 @@ def test_rcd4pg_trains_on_ratecontrol_under_the_bitrate_constraint(tmp_path):
     (["--safety-coeff", "0.5"], r"RunConfig\.safety_coeff must be None for env 'ratecontrol'"),
     (["--agent", "rmpo"], r"RunConfig\.agent must be an agent without a model set for env "
                           r"'ratecontrol'"),
-    # values are the factory's to check, when the env is made: still one line, no run left
+    # the env's values are checked with the config, before anything is built
     (["--env-kwarg", "split=val"],
-     r"RunConfig\.env_kwargs of 'ratecontrol': split 'val' is not allowed: one of train, test"),
+     r"RunConfig\.env_kwargs: split 'val' is not allowed: one of train, test"),
+    (["--env-kwarg", "cost=sometimes"],
+     r"RunConfig\.env_kwargs: cost 'sometimes' is not allowed: one of final, running"),
+    # the corpus's sizes are the factory's to check, when the env is made: still one line
+    (["--env-kwarg", "width=7"], r"RunConfig\.env_kwargs of 'ratecontrol': width"),
     (["--env", "ratecontro"], r"RunConfig\.env must be '<domain>-<task>', .* or one of "
                               r"\('ratecontrol',\).*got 'ratecontro'"),
 ])
@@ -89,11 +93,18 @@ def test_bad_ratecontrol_input_is_one_line_and_leaves_no_run(tmp_path, args, pat
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_sweep_refuses_ratecontrol_in_one_line(tmp_path):
+def test_a_sweep_trains_the_rate_control_family(tmp_path):
     spec = tmp_path / "sweep.toml"
+    paths = [kv.removeprefix("--env-kwarg=").split("=") for kv in TINY_CORPUS]
+    sizes = "\n".join(f'"env_kwargs.{key}" = {value}' for key, value in paths)
     spec.write_text('[sweep]\nname = "rc"\nagents = ["d4pg"]\nenvs = ["ratecontrol"]\n'
-                    'seeds = 1\nsteps = 100\n')
-    result = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "out")])
-    _one_line(result, r"\[sweep\] envs: 'ratecontrol' is not allowed: a sweep runs the MuJoCo "
-                      r"tasks \(train it with `rwrl run --env ratecontrol`\)")
-    assert not (tmp_path / "out").exists()
+                    'seeds = 1\nsteps = 32\n[fixed]\nnum_envs = 2\neval_every = 32\n'
+                    'eval_episodes = 2\n"agent_config.min_replay_size" = 16\n'
+                    '"agent_config.batch_size" = 8\n"env_kwargs.cost" = "running"\n'
+                    f'{sizes}\n"eval_env_kwargs.split" = "test"\n')
+    result = runner.invoke(app, ["sweep", "run", str(spec), "--out", str(tmp_path / "out"),
+                                 "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = read_rows(tmp_path / "out" / "runs" / "d4pg__ratecontrol__base__s0" / "metrics.jsonl")
+    assert {r["length"] for r in rows} == {FRAMES}
+    assert sum(r["phase"] == "train" for r in rows) == 32 // FRAMES

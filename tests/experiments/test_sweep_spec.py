@@ -162,9 +162,46 @@ def test_every_sweep_file_is_valid(path):
         assert {r.config.agent for r in plan.runs} == {"d4pg", "dmpo"}
         assert {r.config.env for r in plan.runs} == {"cartpole-swingup", "walker-walk",
                                                      "quadruped-walk", "humanoid-walk"}
-    first = tomllib.loads(path.read_text())["sweep"]["agents"][0]
-    small = load_plan(path, Overrides(scale=0.01, seeds=1, envs=("cartpole-swingup",),
-                                      agents=(first,)))
-    assert len(small.runs) == _expected_runs(path, (first,), ("cartpole-swingup",), 1)
+    sweep = tomllib.loads(path.read_text())["sweep"]
+    first, env = sweep["agents"][0], sweep["envs"][0]
+    small = load_plan(path, Overrides(scale=0.01, seeds=1, envs=(env,), agents=(first,)))
+    assert len(small.runs) == _expected_runs(path, (first,), (env,), 1)
     assert all(r.config.steps == max(1, round(plan.runs[0].config.steps * 0.01))
                for r in small.runs)
+
+
+def test_a_sweep_runs_the_rate_control_family_with_its_own_env_kwargs(tmp_path):
+    plan = _plan(tmp_path, """
+[sweep]
+name = "rc"
+agents = ["d4pg", "rcd4pg"]
+envs = ["ratecontrol"]
+seeds = 1
+steps = 600
+[fixed]
+"env_kwargs.reward_scale" = 0.01
+"env_kwargs.cost" = "running"
+"env_kwargs.frames" = {per_domain = {ratecontrol = 8}}
+"eval_env_kwargs.split" = "test"
+""")
+    configs = [run.config for run in plan.runs]
+    assert [c.agent for c in configs] == ["d4pg", "rcd4pg"]
+    assert configs[0].env_kwargs == {"reward_scale": 0.01, "cost": "running", "frames": 8}
+    assert configs[0].eval_config().env_kwargs["split"] == "test"
+
+
+@pytest.mark.parametrize("envs, body, expected", [
+    ('["ratecontrol"]', '"env_kwargs.cost" = "sometimes"\n',
+     r"cost 'sometimes' is not allowed: one of final, running"),
+    ('["ratecontrol"]', '"env_kwargs.reward" = "vmaf"\n', r"reward 'vmaf' is not allowed"),
+    ('["ratecontrol"]', '"delay_spec.actions" = 2\n',
+     r"challenge keyword\(s\) \['delay_spec'\] do not apply to env 'ratecontrol'"),
+    ('["cartpole-swingup"]', '"env_kwargs.corpus" = "x"\n', r"unknown key\(s\) \['corpus'\]"),
+    ('["ratecontrol"]', '"env_kwargs.corpse" = "x"\n',
+     r"unknown key 'env_kwargs.corpse'.*for ratecontrol: \['corpus', "),
+])
+def test_a_family_sweep_refuses_what_its_env_does_not_take(tmp_path, envs, body, expected):
+    text = f"[sweep]\nname = \"rc\"\nagents = [\"d4pg\"]\nenvs = {envs}\nseeds = 1\nsteps = 600\n[fixed]\n{body}"
+    with pytest.raises(SweepSpecError, match=expected):
+        _plan(tmp_path, text)
+

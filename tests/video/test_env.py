@@ -78,6 +78,32 @@ def test_the_budget_constraint_is_judged_on_the_last_frame_exactly(shapes, last_
     assert left == (budget - spent) / budget
 
 
+def test_a_running_cost_flags_every_frame_coded_past_the_budget(shapes):
+    # budget: the clip at constant QP 30; QP 30, then QP 10 overshoots it part-way through
+    qps = [30] * (T // 2) + [10] * (T - T // 2)
+    budget = sum(r.bits for r in encode_frames(frames_of(shapes), [30] * T))
+    spent = np.cumsum([r.bits for r in encode_frames(frames_of(shapes), qps)])
+    over = (spent > budget).tolist()
+    assert 0 < sum(over) < T  # over only from some frame on
+    env = RateControlEnv([shapes], 1, target_qps=(30,), cost="running", reward_scale=0.01)
+    env.reset(np.array([0]), [0])
+    rewards, _, infos = play(env, qps)
+    assert [bool(info["constraints"][0, 0]) for info in infos] == [not o for o in over]
+    assert [info["cost"][0] for info in infos] == [float(o) for o in over]
+    assert infos[-1]["budget"]["overshoot"][0] == spent[-1] - budget
+    # the reward is scaled; the quality in info is not
+    assert rewards == [info["budget"]["psnr"][0] * 0.01 for info in infos]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"cost": "sometimes"}, r"cost 'sometimes' is not allowed: one of final, running"),
+    ({"reward_scale": 0}, r"reward_scale 0 is not allowed: a number > 0"),
+    ({"reward_scale": "1"}, r"reward_scale '1' is not allowed: a number > 0")])
+def test_bad_cost_and_reward_scale_are_one_line_errors(shapes, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RateControlEnv([shapes], 1, **kwargs)
+
+
 def test_a_bitrate_target_gives_kbps_x_duration_bits(clips):
     # 3 kbit/s over 8 frames at 30 fps: 3000 x 8 / 30 = 800 bits; 6 kbit/s: 1600
     env = RateControlEnv(clips, 1, target_kbps=[3.0, 6.0])

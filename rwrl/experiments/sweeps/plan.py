@@ -51,7 +51,9 @@ leaf paths):
   validated with ``rwrl.challenges.specs.parse_specs``
   against each env's task facts; ``env_kwargs.time_limit``: episode length;
   ``env_kwargs.pixels_width`` (and the other ``PIXEL_OPTIONS``): the images of
-  an agent that learns from pixels.
+  an agent that learns from pixels; for an ``ENV_FAMILIES`` env (``ratecontrol``)
+  ``env_kwargs.<name>``: its factory's arguments (``corpus``, ``split``,
+  ``reward_scale``, ...; no challenge spec applies to it).
 * ``eval_env_kwargs.<spec>.<key>`` and ``eval_env_kwargs.time_limit``: the
   same for the evaluation env only (``RunConfig.eval_env_kwargs``: these
   replace the training env's, e.g. held-out perturbation values).
@@ -86,7 +88,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from rwrl.challenges.registry import CHALLENGES
 from rwrl.domains import env_names
 from rwrl.experiments.config import (ENV_FAMILIES, ENV_OPTIONS, SEED_MAX, ConfigError, RunConfig,
-                                     check_env_kwargs, check_env_name, task_facts)
+                                     check_env_kwargs, check_env_name, family_run_kwargs,
+                                     task_facts)
 
 # The challenge specs addressed as ``<spec>.<key>`` are the registry's (``CHALLENGES``);
 # ``combined_challenge`` is a RunConfig field. The env keyword arguments beside them
@@ -273,9 +276,6 @@ def _env(name: str) -> str:
         check_env_name(name, "[sweep] envs")
     except ConfigError as err:
         raise SweepSpecError(str(err)) from None
-    if name in ENV_FAMILIES:  # its kwargs are no challenge spec paths: `rwrl run` trains it
-        raise SweepSpecError(f"[sweep] envs: {name!r} is not allowed: a sweep runs the MuJoCo "
-                             f"tasks (train it with `rwrl run --env {name}`)")
     return name
 
 
@@ -315,8 +315,13 @@ def _check_path(where: str, path: str) -> None:
             return _check_path(where, rest)
         if rest in ENV_OPTIONS:
             return None
+        families = {env: family_run_kwargs(env) for env in ENV_FAMILIES}
+        if any(rest in names for names in families.values()):
+            return None  # a family's argument; each run's env checks that it takes it
+        also = "; ".join(f"for {env}: {list(names)}" for env, names in families.items())
         raise SweepSpecError(f"{where}: unknown key {path!r}; {head} allows "
-                             f"{list(ENV_OPTIONS)} and the challenge specs {list(CHALLENGES)}")
+                             f"{list(ENV_OPTIONS)} and the challenge specs {list(CHALLENGES)} "
+                             f"({also})")
     if head in CHALLENGES:
         if not rest:
             raise SweepSpecError(f"{where}: {path!r} needs a field, e.g. '{head}.enable'")
@@ -433,7 +438,7 @@ def _set(target: dict, keys: Sequence[str], value: Any) -> None:
 def _resolve(agent: str, env: str, seed: int, fixed: Mapping[str, Any],
              settings: Mapping[str, Any], overrides: Overrides, where: str) -> RunConfig:
     """Return the validated RunConfig of one run."""
-    domain = env_names()[env][0]
+    domain = env if env in ENV_FAMILIES else env_names()[env][0]
     fields: dict[str, Any] = dict(SWEEP_DEFAULTS)
     env_kwargs: dict[str, Any] = {}
     eval_env_kwargs: dict[str, Any] = {}
@@ -445,8 +450,8 @@ def _resolve(agent: str, env: str, seed: int, fixed: Mapping[str, Any],
             _set(eval_env_kwargs, keys[1:], value)
             continue
         if keys[0] == "env_kwargs":
-            keys = keys[1:]
-        if keys[0] in CHALLENGES or keys[0] in ENV_OPTIONS:
+            _set(env_kwargs, keys[1:], value)
+        elif keys[0] in CHALLENGES:
             _set(env_kwargs, keys, value)
         elif keys[0] == "agent_config":
             agent_config[keys[1]] = value
