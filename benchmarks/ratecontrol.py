@@ -16,7 +16,9 @@ rwrl's rate-control family (``rwrl.video``: every choice in its modules' docstri
   QP found by bisection, the ES teacher (CMA-ES per clip and budget: an oracle that
   encodes each video hundreds of times), the student (an MLP trained on the teacher's
   trajectories of the train clips, through ``RateControlEnv``'s observations) with its
-  budget guard, and the student without the guard (ablation);
+  budget guard, and the student without the guard (ablation); with ``--online DIR``, the
+  final policies of a finished ``sweeps/ratecontrol.toml`` sweep (D4PG and RC-D4PG trained
+  online on the train clips: "online-<agent>", one per seed), as the issue's comparison;
 * measured per method: BD-rate against two-pass per test clip (Bjontegaard's cubic fit
   of log rate over luma PSNR, ``rwrl.video.bdrate``), its median over clips with a 95 %
   bootstrap interval, the fraction of (clip, budget) encodes within budget and the
@@ -50,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # results_page.py besi
 import results_page  # noqa: E402
 
 METHODS = ("two-pass", "constant-qp", "teacher", "student", "student-no-guard")
+#: the prefix of an online agent's method name (``--online``): "online-<agent>".
+ONLINE = "online-"
 PAPER = "median BD-rate -8.5 % against libvpx two-pass VBR (student, YouTube videos, VP9)"
 
 
@@ -141,8 +145,27 @@ def summary(bits: Sequence[float], psnr: Sequence[float], budget: float) -> dict
             "within": total <= budget, "overshoot": max(0.0, total / budget - 1.0)}
 
 
-def evaluate(clip, qp: int, teacher: dict, students: Sequence) -> dict[str, Any]:
-    """Every method's total bits and mean PSNR on one test clip and budget (students: one per seed)."""
+def online_policies(sweep: Path) -> dict[str, list]:
+    """The last checkpoint of every finished run of an online sweep, as "online-<agent>" -> [policy per seed]."""
+    from rwrl.datasets.behaviour_policies import load_policy
+    from rwrl.experiments.run import is_finished
+    from rwrl.storage.checkpoint import list_checkpoints
+
+    policies: dict[str, list] = {}
+    for run_dir in sorted((Path(sweep) / "runs").iterdir()):
+        if not is_finished(run_dir):
+            raise SystemExit(f"{run_dir} is not finished: finish the sweep first "
+                             f"(rwrl sweep run ... --out {sweep})")
+        agent = json.loads((run_dir / "config.json").read_text())["run"]["agent"]
+        policies.setdefault(ONLINE + agent, []).append(
+            load_policy(list_checkpoints(run_dir / "checkpoints")[-1]))
+    return policies
+
+
+def evaluate(clip, qp: int, teacher: dict, students: Sequence,
+             online: dict[str, list] | None = None) -> dict[str, Any]:
+    """Every method's total bits and mean PSNR on one test clip and budget (students and
+    online agents: one per seed)."""
     from rwrl.video.baselines import constant_qp_for_budget, two_pass
 
     frames = frames_of(clip)
@@ -166,6 +189,11 @@ def evaluate(clip, qp: int, teacher: dict, students: Sequence) -> dict[str, Any]
                                    guard_mask=predicting)[0]
             rows = rollout(clip, qp, choose)
             out[name].append({**summary(rows["bits"], rows["psnr"], budget), "qps": rows["qp"]})
+    for name, policies in (online or {}).items():
+        out[name] = []
+        for policy in policies:
+            rows = rollout(clip, qp, lambda obs, info, t, policy=policy: policy(obs)[0, 0])
+            out[name].append({**summary(rows["bits"], rows["psnr"], budget), "qps": rows["qp"]})
     return out
 
 
@@ -177,7 +205,8 @@ def bootstrap_median(values: Sequence[float], seed: int = 0, draws: int = 10_000
         float(np.quantile(medians, 0.975))
 
 
-def analyse(evaluations: dict[str, dict[int, dict]], target_qps: Sequence[int]) -> dict:
+def analyse(evaluations: dict[str, dict[int, dict]], target_qps: Sequence[int],
+            methods: Sequence[str] = METHODS) -> dict:
     """BD-rate against two-pass per clip, medians, budget adherence, per method.
 
     A student method has one result per seed: its BD-rate per clip is the mean over
@@ -190,7 +219,7 @@ def analyse(evaluations: dict[str, dict[int, dict]], target_qps: Sequence[int]) 
         return value if isinstance(value, list) else [value]
 
     out = {}
-    for method in METHODS:
+    for method in methods:
         per_clip, per_seed, within, overshoots = {}, {}, [], []
         for clip_name, by_qp in evaluations.items():
             base = [by_qp[q]["two-pass"] for q in target_qps]
@@ -273,9 +302,11 @@ def measure(args) -> dict:
     for seed, student in enumerate(students):
         student.save(work / f"student-s{seed}.npz")
 
+    online = online_policies(Path(args.online)) if args.online else {}
+    methods = METHODS + tuple(sorted(online))
     evaluations = {}
     for clip in test:
-        evaluations[clip.name] = {q: evaluate(clip, q, records[(clip.name, q)], students)
+        evaluations[clip.name] = {q: evaluate(clip, q, records[(clip.name, q)], students, online)
                                   for q in qps}
         print(f"evaluated {clip.name}", file=sys.stderr, flush=True)
     teacher_cpu = [r["cpu_s"] for r in records.values()]
@@ -291,17 +322,32 @@ def measure(args) -> dict:
         "student": {"samples": len(data["qp"]), "steps": args.student_steps, "seeds": len(students),
                     "train_s": train_s, "final": [s.history[-1] for s in students]},
         "evaluations": {name: {str(q): v for q, v in by.items()} for name, by in evaluations.items()},
-        "analysis": analyse(evaluations, qps),
+        "methods": list(methods),
+        "online": None if not online else {
+            "sweep": str(args.online), "seeds": {m: len(p) for m, p in online.items()}},
+        "analysis": analyse(evaluations, qps, methods),
         "encoder_fps": throughput(test[:2]),
     }
+
+
+def online_sentence(online: dict | None) -> str:
+    """The page's words on the online agents (``--online``), or nothing."""
+    if not online:
+        return ""
+    seeds = ", ".join(f"{name} {count}" for name, count in sorted(online["seeds"].items()))
+    return (f" Online agents: the final policies of the sweep `sweeps/ratecontrol.toml` "
+            f"({Path(online['sweep']).name}; seeds: {seeds}; trained on the train clips, "
+            f"budgets from QP 28-40, reward_scale 0.01, cost 'running'), acting "
+            f"deterministically.")
 
 
 def page(results: dict, source: str, date: str | None = None, machine: str | None = None) -> str:
     meta = results_page.measured(results, date, machine)
     r = results["results"]
     a = r["analysis"]
+    methods = r.get("methods", METHODS)
     rows = []
-    for method in METHODS:
+    for method in methods:
         e = a[method]
         bd = e.get("bd_rate_median")
         clips = e.get("bd_rate_clips")
@@ -315,7 +361,7 @@ def page(results: dict, source: str, date: str | None = None, machine: str | Non
     per_clip = []
     for clip in r["corpus"]["test"]:
         per_clip.append([clip] + [results_page.fmt(a[m]["bd_rate"][clip], "+.1f")
-                                  for m in METHODS[1:]])
+                                  for m in methods[1:]])
     c = r["corpus"]
     gains = list(r["teacher_improvement_db"].values())
     sections = [
@@ -329,13 +375,13 @@ def page(results: dict, source: str, date: str | None = None, machine: str | Non
                 f"{r['student']['samples']} teacher frames, {r['student']['steps']} steps, "
                 f"{r['student']['seeds']} seeds (BD-rate per clip: the mean over seeds) "
                 f"({r['student']['train_s']:.0f} s). Encoder: {r['encoder_fps']:.0f} frames/s "
-                f"(one thread, QP 32)."]),
+                f"(one thread, QP 32)." + online_sentence(r.get("online"))]),
         ("BD-rate against x264 two-pass (negative = fewer bits at equal PSNR)",
          [*results_page.table(["method", "median BD-rate [95 % bootstrap]", "within budget",
                                "overshoot where not"], rows),
           "", f"Paper: {PAPER}."]),
         ("Per test clip (BD-rate %, against two-pass)",
-         results_page.table(["clip", *METHODS[1:]], per_clip)),
+         results_page.table(["clip", *methods[1:]], per_clip)),
     ]
     return results_page.render_page(
         "Rate control with the real x264 (issue 30)", meta["command"], meta["date"],
@@ -362,6 +408,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rendered", type=int, default=1, help="1: include rendered clips")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)))
+    parser.add_argument("--online", default=None,
+                        help="a finished sweeps/ratecontrol.toml sweep: its agents as methods too")
     parser.add_argument("--quick", action="store_true",
                         help="tiny scale (6 procedural clips of 12 frames, 3 generations)")
     results_page.add_page_arguments(parser)
