@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -309,14 +308,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     epochs, overrides = (QUICK["epochs"], QUICK["config"]) if args.quick else (DEFAULT_EPOCHS, {})
     seeds = args.seeds if args.seeds is not None else list(QUICK["seeds"] if args.quick else DEFAULT_SEEDS)
-    results = results_page.continue_results(args.out, settings_of(epochs, dict(overrides)))
-    results.setdefault("sessions", []).append(results_page.stamp("hcl_digits.py", argv))
-    results["measured"] = results["sessions"][0]
-    measure(results, seeds, args.out)
-    print(json.dumps({"claims": analyse(results)["claims"]}, indent=1))
-    if args.out is not None:
-        results_page.save_results(results, args.out, write_page)
-        print(f"page: {results_page.page_path(args.out)}", file=sys.stderr)
+    results_page.measure_resumable(
+        "hcl_digits.py", argv, args.out, settings_of(epochs, dict(overrides)),
+        lambda results: measure(results, seeds, args.out),
+        lambda results: analyse(results)["claims"], write_page)
 
 
 if __name__ == "__main__":

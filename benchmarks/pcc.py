@@ -296,14 +296,10 @@ def main(argv: list[str] | None = None) -> None:
         if getattr(args, name) is None:
             setattr(args, name, scale[name])
     seeds = args.seeds if args.seeds is not None else list(scale["seeds"])
-    results = results_page.continue_results(args.out, settings_of(args, dict(scale.get("overrides", {}))))
-    results.setdefault("sessions", []).append(results_page.stamp("pcc.py", argv))
-    results["measured"] = results["sessions"][0]
-    measure(results, args.datasets, seeds, args.out, args.params_dir)
-    print(json.dumps({"claims": analyse(results)["claims"]}, indent=1))
-    if args.out is not None:
-        results_page.save_results(results, args.out, write_page)
-        print(f"page: {results_page.page_path(args.out)}", file=sys.stderr)
+    results_page.measure_resumable(
+        "pcc.py", argv, args.out, settings_of(args, dict(scale.get("overrides", {}))),
+        lambda results: measure(results, args.datasets, seeds, args.out, args.params_dir),
+        lambda results: analyse(results)["claims"], write_page)
 
 
 if __name__ == "__main__":

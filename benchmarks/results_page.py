@@ -198,6 +198,26 @@ def save_results(results: dict[str, Any], out: Path, write: Any = None) -> None:
         write(out)
 
 
+def measure_resumable(script: str, argv: Sequence[str], out: Path | None, settings: dict[str, Any],
+                      measure: Any, claims: Any, write: Any) -> dict[str, Any]:
+    """Continue the results at ``out`` (or start them) and measure what is missing.
+
+    The record is ``continue_results``'s, with each sitting's ``stamp`` in
+    ``sessions`` (the first is ``measured``); ``measure(results)`` fills it (saving
+    as it goes); the claims (``claims(results)``) are printed, and the results and
+    their page (``write``) saved.
+    """
+    results = continue_results(out, settings)
+    results.setdefault("sessions", []).append(stamp(script, argv))
+    results["measured"] = results["sessions"][0]
+    measure(results)
+    print(json.dumps({"claims": claims(results)}, indent=1))
+    if out is not None:
+        save_results(results, out, write)
+        print(f"page: {page_path(out)}", file=sys.stderr)
+    return results
+
+
 def rewrite_page_only(parser: Any, args: Any, write: Any) -> bool:
     """With ``--page-only``, rewrite the page of the JSON at ``--out`` and return True.
 
