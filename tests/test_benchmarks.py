@@ -278,6 +278,7 @@ def test_constrained_table_scores_penalized_return_and_checks_metal_per_setting(
     assert (tmp_path / "out" / "constrained.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # 15-30 s: it times real updates
 def test_learner_benchmark_counts_an_updates_work_and_times_it_fused_and_not(tmp_path):
     import learner
     row = learner.measure_config("d4pg-fast", "cartpole-swingup", reps=1)

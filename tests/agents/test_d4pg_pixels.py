@@ -216,6 +216,7 @@ def test_a_pixel_run_renders_its_envs_and_stores_uint8_frames(pixel_run):
     assert checkpoint.groups["session"]["obs"].dtype == np.uint8
 
 
+@pytest.mark.slow  # 10-25 s; every run resumes through the same loop (tests/experiments)
 def test_a_killed_pixel_run_resumes_to_the_very_same_run(pixel_run, tmp_path):
     config, _ = read_config(pixel_run / "config.json")
     with pytest.raises(Killed):  # mid-episode, 60 vector steps after the checkpoint at env step 80

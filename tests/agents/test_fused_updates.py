@@ -14,6 +14,10 @@ OBS, ACT, K, B = 5, 1, 3, 16  # cartpole-swingup's sizes: the model-set agents' 
 IMAGE = (15, 15, 3)  # the pixel agents' smallest images, (H, W, C)
 SMALL = {"batch_size": B, "policy_hidden_sizes": (16, 16), "critic_hidden_sizes": (16, 16)}
 ONLINE = sorted(name for name, entry in AGENTS.items() if not entry.capabilities.offline)
+#: the agents whose update is its own (D4PG, DMPO, R-MPO's model-set target, TD3) run in the
+#: default suite; the others reuse one of those updates with a loss term or a network of their
+#: own, 10-25 s each: `-m slow`.
+OWN_UPDATES = ("d4pg", "dmpo", "rmpo", "td3")
 
 
 def _stacked_batches(seed: int, state_size: int = 0, image: tuple | None = None) -> Transition:
@@ -42,7 +46,8 @@ def _stacked_batches(seed: int, state_size: int = 0, image: tuple | None = None)
         state_tm1=state)
 
 
-@pytest.mark.parametrize("name", ONLINE)
+@pytest.mark.parametrize("name", [name if name in OWN_UPDATES else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in ONLINE])
 def test_k_fused_updates_equal_k_sequential_updates_bit_for_bit(name):
     image = IMAGE if AGENTS[name].capabilities.pixels else None
     agent = make_agent(name, image or OBS, ACT, **SMALL, **({"num_samples": 4} if "mpo" in name else {}))

@@ -121,7 +121,7 @@ def test_a_wider_student_is_a_one_line_error(tiny_run, tmp_path):
     assert len(result.output.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("states", ["rollouts", "dagger"])
+@pytest.mark.parametrize("states", ["rollouts", pytest.param("dagger", marks=pytest.mark.slow)])
 def test_a_chain_writes_loadable_students_each_distilled_from_the_previous(tiny_run, tmp_path, states):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["distill", str(tiny_run), "--sizes", "8,4", "--out", str(out),

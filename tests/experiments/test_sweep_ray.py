@@ -32,6 +32,9 @@ def _without_wall_clock_rows(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "wall_time"} for row in rows_of(run_dir)]
 
 
+# about 80 s on a quiet 2-core machine (a Ray start and two sweeps): in CI's integrations step
+# (`make test-integrations`), not the default suite
+@pytest.mark.integrations
 def test_ray_and_local_backends_give_the_same_runs_and_rows(local_sweep, tmp_path):
     # The Ray driver runs in a child process, not in pytest's: a driver leaves its SIGTERM handler
     # (sys.exit) and a native core that ends its process with status 1, printing nothing, when

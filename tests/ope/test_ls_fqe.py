@@ -114,6 +114,7 @@ def test_invalid_ls_fqe_configs_are_rejected(kwargs, match):
         FQEConfig(**kwargs)
 
 
+@pytest.mark.slow  # 10-20 s; the refit and its estimates have unit tests here, the command its own
 def test_rwrl_ope_runs_ls_fqe_and_records_it(dataset_id, policies_dir, tmp_path):  # noqa: F811
     from rwrl.cli import app
 

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from rwrl.cli import app
@@ -9,6 +10,7 @@ from rwrl.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow  # 20-40 s; PCC's losses, training and control have unit tests in the default suite
 def test_a_tiny_pcc_run_trains_controls_and_writes_its_files(tmp_path):
     result = runner.invoke(app, ["pcc", "run", "--task", "planar", "--epochs", "1", "--samples", "64",
                                  "--eval-tasks", "1", "--out", str(tmp_path)])
