@@ -22,6 +22,17 @@ networks), z (n,), u (m,); per example, batched by ``vmap``):
   the code's torch ``nn.Linear``, uniform in +-1/sqrt(fan_in) (with flax's default zero biases
   the decoder's first ReLU layer is nearly flat in z near 0; a planar autoencoder built so
   stayed on the mean image for its first 20 epochs, measured here).
+* Cartpole (``conv_channels``, the code's ``CartPole*`` networks; images (2, 80, 80)): the
+  encoder is 5 x 5 ReLU convolutions of 32, 32, 32, 10 channels (strides 1, 2, 2, 2, padding 2;
+  80 -> 80 -> 40 -> 20 -> 10), flattened to 1,000, a ReLU layer of 200, then (mean, log std);
+  the decoder mirrors it: ReLU layers of 200 and 1,000 viewed as (10, 10, 10), three times a
+  5 x 5 transposed convolution to 32 channels, nearest upsampling by 2 and a ReLU, then a 5 x 5
+  transposed convolution to 2 channels (logits of 2 x 80 x 80 pixels). z = 8, dynamics 40-40,
+  backward encoder (10, 10, 300) then 300. Convolutions initialised as torch's (``TorchConv``).
+  Preset epochs 5,000: the model epoch its cartpole control loads (``ilqr_config/cartpole.json``);
+  the losses' weights, optimiser and batch are the code's defaults, as for the other tasks (the
+  code sets nothing else per task; its data size is a required argument, and rwrl's
+  ``rwrl pcc run --samples`` default 5,000 is the PAPERS.md digest's default).
 * Amortised dynamics (``amortized=True``, the code's "armotized"): heads A (n x n) and B
   (n x m) on the dynamics' hidden layer give the Jacobians that the curvature loss and iLQR use.
   Here ``A = I + head`` (rwrl's choice, like the skip connection). The code's amortised
@@ -122,6 +133,9 @@ class PCCConfig:
     z_dim: int = 2
     #: hidden widths of the encoder MLP (the decoder's are the same, reversed).
     encoder_hidden: tuple[int, ...] = (300, 300)
+    #: output channels of the encoder's 5 x 5 convolutions (strides 1, then 2), before the MLP; the
+    #: decoder mirrors them (``ConvEncoder``, ``ConvDecoder``). Empty: MLP encoder and decoder.
+    conv_channels: tuple[int, ...] = ()
     #: hidden widths of the latent dynamics MLP.
     dynamics_hidden: tuple[int, ...] = (20, 20)
     #: widths of the backward encoder's linear embeddings of z_{t+1}, u_t and x_t.
@@ -155,7 +169,7 @@ class PCCConfig:
 
     def __post_init__(self):
         count("z_dim", self.z_dim)
-        for name in ("encoder_hidden", "dynamics_hidden", "backward_embed"):
+        for name in ("encoder_hidden", "conv_channels", "dynamics_hidden", "backward_embed"):
             for width in getattr(self, name):
                 count(name, width)
         count("backward_hidden", self.backward_hidden)
@@ -176,6 +190,10 @@ PRESETS = {
                    backward_hidden=100, warmup_epochs=0),
     "pendulum": dict(z_dim=3, encoder_hidden=(500, 500), dynamics_hidden=(30, 30), backward_embed=(10, 10, 200),
                      backward_hidden=200, warmup_epochs=0),
+    # the code's CartPole* networks (``networks.py``) and the epoch its cartpole control loads
+    # (``ilqr_config/cartpole.json``: "epoch": "5000"); the rest is the code's defaults, as above
+    "cartpole": dict(z_dim=8, conv_channels=(32, 32, 32, 10), encoder_hidden=(200,), dynamics_hidden=(40, 40),
+                     backward_embed=(10, 10, 300), backward_hidden=300, warmup_epochs=0, epochs=5000),
 }
 #: the variants measured: full PCC and the two ablations.
 ABLATIONS = {"pcc": {}, "no-curvature": {"lambda_cur": 0.0}, "no-consistency": {"lambda_c": 0.0}}
@@ -240,6 +258,76 @@ class Decoder(nn.Module):
         return TorchDense(self.obs_size)(MLP(self.hidden)(z))
 
 
+class TorchConv(nn.Module):
+    """A k x k convolution of one channel-first image (C, H, W), zero padding k // 2, initialised like torch.
+
+    Kernel and bias uniform in +-1/sqrt(fan_in), torch's rule: fan_in = input channels * k^2 for
+    ``nn.Conv2d``, OUTPUT channels * k^2 for ``nn.ConvTranspose2d`` (``transposed=True``). A
+    transposed convolution of stride 1 and padding k // 2 is a convolution of the same size with
+    its kernel flipped and its channel axes swapped; the kernel being learned (and its initial
+    distribution symmetric), it is computed here as a plain convolution.
+    """
+
+    features: int
+    stride: int = 1
+    kernel: int = 5
+    transposed: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        channels, k = x.shape[0], self.kernel
+        bound = 1.0 / np.sqrt((self.features if self.transposed else channels) * k * k)
+        init = lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+        kernel = self.param("kernel", init, (self.features, channels, k, k))           # OIHW, torch's layout
+        pad = ((k // 2, k // 2), (k // 2, k // 2))
+        y = jax.lax.conv_general_dilated(x[None], kernel, (self.stride, self.stride), pad,
+                                         dimension_numbers=("NCHW", "OIHW", "NCHW"))[0]
+        return y + self.param("bias", init, (self.features,))[:, None, None]
+
+
+class ConvEncoder(nn.Module):
+    """P(z | x) of an image (C, H, W): 5 x 5 ReLU convolutions (stride 1, then 2), an MLP, (mean, log std).
+
+    The code's ``CartPoleEncoder``: channels 32, 32, 32, 10 (padding 2), flattened (channel-first,
+    as torch's ``view``), then a ReLU layer of 200.
+    """
+
+    channels: tuple[int, ...]
+    hidden: tuple[int, ...]
+    z_dim: int
+
+    @nn.compact
+    def __call__(self, x):
+        for i, features in enumerate(self.channels):
+            x = nn.relu(TorchConv(features, stride=1 if i == 0 else 2)(x))
+        h = MLP(self.hidden)(x.reshape(-1))
+        return TorchDense(self.z_dim)(h), TorchDense(self.z_dim)(h)
+
+
+class ConvDecoder(nn.Module):
+    """P(x | z): Bernoulli logits (prod(obs_shape),) from an MLP and 5 x 5 convolutions mirroring ``ConvEncoder``.
+
+    The code's ``CartPoleDecoder``: ReLU layers of 200 and 1000, viewed as (10, 10, 10); three times
+    a transposed convolution to 32 channels, a nearest-neighbour upsampling by 2, a ReLU; a last
+    transposed convolution to the image's channels. ``channels`` are the encoder's.
+    """
+
+    channels: tuple[int, ...]
+    hidden: tuple[int, ...]
+    obs_shape: tuple[int, int, int]
+
+    @nn.compact
+    def __call__(self, z):
+        c, height, width = self.obs_shape
+        scale = 2 ** (len(self.channels) - 1)
+        top = (self.channels[-1], height // scale, width // scale)
+        x = MLP(tuple(self.hidden) + (int(np.prod(top)),))(z).reshape(top)
+        for features in reversed(self.channels[:-1]):
+            x = TorchConv(features, transposed=True)(x)
+            x = nn.relu(jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+        return TorchConv(c, transposed=True)(x).reshape(-1)
+
+
 class Dynamics(nn.Module):
     """P(z' | z, u): (mean = z + MLP(z, u), log std, A, B); A, B the Jacobian heads, or None."""
 
@@ -291,15 +379,25 @@ def make_model(config: PCCConfig, obs_shape: tuple[int, ...], u_dim: int) -> PCC
     that what is compiled for it (the planner, the encoder) is shared.
     """
     c = config
+    obs_shape = tuple(int(d) for d in obs_shape)
+    if c.conv_channels:
+        scale = 2 ** (len(c.conv_channels) - 1)
+        if len(obs_shape) != 3 or obs_shape[1] % scale or obs_shape[2] % scale:
+            raise ValueError(f"obs_shape = {obs_shape} is not allowed with conv_channels = {c.conv_channels}: "
+                             f"(channels, height, width), height and width multiples of {scale}")
     return _make_model(c.z_dim, tuple(c.encoder_hidden), tuple(c.dynamics_hidden), tuple(c.backward_embed),
-                       c.backward_hidden, c.amortized, tuple(int(d) for d in obs_shape), int(u_dim))
+                       c.backward_hidden, c.amortized, obs_shape, int(u_dim), tuple(c.conv_channels))
 
 
 @functools.lru_cache(maxsize=None)
 def _make_model(n, encoder_hidden, dynamics_hidden, backward_embed, backward_hidden, amortized, obs_shape,
-                u_dim) -> PCCModel:
-    enc = Encoder(encoder_hidden, n)
-    dec = Decoder(tuple(reversed(encoder_hidden)), int(np.prod(obs_shape)))
+                u_dim, conv_channels=()) -> PCCModel:
+    if conv_channels:
+        enc = ConvEncoder(conv_channels, encoder_hidden, n)
+        dec = ConvDecoder(conv_channels, tuple(reversed(encoder_hidden)), obs_shape)
+    else:
+        enc = Encoder(encoder_hidden, n)
+        dec = Decoder(tuple(reversed(encoder_hidden)), int(np.prod(obs_shape)))
     dyn = Dynamics(dynamics_hidden, amortized)
     back = Backward(backward_embed, backward_hidden, n)
 
@@ -625,7 +723,8 @@ def evaluate(model: PCCModel, params: dict, task: Any, num_tasks: int = 10, seed
             "starts": [e[0].tolist() for e in episodes], "goals": [e[1].tolist() for e in episodes]}
 
 
-__all__ = ["PCCConfig", "PRESETS", "ABLATIONS", "make_config", "PCCModel", "make_model", "Noise", "draw_noise",
+__all__ = ["PCCConfig", "PRESETS", "ABLATIONS", "make_config", "TorchConv", "ConvEncoder", "ConvDecoder",
+           "PCCModel", "make_model", "Noise", "draw_noise",
            "bernoulli_log_prob", "gaussian_log_prob", "gaussian_entropy", "gaussian_kl", "prediction_consistency",
            "curvature", "vae_bound", "reconstruction", "deterministic_prediction", "pcc_loss", "warmup_loss",
            "TERMS", "TrainingState", "TrainResult", "make_optimizer", "make_update", "make_epoch", "init_state",

@@ -67,6 +67,7 @@ Example (the planar agent moves, and stops at an obstacle)::
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import NamedTuple
 
 import numpy as np
@@ -341,7 +342,8 @@ class Pendulum:
 
 
 #: the tasks, by name (a new task: one class with the same members, and one line here).
-TASKS = {"planar": Planar, "swing": lambda: Pendulum("swing"), "balance": lambda: Pendulum("balance")}
+TASKS = {"planar": Planar, "swing": lambda: Pendulum("swing"), "balance": lambda: Pendulum("balance"),
+         "cartpole": lambda: importlib.import_module("rwrl.planning.pcc_cartpole").Cartpole()}
 
 
 def make_task(name: str) -> Planar | Pendulum:

@@ -172,11 +172,11 @@ def test_every_task_gives_observations_of_its_shape_and_steps_within_its_action_
     assert task.observe(start, s).shape == task.obs_shape
     data = task.sample_triples(8, seed=0)
     assert data.x.shape == (8, *task.obs_shape) and data.u.shape == (8, task.action_low.size)
-    assert task.control.horizon > 0 and task.control.plan_len > 0 and task.dataset in ("planar", "pendulum")
+    assert task.control.horizon > 0 and task.control.plan_len > 0 and task.dataset in ("planar", "pendulum", "cartpole")
 
 
 def test_an_unknown_task_is_refused_by_name():
-    with pytest.raises(ValueError, match="task = 'cartpole' is not allowed"):
-        make_task("cartpole")
+    with pytest.raises(ValueError, match="task = 'threepole' is not allowed"):
+        make_task("threepole")
     with pytest.raises(ValueError, match="n = 0 is not allowed"):
         make_task("planar").sample_triples(0, seed=0)
