@@ -209,9 +209,9 @@ def analyse(evaluations: dict[str, dict[int, dict]], target_qps: Sequence[int],
             methods: Sequence[str] = METHODS) -> dict:
     """BD-rate against two-pass per clip, medians, budget adherence, per method.
 
-    A student method has one result per seed: its BD-rate per clip is the mean over
-    seeds (seeds whose curve does not overlap two-pass's left out), and each seed's
-    median over clips is reported too.
+    A student or online method has one result per seed: its BD-rate per clip is the mean
+    over seeds (seeds whose curve does not overlap two-pass's left out), and each seed's
+    median over clips is reported too (None where it overlaps on no clip).
     """
     from rwrl.video.bdrate import bd_rate
 
@@ -250,9 +250,10 @@ def analyse(evaluations: dict[str, dict[int, dict]], target_qps: Sequence[int],
             entry["bd_rate_clips"] = len(known)
             entry["bd_rate_median"] = bootstrap_median(known) if known else None
             if len(per_seed) > 1:
+                # None: that seed's curve overlaps two-pass's on no clip
                 entry["bd_rate_median_by_seed"] = [
-                    float(np.median([v for v in clips.values() if v is not None]))
-                    for _, clips in sorted(per_seed.items())]
+                    float(np.median(known)) if (known := [v for v in clips.values() if v is not None])
+                    else None for _, clips in sorted(per_seed.items())]
         out[method] = entry
     return out
 
@@ -354,7 +355,8 @@ def page(results: dict, source: str, date: str | None = None, machine: str | Non
         seeds = e.get("bd_rate_median_by_seed")
         rows.append([method, "0 (reference)" if method == "two-pass" else "no overlap" if bd is None
                      else f"{bd[0]:+.1f} % [{bd[1]:+.1f}, {bd[2]:+.1f}] ({clips} clips)"
-                     + ("" if not seeds else "; seeds " + ", ".join(f"{v:+.1f}" for v in seeds)),
+                     + ("" if not seeds else "; seeds " + ", ".join(
+                         "no overlap" if v is None or np.isnan(v) else f"{v:+.1f}" for v in seeds)),
                      f"{100 * e['within_budget']:.0f} % of {e['encodes']}",
                      "–" if e["overshoot_max"] == 0 else
                      f"median {100 * e['overshoot_median']:.1f} %, max {100 * e['overshoot_max']:.1f} %"])
