@@ -184,7 +184,7 @@ class ConsolidatingD4PG(d4pg.D4PG):
                            obs_t=obs)
         shapes = jax.eval_shape(lambda c, p: self._estimate(c, p, dummy, key, 0.0), critic_params, policy_params)
         zero = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
-        return tuple(curvature.stack([p] * config.max_consolidations) for p in zero)
+        return tuple(curvature.padded_stack([], config.max_consolidations, like=p) for p in zero)
 
     # ------------------------------------------------------------ switches
     def consolidate(self, state: ConsolidatedState, batch: Transition, key: jax.Array

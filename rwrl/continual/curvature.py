@@ -565,6 +565,19 @@ def stack(penalties: Sequence[QuadraticPenalty]) -> QuadraticPenalty:
     return jax.tree_util.tree_map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *penalties)
 
 
+def padded_stack(penalties: Sequence[QuadraticPenalty], size: int,
+                 like: QuadraticPenalty | None = None) -> QuadraticPenalty:
+    """Return :func:`stack` of ``penalties`` padded to ``size`` slots with zero penalties.
+
+    A zero penalty (every array zero, so its value is 0 at any parameters) has the
+    structure of ``like``, by default of the first penalty. A fixed number of slots
+    keeps a compiled update's shapes the same as penalties arrive.
+    """
+    template = penalties[0] if like is None else like
+    empty = jax.tree_util.tree_map(jnp.zeros_like, template)
+    return stack(list(penalties) + [empty] * (size - len(penalties)))
+
+
 def total_penalty(penalties: QuadraticPenalty | Sequence[QuadraticPenalty], params: Any) -> jax.Array:
     """Return the sum of the penalties at ``params``: a list, or a stacked penalty (:func:`stack`)."""
     if isinstance(penalties, QuadraticPenalty):
@@ -606,5 +619,5 @@ def relative_error(approx: Curvature, full: Curvature, params: Any, limit: int =
 
 __all__ = ["CHUNK", "FISHERS", "FORMS", "FULL_LIMIT", "OUTPUTS", "Curvature", "KroneckerFactors",
            "QuadraticPenalty", "check_weight", "dense", "diagonal_fisher", "estimate", "full_fisher", "hessian",
-           "identity", "kfac", "matvec", "num_params", "quadratic_penalty", "relative_error", "stack",
+           "identity", "kfac", "matvec", "num_params", "padded_stack", "quadratic_penalty", "relative_error", "stack",
            "total_grad", "total_penalty"]

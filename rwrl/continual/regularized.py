@@ -246,12 +246,6 @@ def _accuracy(model: MLP, params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean(jnp.argmax(model.apply(params, x), axis=-1) == y)
 
 
-def _slots(penalties: list[curvature.QuadraticPenalty], size: int) -> curvature.QuadraticPenalty:
-    """Return the penalties stacked into ``size`` slots; the empty ones are zero copies of the first."""
-    empty = jax.tree_util.tree_map(jnp.zeros_like, penalties[0])
-    return curvature.stack(penalties + [empty] * (size - len(penalties)))
-
-
 def run(tasks: Sequence[Task], method: str, lam: float, seed: int, config: Config = Config()) -> Result:
     """Train one classifier over ``tasks`` in order with ``method``; return its accuracy matrix and metrics.
 
@@ -296,7 +290,7 @@ def run(tasks: Sequence[Task], method: str, lam: float, seed: int, config: Confi
             full_seconds.append(float(full.seconds))
             errors.append(0.0 if form == "full" else curvature.relative_error(estimate, full, params))
         penalties.append(curvature.quadratic_penalty(params, estimate, lam))
-        penalty = merged_full(penalties, params) if form == "full" else _slots(penalties, count - 1)
+        penalty = merged_full(penalties, params) if form == "full" else curvature.padded_stack(penalties, count - 1)
     return Result(method, lam, int(seed), accuracy, average_accuracy(accuracy), forgetting(accuracy),
                   tuple(errors), tuple(own_seconds), tuple(full_seconds), time.perf_counter() - start)
 

@@ -89,6 +89,16 @@ def test_a_list_and_a_stack_of_penalties_sum_the_same():
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+def test_padded_slots_add_nothing_and_keep_the_stacks_shape():
+    penalties = [cv.quadratic_penalty(ANCHOR, HAND[1][0], 1.0)]
+    padded = cv.padded_stack(penalties, 4)
+    assert jax.tree_util.tree_leaves(padded)[0].shape[0] == 4
+    assert float(cv.total_penalty(padded, PARAMS)) == pytest.approx(2.5)  # the diagonal penalty alone
+    empty = cv.padded_stack([], 3, like=penalties[0])
+    assert jax.tree_util.tree_leaves(empty)[0].shape[0] == 3
+    assert float(cv.total_penalty(empty, PARAMS)) == 0.0
+
+
 def test_relative_error_by_hand():
     # H = [[2, 1], [1, 2]]; its diagonal and its best identity (tr H / P = 2) both miss the off-diagonal:
     # ||[[0, 1], [1, 0]]|| / ||H|| = sqrt(2) / sqrt(10)
