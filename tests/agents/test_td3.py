@@ -271,6 +271,7 @@ def _without_wall_clock(rows):
     return [{k: v for k, v in row.items() if k != "wall_time"} for row in rows]
 
 
+@pytest.mark.slow  # 10-23 s; the refit has unit tests here, every run's resume tests/experiments
 def test_rwrl_run_trains_td3_with_the_refit_and_resumes_to_the_uninterrupted_rows(tmp_path):
     whole = _run(tmp_path / "whole", 240)
     assert whole.exit_code == 0, whole.output

@@ -146,6 +146,7 @@ def test_a_chain_writes_loadable_students_each_distilled_from_the_previous(tiny_
     assert lines[1].split()[:3] == ["width", "hidden", "act"] and lines[2].split()[0] == "8"
 
 
+@pytest.mark.slow  # 8-18 s; the rollouts chain's test checks each student loads and acts
 def test_each_link_is_labelled_by_the_link_before(tiny_run, tmp_path, monkeypatch):
     from rwrl.distill import chain
 
@@ -202,6 +203,7 @@ def test_a_dataset_as_the_state_source_fits_on_every_state_it_logged(tiny_run, t
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # 10-25 s: a DMPO teacher trained first; the D4PG teacher's chain stays
 def test_a_dmpo_teacher_is_distilled_into_a_gaussian_student_that_acts_by_its_clipped_mean(tmp_path):
     run = train_tiny_run(tmp_path / "dmpo", policy_hidden_sizes=(8, 8), agent="dmpo")
     out = tmp_path / "out"

@@ -96,6 +96,7 @@ def test_the_policy_manifest_is_checked(policies_dir):
         load_policy_set(policies_dir.parent, constant_loader)
 
 
+@pytest.mark.slow  # 15-30 s; the killed-and-continued OPE run and the datasets' `rwrl ope` stay
 def test_rwrl_ope_writes_the_table_and_reuses_the_truths(dataset_id, policies_dir, tmp_path, monkeypatch):
     from rwrl.cli import app
 
