@@ -111,13 +111,12 @@ def run_env_kwargs(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_run_config(checkpoint: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    config_path = checkpoint.parent.parent / "config.json"
+    from rwrl.storage.checkpoint import CheckpointError, read_run_config  # loads JAX: when used
     try:
-        data = json.loads(config_path.read_text())
-        return data["run"], data.get("agent", {})
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise PolicyError(f"snapshot {checkpoint}: cannot read its run's {config_path} "
-                          f"({type(err).__name__}: {err})") from err
+        data = read_run_config(checkpoint)
+    except CheckpointError as err:
+        raise PolicyError(str(err)) from err
+    return data["run"], data.get("agent", {})
 
 
 def _env_sizes(env: str, env_kwargs: dict[str, Any]) -> tuple[int, np.ndarray, np.ndarray]:

@@ -132,12 +132,12 @@ def load_teacher(path: Path) -> PolicyRun:
         does not fit it.
     """
     checkpoint = resolve_checkpoint(path)
-    config_path = checkpoint.parent.parent / CONFIG_FILE
+    from rwrl.storage.checkpoint import CheckpointError, read_run_config
     try:
-        config = json.loads(config_path.read_text())
-        run = config["run"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DistillError(f"{checkpoint}: cannot read its run's {config_path} ({err})") from err
+        config = read_run_config(checkpoint)
+    except CheckpointError as err:
+        raise DistillError(str(err)) from err
+    run = config["run"]
     if run.get("observation_history"):
         raise DistillError(f"{checkpoint}: its run used observation_history="
                            f"{run['observation_history']}, which distillation does not provide")

@@ -41,7 +41,6 @@ Shapes: N states, D observation size, A action size.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -94,16 +93,11 @@ def require_critic(agent: str) -> str:
 
 def read_run_config(checkpoint: Path) -> dict[str, Any]:
     """Return the ``config.json`` of checkpoint ``checkpoint``'s run (RUN/checkpoints/ckpt-<steps>)."""
-    path = Path(checkpoint).parent.parent / "config.json"
+    from rwrl.storage.checkpoint import CheckpointError, read_run_config as read
     try:
-        config = json.loads(path.read_text())
-        agent = config["run"]["agent"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CriticError(f"checkpoint {checkpoint}: cannot read its run's {path} "
-                          f"({type(err).__name__}: {err})") from err
-    if not isinstance(agent, str):
-        raise CriticError(f"checkpoint {checkpoint}: its run's {path} names no agent (run.agent = {agent!r})")
-    return config
+        return read(checkpoint)
+    except CheckpointError as err:
+        raise CriticError(str(err)) from err
 
 
 def critic_q(critic: Any, params: Any, atoms: Any, batch: int = CRITIC_BATCH) -> Callable:

@@ -257,6 +257,26 @@ def _write_contents(tmp: Path, checkpoint: Checkpoint) -> None:
     _fsync_dir(tmp)
 
 
+def read_run_config(checkpoint: Path) -> dict[str, Any]:
+    """Return the ``config.json`` of checkpoint ``checkpoint``'s run (``RUN/checkpoints/ckpt-<steps>``).
+
+    ``{"run": {...}, "agent": {...}}``, as ``rwrl run`` writes it. Raises a
+    CheckpointError naming the checkpoint and the file when it cannot be read or
+    its ``run`` table names no agent.
+    """
+    path = Path(checkpoint).parent.parent / "config.json"
+    try:
+        config = json.loads(path.read_text())
+        agent = config["run"]["agent"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"checkpoint {checkpoint}: cannot read its run's {path} "
+                              f"({type(err).__name__}: {err})") from err
+    if not isinstance(agent, str):
+        raise CheckpointError(f"checkpoint {checkpoint}: its run's {path} names no agent "
+                              f"(run.agent = {agent!r})")
+    return config
+
+
 def list_checkpoints(directory: Path) -> list[Path]:
     """Return the checkpoint directories under ``directory``, newest first."""
     directory = Path(directory)
