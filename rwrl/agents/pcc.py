@@ -300,8 +300,7 @@ class ConvEncoder(nn.Module):
     def __call__(self, x):
         for i, features in enumerate(self.channels):
             x = nn.relu(TorchConv(features, stride=1 if i == 0 else 2)(x))
-        h = MLP(self.hidden)(x.reshape(-1))
-        return TorchDense(self.z_dim)(h), TorchDense(self.z_dim)(h)
+        return Encoder(self.hidden, self.z_dim)(x)  # flattened channel-first, then the MLP encoder
 
 
 class ConvDecoder(nn.Module):

@@ -80,7 +80,7 @@ import numpy as np
 
 from rwrl.core.checks import count
 from rwrl.envs.render import BatchRenderer
-from rwrl.planning.pcc_tasks import ControlSettings, Triples
+from rwrl.planning.pcc_tasks import ControlSettings, Triples, wrap_angle
 from rwrl.tasks.task import BatchedTask
 
 #: side of a frame, pixels.
@@ -103,11 +103,6 @@ CAMERA = 0
 CHUNK = 256
 #: the luma weights of R, G and B.
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def wrap_angle(theta: np.ndarray) -> np.ndarray:
-    """Return the angle(s) wrapped to [-pi, pi)."""
-    return np.mod(np.asarray(theta, np.float64) + np.pi, 2 * np.pi) - np.pi
 
 
 class _PlainScene:
@@ -188,13 +183,16 @@ class Cartpole:
             self._sims[num_envs] = CartpoleSim(num_envs)
         return self._sims[num_envs]
 
+    def _batched(self, method: str, *arrays: np.ndarray) -> np.ndarray:
+        """Return ``CartpoleSim.<method>`` of the rows of ``arrays``, CHUNK envs at a time (one for one row)."""
+        sim = self._sim(1 if len(arrays[0]) == 1 else CHUNK)
+        return _chunked(getattr(sim, method), *arrays, size=sim.num_envs)
+
     def _step(self, s: np.ndarray, u: np.ndarray) -> np.ndarray:
-        sim = self._sim(1 if len(s) == 1 else CHUNK)
-        return _chunked(sim.step, s, u, size=sim.num_envs)
+        return self._batched("step", s, u)
 
     def _frames(self, s: np.ndarray) -> np.ndarray:
-        sim = self._sim(1 if len(s) == 1 else CHUNK)
-        return _chunked(sim.frames, s, size=sim.num_envs)
+        return self._batched("frames", s)
 
     def sample_triples(self, n: int, seed: int) -> Triples:
         """Return n training transitions from random states and forces (see the module docstring)."""
@@ -233,4 +231,4 @@ class Cartpole:
         return bool(abs(wrap_angle(s[1])) <= GOAL_ANGLE)
 
 
-__all__ = ["Cartpole", "CartpoleSim", "wrap_angle", "FRAME_SIZE", "MAX_FORCE", "GOAL_ANGLE", "SAMPLE_RANGE"]
+__all__ = ["Cartpole", "CartpoleSim", "FRAME_SIZE", "MAX_FORCE", "GOAL_ANGLE", "SAMPLE_RANGE"]

@@ -264,6 +264,11 @@ def pendulum_acceleration(angle: np.ndarray, torque: np.ndarray) -> np.ndarray:
     return (POLE_MASS * GRAVITY * POLE_LENGTH * np.sin(angle) - torque) / inertia
 
 
+def wrap_angle(theta: np.ndarray) -> np.ndarray:
+    """Return the angle(s) wrapped to [-pi, pi)."""
+    return np.mod(np.asarray(theta, np.float64) + np.pi, 2 * np.pi) - np.pi
+
+
 def pendulum_step(s: np.ndarray, u: np.ndarray, torque_limit: float) -> np.ndarray:
     """Return the state(s) (..., 2) one control step after s under the torque u clipped to the limit."""
     s = np.asarray(s, np.float64)
@@ -279,8 +284,7 @@ def pendulum_step(s: np.ndarray, u: np.ndarray, torque_limit: float) -> np.ndarr
         k3 = derivative(s + 0.5 * h * k2)
         k4 = derivative(s + h * k3)
         s = s + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-    angle = np.mod(s[..., 0] + np.pi, 2 * np.pi) - np.pi
-    return np.stack([angle, np.clip(s[..., 1], -MAX_SPEED, MAX_SPEED)], axis=-1)
+    return np.stack([wrap_angle(s[..., 0]), np.clip(s[..., 1], -MAX_SPEED, MAX_SPEED)], axis=-1)
 
 
 def pendulum_frame(angle: np.ndarray) -> np.ndarray:
@@ -354,5 +358,5 @@ def make_task(name: str) -> Planar | Pendulum:
 
 
 __all__ = ["ControlSettings", "Triples", "Planar", "Pendulum", "TASKS", "make_task", "planar_valid",
-           "planar_step", "planar_render", "planar_grid", "planar_training_actions", "pendulum_step",
+           "planar_step", "planar_render", "planar_grid", "planar_training_actions", "pendulum_step", "wrap_angle",
            "pendulum_frame", "pendulum_acceleration", "OBSTACLES", "OBSTACLE_IMAGE"]
