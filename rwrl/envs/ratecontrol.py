@@ -58,8 +58,9 @@ CORPUS_KWARGS = ("corpus", "split", "corpus_seed", "clip_count", "frames", "widt
 #: the keyword arguments a training run may give (``rwrl run``): the corpus's and
 #: ``RateControlEnv``'s. Not the adapters' (observation_mode, info_layout,
 #: autoreset_mode): the run loop needs their defaults; nor render_mode (nothing to render).
-RUN_KWARGS = CORPUS_KWARGS + tuple(inspect.signature(check_options).parameters) + (
-    "feature_cache_dir",)
+#: ``RateControlEnv``'s options (``rwrl.video.env.check_options``).
+OPTION_KWARGS = tuple(inspect.signature(check_options).parameters)
+RUN_KWARGS = CORPUS_KWARGS + OPTION_KWARGS + ("feature_cache_dir",)
 __all__ = ["CORPUS_KWARGS", "PROCEDURAL", "RATECONTROL_ID", "RUN_KWARGS", "RateControlDmEnv",
            "check_run_kwargs", "corpus_clips", "load_dm_env", "make_ratecontrol_env",
            "make_ratecontrol_vector_env"]
@@ -76,6 +77,11 @@ def _procedural(seed: int, count: int, frames: int, width: int, height: int,
     return clips
 
 
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not allowed: one of {', '.join(SPLITS)}")
+
+
 def corpus_clips(corpus: str | os.PathLike = PROCEDURAL, split: str = "train", *,
                  corpus_seed: int = 0, clip_count: int | None = None, frames: int | None = None,
                  width: int | None = None, height: int | None = None) -> list[Clip]:
@@ -84,8 +90,7 @@ def corpus_clips(corpus: str | os.PathLike = PROCEDURAL, split: str = "train", *
     ``corpus_seed``, ``clip_count``, ``frames``, ``width`` and ``height`` shape the
     procedural corpus only; given with a corpus folder they are an error.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split {split!r} is not allowed: one of {', '.join(SPLITS)}")
+    _check_split(split)
     sizes = {"clip_count": clip_count, "frames": frames, "width": width, "height": height}
     if corpus == PROCEDURAL:
         clips = _procedural(corpus_seed,
@@ -119,10 +124,8 @@ def check_run_kwargs(kwargs: Mapping[str, Any]) -> None:
     unknown = sorted(set(kwargs) - set(RUN_KWARGS))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} for {RATECONTROL_ID}: allowed {list(RUN_KWARGS)}")
-    split = kwargs.get("split", "train")
-    if split not in SPLITS:
-        raise ValueError(f"split {split!r} is not allowed: one of {', '.join(SPLITS)}")
-    check_options(**{k: v for k, v in kwargs.items() if k in inspect.signature(check_options).parameters})
+    _check_split(kwargs.get("split", "train"))
+    check_options(**{k: v for k, v in kwargs.items() if k in OPTION_KWARGS})
 
 
 def _batched(num_envs: int, corpus, split, corpus_seed, clip_count, frames, width, height,

@@ -86,7 +86,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from rwrl.challenges.registry import CHALLENGES
-from rwrl.domains import env_names
+from rwrl.domains.names import domain_of
 from rwrl.experiments.config import (ENV_FAMILIES, ENV_OPTIONS, SEED_MAX, ConfigError, RunConfig,
                                      check_env_kwargs, check_env_name, family_run_kwargs,
                                      task_facts)
@@ -438,7 +438,7 @@ def _set(target: dict, keys: Sequence[str], value: Any) -> None:
 def _resolve(agent: str, env: str, seed: int, fixed: Mapping[str, Any],
              settings: Mapping[str, Any], overrides: Overrides, where: str) -> RunConfig:
     """Return the validated RunConfig of one run."""
-    domain = env if env in ENV_FAMILIES else env_names()[env][0]
+    domain = domain_of(env)  # a family's name is its own domain (per_domain tables)
     fields: dict[str, Any] = dict(SWEEP_DEFAULTS)
     env_kwargs: dict[str, Any] = {}
     eval_env_kwargs: dict[str, Any] = {}
