@@ -147,7 +147,8 @@ def _curve(rows: list[dict[str, Any]], frames: int) -> list[float | None]:
 def summarize(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
     """Read every finished run; return the results JSON (per run, per agent, paired differences)."""
     from rwrl.metrics.episode_file import read_rows
-    from rwrl.minatar.run import METRICS_FILE, finished_summary, interval
+    from rwrl.metrics.mean_interval import mean_interval as interval
+    from rwrl.minatar.run import METRICS_FILE, finished_summary
     runs, games = [], {}
     for game in args.games:
         per_agent: dict[str, dict[int, dict[str, Any]]] = {}

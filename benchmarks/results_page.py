@@ -61,18 +61,12 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "")
 def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     """Return (mean, low, high): the mean of ``values`` and its 95 % Student-t interval.
 
-    NaN ends with fewer than two values; all NaN with none.
+    ``rwrl.metrics.mean_interval`` as a tuple: NaN ends with fewer than two values; all NaN
+    with none.
     """
-    import numpy as np
-    from scipy import stats
-    values = np.asarray(values, float)
-    if len(values) == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return mean, mean - half, mean + half
+    from rwrl.metrics.mean_interval import mean_interval
+    entry = mean_interval(values)
+    return tuple(float("nan") if entry[k] is None else entry[k] for k in ("mean", "ci_low", "ci_high"))
 
 
 def machine_description() -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import io
-import json
 import math
 import time
 from pathlib import Path
@@ -41,10 +40,12 @@ import numpy as np
 
 from rwrl.core.checks import count as _count
 from rwrl.metrics import bandit_results
+from rwrl.metrics.mean_interval import mean_interval
 from rwrl.metrics.sweep_results import RUN_CONFIG, RUN_SUMMARY, read_summary
 from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
 from rwrl.storage.progress_reporter import ProgressReporter
 from rwrl.storage.run_lock import RunLock
+from rwrl.storage.run_settings import check_same_settings, json_bytes
 
 #: the contextual env's name (the rotting ones are ``rwrl.bandits.ENVS``'s keys).
 FOLLOWER = "follower"
@@ -290,19 +291,6 @@ def regret_table(config: BanditRunConfig, steps: np.ndarray, curves: Mapping[str
     return pd.DataFrame(columns, columns=list(bandit_results.COLUMNS))
 
 
-def interval(values: np.ndarray) -> dict[str, Any]:
-    """Return mean, std (ddof 1), the 95 % Student-t interval of the mean, and n."""
-    x = np.asarray(values, np.float64)
-    mean = float(x.mean())
-    if x.size < 2:
-        return {"mean": mean, "std": None, "ci_low": None, "ci_high": None, "n": int(x.size)}
-    import scipy.stats
-    std = float(x.std(ddof=1))
-    half = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, x.size - 1)) * std / math.sqrt(x.size)
-    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half,
-            "n": int(x.size)}
-
-
 def _summary(config: BanditRunConfig, policy: Any, curves: Mapping[str, np.ndarray],
              wall: float) -> dict[str, Any]:
     details = {}
@@ -311,31 +299,12 @@ def _summary(config: BanditRunConfig, policy: Any, curves: Mapping[str, np.ndarr
     return {"kind": bandit_results.BANDIT_KIND, "env": config.env, "policy": config.policy,
             "horizon": config.horizon, "seeds": config.seeds, "seed": config.seed,
             "counters": {"rounds": config.horizon, "instances": config.seeds},
-            "final_regret": interval(curves["regret"][:, -1]), "interval": INTERVAL_NOTE,
+            "final_regret": mean_interval(curves["regret"][:, -1], CONFIDENCE), "interval": INTERVAL_NOTE,
             "final_policy_value": float(np.mean(curves["policy_value"][:, -1])),
             "final_oracle_value": float(np.mean(curves["oracle_value"][:, -1])),
             "policy_details": details,
             "wall_clock_s": wall, "timing": {"total": wall},
             "instance_rounds_per_s": config.horizon * config.seeds / wall if wall > 0 else None}
-
-
-def _json(data: Any) -> bytes:
-    return (json.dumps(data, indent=1) + "\n").encode()
-
-
-def existing_config(run_dir: Path) -> dict[str, Any] | None:
-    """Return the config dict recorded in ``run_dir``, or None when it has none.
-
-    Raises:
-      ValueError: the file does not read as JSON (the message names it).
-    """
-    path = Path(run_dir) / RUN_CONFIG
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: unreadable ({err})") from err
 
 
 def finished_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -350,15 +319,7 @@ def finished_summary(run_dir: Path) -> dict[str, Any] | None:
 
 def check_same_run(run_dir: Path, config: BanditRunConfig) -> None:
     """Raise a ValueError when ``run_dir`` holds another run (naming the differing fields)."""
-    old = existing_config(run_dir)
-    if old is None:
-        return
-    new = config.to_dict()
-    changed = [k for k in sorted(set(old) | set(new))
-               if json.dumps(old.get(k), sort_keys=True) != json.dumps(new.get(k), sort_keys=True)]
-    if changed:
-        raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(changed)}): "
-                         "pick another --out")
+    check_same_settings(run_dir, Path(run_dir) / RUN_CONFIG, config.to_dict())
 
 
 def run_bandit(config: BanditRunConfig, run_dir: Path, progress: bool = True,
@@ -388,7 +349,7 @@ def run_bandit(config: BanditRunConfig, run_dir: Path, progress: bool = True,
         done = finished_summary(run_dir)
         if done is not None:
             return done
-        atomic_write_bytes(run_dir / RUN_CONFIG, _json(config.to_dict()))
+        atomic_write_bytes(run_dir / RUN_CONFIG, json_bytes(config.to_dict()))
         reporter = ProgressReporter(config.horizon, desc=f"{config.policy} on {config.env}",
                                     unit="round", file=file, enabled=progress, terminal=terminal)
         reporter.set_postfix({"instances": config.seeds})
@@ -404,11 +365,11 @@ def run_bandit(config: BanditRunConfig, run_dir: Path, progress: bool = True,
         frame.to_parquet(buffer, index=False)
         atomic_write_bytes(run_dir / bandit_results.REGRET_FILE, buffer.getvalue())
         summary = _summary(config, policy, curves, wall)
-        atomic_write_bytes(run_dir / RUN_SUMMARY, _json(summary))  # last: the run is done
+        atomic_write_bytes(run_dir / RUN_SUMMARY, json_bytes(summary))  # last: the run is done
     return summary
 
 
 __all__ = ["FOLLOWER", "GRIDS", "BanditRunConfig", "build", "check_env", "check_policy",
            "check_same_run", "env_names", "env_parameters", "finished_summary", "grid_of",
-           "interval", "policy_names", "policy_parameters", "regret_table", "run_bandit",
+           "policy_names", "policy_parameters", "regret_table", "run_bandit",
            "split_params"]

@@ -51,7 +51,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import math
 import shutil
 import time
 from pathlib import Path
@@ -64,6 +63,7 @@ from rwrl.metrics.episode_file import EpisodeFile, count_rows, read_rows, trunca
 from rwrl.minatar import check_agent, check_game
 from rwrl.storage.atomic_files import WriteError, atomic_write_bytes
 from rwrl.storage.progress_reporter import ProgressReporter
+from rwrl.storage.run_settings import check_same_settings, json_bytes
 from rwrl.storage.run_lock import RunLock
 
 KIND = "minatar"
@@ -140,25 +140,7 @@ def episode_seed(seed: int, episode: int) -> int:
     return int(sequence.generate_state(1, np.uint32)[0])
 
 
-def interval(values: Any, confidence: float = 0.95) -> dict[str, Any]:
-    """Return mean, std (ddof 1), the Student-t interval of the mean at ``confidence``, and n."""
-    x = np.asarray(values, np.float64)
-    if x.size == 0:
-        return {"mean": None, "std": None, "ci_low": None, "ci_high": None, "n": 0}
-    mean = float(x.mean())
-    if x.size < 2:
-        return {"mean": mean, "std": None, "ci_low": None, "ci_high": None, "n": 1}
-    import scipy.stats
-    std = float(x.std(ddof=1))
-    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * std / math.sqrt(x.size)
-    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": int(x.size)}
-
-
 # ---------------------------------------------------------------- the directory
-def _json(data: Any) -> bytes:
-    return (json.dumps(data, indent=1) + "\n").encode()
-
-
 def finished_summary(run_dir: Path) -> dict[str, Any] | None:
     """Return the run's summary when it finished (``summary.json`` reads), else None."""
     try:
@@ -169,18 +151,12 @@ def finished_summary(run_dir: Path) -> dict[str, Any] | None:
 
 def check_same_run(run_dir: Path, config: MinAtarRunConfig) -> None:
     """Raise a ValueError when ``run_dir`` holds another run (naming the differing settings)."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{path}: unreadable ({err})") from err
-    new = json.loads(json.dumps(config.to_dict()))
-    changed = [k for k in sorted(new) if old.get(k) != new[k]]
-    if changed:
-        raise ValueError(f"{run_dir} holds a run with other settings ({', '.join(changed)}): "
-                         "pick another --out")
+    check_same_settings(run_dir, Path(run_dir) / CONFIG_FILE, _record(config))
+
+
+def _record(config: MinAtarRunConfig) -> dict[str, Any]:
+    """Return what ``config.json`` holds: the run's settings and its resolved agent config."""
+    return {**config.to_dict(), "dqn_config": dataclasses.asdict(config.dqn_config())}
 
 
 def read_episodes(run_dir: Path):
@@ -224,8 +200,7 @@ def run_minatar(config: MinAtarRunConfig, run_dir: Path, progress: bool = True, 
         done = finished_summary(run_dir)
         if done is not None:
             return done
-        record = {**config.to_dict(), "dqn_config": dataclasses.asdict(config.dqn_config())}
-        atomic_write_bytes(run_dir / CONFIG_FILE, _json(record))
+        atomic_write_bytes(run_dir / CONFIG_FILE, json_bytes(_record(config)))
         trainer = _Trainer(config, run_dir)
         trainer.restore()
         reporter = ProgressReporter(config.frames, initial=trainer.frames, unit="frame",
@@ -239,7 +214,7 @@ def run_minatar(config: MinAtarRunConfig, run_dir: Path, progress: bool = True, 
             return None
         summary = trainer.summary()
         atomic_write_bytes(run_dir / PARAMS_FILE, trainer.final_params())
-        atomic_write_bytes(run_dir / SUMMARY_FILE, _json(summary))  # the run is done
+        atomic_write_bytes(run_dir / SUMMARY_FILE, json_bytes(summary))  # the run is done
         shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)  # only a resume needs them
     return summary
 
@@ -465,4 +440,4 @@ class _Trainer:
 
 __all__ = ["CHECKPOINT_DIR", "CONFIG_FILE", "KIND", "METRICS_FILE", "MinAtarRunConfig", "PARAMS_FILE",
            "REFITS_FILE", "SUMMARY_FILE", "check_same_run", "episode_seed", "final_score", "finished_summary",
-           "interval", "read_episodes", "run_minatar"]
+           "read_episodes", "run_minatar"]

@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import lsdqn_minatar as bench  # noqa: E402
-from rwrl.minatar.run import interval  # noqa: E402
+from rwrl.metrics.mean_interval import mean_interval as interval  # noqa: E402
 
 
 def test_ls_every_reaches_the_ls_agents_only():
