@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 # the lowest versions pyproject.toml admits (constraints/lowest.txt), in a venv of their own
 LOWEST := build/venv-lowest
 export MUJOCO_GL ?= egl
+# the default suites run test files in parallel (pytest-xdist): one worker per core, at most 4
+# (each holds JAX and MuJoCo), each test file on one worker so its module fixtures are built
+# once. `make test PARALLEL=` runs them in one process.
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: run test test-all test-lowest test-integrations bench venv clean
 
@@ -29,10 +33,10 @@ run: $(STAMP)
 ## make test: the default test suite (slow checks excluded; `make test-all` runs them too).
 ## pytest exits 5 when it collects no test; make fails on that as on any non-zero status.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PARALLEL)
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -m ''
+	$(BIN)/python -m pytest -q -m '' $(PARALLEL)
 
 ## make test-lowest: the default suite against the lowest versions pyproject.toml admits.
 $(LOWEST)/.installed: pyproject.toml constraints/lowest.txt
@@ -45,7 +49,7 @@ $(LOWEST)/.installed: pyproject.toml constraints/lowest.txt
 	touch $@
 
 test-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -q
+	$(LOWEST)/bin/python -m pytest -q $(PARALLEL)
 
 ## make test-integrations: the RLlib, TorchRL, SB3 and sbx recipes (docs/integrations.md) with
 ## the integrations extra installed into .venv (ray[rllib] brings gymnasium 1.2.2 there).
