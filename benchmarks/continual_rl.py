@@ -18,6 +18,8 @@ detector find the switches. Only finished runs count; the page says how many.
 Usage::
 
     python benchmarks/continual_rl.py --runs /work/continual-sweep --out benchmarks/results/continual_rl.json
+    python benchmarks/continual_rl.py --runs /tmp/c --archive benchmarks/results/archive/continual \
+        --out benchmarks/results/continual_rl.json    # from the committed archive alone
     python benchmarks/continual_rl.py --page-only --out benchmarks/results/continual_rl.json
 """
 
@@ -130,12 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=Path, help="the sweep directory of sweeps/continual.toml")
+    parser.add_argument("--archive", type=Path, help="restore this archive's finished runs into --runs first "
+                        "(`rwrl sweep run --archive`'s; an empty --runs gets the archive's plan)")
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)
     if results_page.rewrite_page_only(parser, args, write_page):
         return 0
     if args.runs is None or args.out is None:
         parser.error("--runs and --out are needed unless --page-only")
+    if args.archive is not None:
+        from rwrl.experiments.sweeps.archive import restore
+        print(f"restored {restore(args.archive, args.runs)} runs from {args.archive}")
     results = {"tasks": collect(args.runs), "measured": results_page.stamp("continual_rl.py", argv)}
     from rwrl.storage.atomic_files import atomic_write_bytes
     args.out.parent.mkdir(parents=True, exist_ok=True)
