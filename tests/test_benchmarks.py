@@ -509,3 +509,14 @@ def test_continual_rl_matches_declarations_to_switches_and_counts_false_alarms()
     assert found["switches"] == [3, 6] and found["declared"] == [1, 4, 5]
     # switch 3 takes 4 (delay 1); switch 6 has none before the end (missed); 1 and 5 are false alarms
     assert found["delays"] == [1, None] and found["false_alarms"] == 2
+
+
+def test_continual_rl_rebuilds_the_committed_numbers_from_the_committed_archive(tmp_path):
+    import continual_rl
+    out = tmp_path / "page" / "continual_rl.json"
+    assert continual_rl.main(["--runs", str(tmp_path / "runs"), "--archive",
+                              str(ROOT / "benchmarks/results/archive/continual"), "--out", str(out)]) == 0
+    rebuilt = json.loads(out.read_text())["tasks"]
+    committed = json.loads((ROOT / "benchmarks/results/continual_rl.json").read_text())["tasks"]
+    assert rebuilt["cartpole-swingup"] == committed["cartpole-swingup"]  # every method, seed and detection
+    assert len(rebuilt["walker-walk"]["d4pg|plain"]) >= 3
