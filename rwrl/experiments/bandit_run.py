@@ -319,7 +319,7 @@ def finished_summary(run_dir: Path) -> dict[str, Any] | None:
 
 def check_same_run(run_dir: Path, config: BanditRunConfig) -> None:
     """Raise a ValueError when ``run_dir`` holds another run (naming the differing fields)."""
-    check_same_settings(run_dir, Path(run_dir) / RUN_CONFIG, config.to_dict())
+    check_same_settings(run_dir, RUN_CONFIG, config.to_dict())
 
 
 def run_bandit(config: BanditRunConfig, run_dir: Path, progress: bool = True,

@@ -151,7 +151,7 @@ def finished_summary(run_dir: Path) -> dict[str, Any] | None:
 
 def check_same_run(run_dir: Path, config: MinAtarRunConfig) -> None:
     """Raise a ValueError when ``run_dir`` holds another run (naming the differing settings)."""
-    check_same_settings(run_dir, Path(run_dir) / CONFIG_FILE, _record(config))
+    check_same_settings(run_dir, CONFIG_FILE, _record(config))
 
 
 def _record(config: MinAtarRunConfig) -> dict[str, Any]:

@@ -34,13 +34,13 @@ def recorded_settings(path: Path) -> dict[str, Any] | None:
         raise ValueError(f"{path}: unreadable ({err})") from err
 
 
-def check_same_settings(run_dir: Path, path: Path, settings: Mapping[str, Any]) -> None:
-    """Raise a ValueError when ``path`` records settings other than ``settings``.
+def check_same_settings(run_dir: Path, name: str, settings: Mapping[str, Any]) -> None:
+    """Raise a ValueError when ``run_dir``'s file ``name`` records settings other than ``settings``.
 
     Keys are compared as JSON (a tuple equals the list it is written as); the
     message names every key that differs, missing on either side included.
     """
-    old = recorded_settings(path)
+    old = recorded_settings(Path(run_dir) / name)
     if old is None:
         return
     new = json.loads(json.dumps(dict(settings)))
