@@ -48,47 +48,12 @@ from typing import Any
 import numpy as np
 
 import results_page
+from rwrl.ope.tabular_mdp import TabularMDP, one_hot_state_action, ring_mdp
 
 DOMAINS = ("ring", "linear", "linear-state-rewards")
 ESTIMATORS = ("maxent", "maxent-observed", "linear", "maxent-onehot", "data-mean")
 TARGET_PROBABILITY = 0.3  # the behaviour's probability of the target's action
 MDP_SEED = 0  # the domains and targets are fixed; the seeds vary the data
-
-
-@dataclasses.dataclass(frozen=True)
-class TabularMDP:
-    """A finite MDP with the features the estimators are given.
-
-    Attributes:
-      p: (S, A, S) transition probabilities.
-      r: (S, A) rewards (deterministic).
-      phi: (S, A, d) features.
-    """
-
-    p: np.ndarray
-    r: np.ndarray
-    phi: np.ndarray
-
-    def stationary(self, table: np.ndarray) -> np.ndarray:
-        """Return the stationary state distribution (S,) of the chain of ``table`` (S,)."""
-        p_pi = self.p[np.arange(len(table)), table]
-        eigenvalues, vectors = np.linalg.eig(p_pi.T)
-        d = np.real(vectors[:, np.argmin(np.abs(eigenvalues - 1.0))])
-        return d / d.sum()
-
-    def average_reward(self, table: np.ndarray) -> float:
-        return float(self.stationary(table) @ self.r[np.arange(len(table)), table])
-
-
-def ring_mdp(rng: np.random.Generator, states: int = 6, slip: float = 0.2) -> TabularMDP:
-    p = np.zeros((states, 2, states))
-    for s in range(states):
-        left, right = (s - 1) % states, (s + 1) % states
-        p[s, 0, left] += 1 - slip
-        p[s, 0, right] += slip
-        p[s, 1, right] += 1 - slip
-        p[s, 1, left] += slip
-    return TabularMDP(p, rng.uniform(size=(states, 2)), np.eye(states * 2).reshape(states, 2, -1))
 
 
 def linear_mdp(rng: np.random.Generator, state_rewards: bool, states: int = 30, actions: int = 3,
@@ -124,22 +89,10 @@ def behaviour(table: np.ndarray, actions: int) -> np.ndarray:
 
 
 def sample(mdp: TabularMDP, probs: np.ndarray, transitions: int, length: int, rng: np.random.Generator):
-    """Return ``transitions`` transitions (episodes of ``length``, uniform starts) as one-hot Transitions."""
-    from rwrl.ope.policy import Transitions
-    states, actions = mdp.r.shape
-    episodes = -(-transitions // length)
-    s = rng.integers(0, states, size=episodes)
-    starts, parts = s.copy(), []
-    for _ in range(length):
-        a = (rng.uniform(size=episodes)[:, None] > np.cumsum(probs[s], axis=1)).sum(axis=1)
-        a = np.minimum(a, actions - 1)  # cumsum rounding
-        s_next = np.minimum((rng.uniform(size=episodes)[:, None] > np.cumsum(mdp.p[s, a], axis=1)).sum(axis=1),
-                            states - 1)
-        parts.append((s, a, s_next))
-        s = s_next
-    s, a, s_next = (np.stack(x, axis=1).reshape(-1)[:transitions] for x in zip(*parts))
-    eye_s, eye_a = np.eye(states), np.eye(actions)
-    return Transitions(eye_s[s], eye_a[a], mdp.r[s, a], eye_s[s_next], np.ones(len(s)), eye_s[starts])
+    """Return the first ``transitions`` transitions of episodes of ``length`` steps (uniform starts)."""
+    data = mdp.sample(probs, -(-transitions // length), length, rng)
+    return dataclasses.replace(data, **{field: getattr(data, field)[:transitions] for field in
+                                        ("obs", "actions", "rewards", "next_obs", "discounts")})
 
 
 def estimates(mdp: TabularMDP, table: np.ndarray, data) -> dict[str, float]:
@@ -153,14 +106,13 @@ def estimates(mdp: TabularMDP, table: np.ndarray, data) -> dict[str, float]:
     def given(obs, acts):
         return mdp.phi[obs.argmax(axis=1), acts.argmax(axis=1)]
 
-    def one_hot(obs, acts):
-        return (obs[:, :, None] * acts[:, None, :]).reshape(len(obs), -1)
     return {
         "maxent": maxent_average_reward(policy, data, MaxEntConfig(), features=given).average_reward,
         "maxent-observed": maxent_average_reward(policy, data, MaxEntConfig(reward="observed"),
                                                  features=given).average_reward,
         "linear": linear_average_reward(policy, data, MaxEntConfig(), features=given),
-        "maxent-onehot": maxent_average_reward(policy, data, MaxEntConfig(), features=one_hot).average_reward,
+        "maxent-onehot": maxent_average_reward(policy, data, MaxEntConfig(),
+                                               features=one_hot_state_action).average_reward,
         "data-mean": float(np.mean(data.rewards)),
     }
 

@@ -7,6 +7,8 @@ Modules (each imports its heavy dependencies itself; this package imports nothin
 * ``fqe``: fitted Q evaluation (JAX) of a deterministic policy.
 * ``maxent``: the maximum-entropy stationary-distribution estimator for
   average-reward MDPs (Lazic et al. 2020).
+* ``tabular_mdp``: finite MDPs with exact discounted values and average rewards
+  (the estimators' ground truth in tests and benchmarks), data drawn from them.
 * ``evaluate``: the ``rwrl ope`` pipeline: a Minari dataset, a policy set, true
   values from online rollouts, the table.
 """
