@@ -157,12 +157,14 @@ def add_page_arguments(parser: Any) -> None:
 def publish(result: dict, out: Path | None, write: Any) -> None:
     """Print ``result`` as JSON; with ``out``, also write it there atomically and its page beside it.
 
-    ``write(json_path)`` writes the page (the benchmark's ``write_page``).
+    ``write(json_path)`` writes the page (the benchmark's ``write_page``). A missing
+    parent folder of ``out`` is made: a measurement is never lost to it.
     """
     from rwrl.storage.atomic_files import atomic_write_bytes
     text = json.dumps(result, indent=2)
     print(text)
     if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out, (text + "\n").encode())
         print(f"page: {write(out)}", file=sys.stderr)
 

@@ -131,6 +131,14 @@ def test_claim_tables_are_strict_json_with_missing_figures_as_null(tmp_path, cap
     assert path.read_text() == "# claim\n| b |\n\n" + results_page.NOTES_MARKER + "\n\nWhy.\n"
 
 
+def test_publish_makes_the_missing_folder_of_its_out_path_instead_of_losing_the_measurement(tmp_path, capsys):
+    import results_page
+    out = tmp_path / "not" / "yet" / "bench.json"
+    results_page.publish({"x": 1}, out, lambda path: path.with_suffix(".md"))
+    assert json.loads(out.read_text()) == {"x": 1}
+    assert "page: " in capsys.readouterr().err
+
+
 def test_paper_table_reads_the_task_reward_of_the_last_evaluation_not_the_multiobjective_mix():
     import pandas as pd
     import paper_sweeps
