@@ -3,9 +3,11 @@
 Three resumable stages, then the table; run the same command again after a
 kill (or in a later sitting) and each stage continues where it stopped:
 
-1. Behaviour policies per task and challenge (``rwrl policies train``:
-   an online D4PG run whose checkpoints are evaluated) into
-   ``ROOT/policies/<task>-<challenge>``; ``--policy-steps`` per task.
+1. Behaviour policies per task and challenge, only with ``--stages policies,...``
+   (``rwrl policies train``: an online D4PG run whose checkpoints are
+   evaluated, the runs behind the shipped snapshots) into
+   ``ROOT/policies/<task>-<challenge>``; ``--policy-steps`` per task. Without
+   it the datasets use the behaviour snapshots shipped with rwrl.
 2. The datasets (``rwrl dataset create``, the manifest's 0.75 snapshot with
    the default behaviour noise) under ``MINARI_DATASETS_PATH`` (default
    ``ROOT/datasets``); each one's generation time, rate and size on disk go
@@ -52,6 +54,7 @@ from pathlib import Path
 
 import sweep_file
 from rwrl.datasets import naming
+from rwrl.datasets.shipped_policies import TRAINING_AGENT_CONFIG, TRAINING_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_FILE = REPO / "sweeps" / "offline.toml"
@@ -59,11 +62,10 @@ SWEEP_FILE = REPO / "sweeps" / "offline.toml"
 TASKS = ("cartpole-swingup", "walker-walk")
 CHALLENGES = ("none", "easy")
 SIZES = (5, 20)
-#: env steps of the online run behind each task's behaviour policies. Quadruped and
-#: humanoid: the same 300k as walker, a partially trained agent (humanoid-walk far from
-#: solved); its best checkpoint is the 100 % of the dataset's normalized score.
-POLICY_STEPS = {"cartpole-swingup": 150_000, "walker-walk": 300_000, "quadruped-walk": 300_000,
-                "humanoid-walk": 300_000}
+#: env steps of the online run behind each task's behaviour policies: those of the
+#: snapshots rwrl ships (``rwrl.datasets.shipped_policies``); the best checkpoint is the
+#: 100 % of the dataset's normalized score.
+POLICY_STEPS = TRAINING_STEPS
 DATASETS_FILE = "datasets.json"
 
 
@@ -79,6 +81,7 @@ def make_policies(args: argparse.Namespace) -> None:
             out = args.root / "policies" / f"{task}-{challenge}"
             print(f"policies {task} {challenge} -> {out}", flush=True)
             manifest = train_behaviour_policies(task, challenge, out, steps=args.policy_steps[task],
+                                                agent_config=TRAINING_AGENT_CONFIG,
                                                 progress=not args.no_progress)
             print(f"  best return {manifest['best_return']:.1f}", flush=True)
 
@@ -95,6 +98,7 @@ def make_datasets(args: argparse.Namespace) -> None:
             for size in args.sizes:
                 dataset_id = naming.dataset_id(task, challenge, size)
                 policy = args.root / "policies" / f"{task}-{challenge}" / "manifest.json"
+                policy = policy if policy.exists() else None  # None: the shipped snapshot
                 fresh = not (store.dataset_dir(dataset_id) / "data").exists()
                 started = time.perf_counter()
                 summary = create_dataset(task, challenge, size, policy=policy,
@@ -265,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="TASK=STEPS,... env steps of the behaviour run (default "
                              f"{POLICY_STEPS})")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--stages", default="policies,datasets,agents")
+    parser.add_argument("--stages", default="datasets,agents",
+                        help="of policies,datasets,agents; without policies the datasets use the "
+                             "shipped behaviour snapshots (ROOT/policies where a run is there)")
     parser.add_argument("--summarize-only", action="store_true")
     parser.add_argument("--merge", type=Path, default=None,
                         help="an earlier offline.json whose figures fill what ROOT lacks (ROOT's win)")

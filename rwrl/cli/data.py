@@ -3,8 +3,10 @@
 Examples::
 
     rwrl policies train cartpole-swingup --challenge none --out policies/cartpole-swingup-none
+    rwrl dataset create cartpole-swingup --challenge none --size 1   # the shipped snapshot
     rwrl dataset create cartpole-swingup --challenge none --size 5 \\
         --policy policies/cartpole-swingup-none/manifest.json --seed 0
+    rwrl policies export policies/cartpole-swingup-none   # refresh the shipped snapshot
     rwrl dataset list
     rwrl dataset show rwrl/cartpole-swingup-none-5pct-v0
 
@@ -66,13 +68,35 @@ def policies_train(
     typer.echo(f"manifest: {out / 'manifest.json'}")
 
 
+@policies_app.command("export")
+def policies_export(
+        source: Path = typer.Argument(..., help="a policies directory (or its manifest.json)"),
+        out: Optional[Path] = typer.Option(None, help="the folder to write; default: the shipped "
+                                           "folder of the manifest's task and challenge"),
+        fraction: list[float] = typer.Option([0.75], help="the snapshots to keep (repeat)")) -> None:
+    """Write policy-only copies of a run's snapshots: the behaviour snapshots rwrl ships."""
+    from rwrl.datasets.behaviour_policies import PolicyError, read_manifest
+    from rwrl.datasets.shipped_policies import describe, export_policies, shipped_manifest_path
+    try:
+        if out is None:
+            manifest = read_manifest(source)
+            out = shipped_manifest_path(manifest["task"], manifest["challenge"]).parent
+        export_policies(source, out, tuple(fraction))
+    except PolicyError as err:
+        _fail(str(err))
+    except OSError as err:
+        _fail(_describe_os_error(err))
+    typer.echo(describe(out))
+
+
 @dataset_app.command("create")
 def dataset_create(
         task: str = typer.Argument(..., help="cartpole-swingup, walker-walk, quadruped-walk or humanoid-walk"),
         challenge: str = typer.Option("none", help="combined challenge: none or easy"),
         size: int = typer.Option(..., help="percent of the published episode count: 1, 5, 20, 40 or 100"),
         policy: Optional[Path] = typer.Option(None, help="policies manifest (or its directory) or one "
-                                              "checkpoint; default policies/TASK-CHALLENGE/manifest.json"),
+                                              "checkpoint; default policies/TASK-CHALLENGE/manifest.json "
+                                              "if it exists, else the snapshot shipped with rwrl"),
         seed: int = typer.Option(0, min=0, max=SEED_MAX),
         noise: float = typer.Option(0.2, min=0.0, help="behaviour noise std, in action half-ranges"),
         num_envs: int = typer.Option(50, min=1, help="episodes generated side by side"),

@@ -51,6 +51,8 @@ MANIFEST_FORMAT = 1
 DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 #: the snapshot a dataset is generated with, unless another is asked for.
 DEFAULT_BEHAVIOUR_FRACTION = 0.75
+#: checkpoint meta key of a policy-only snapshot: the state leaf prefixes it keeps.
+POLICY_ONLY_META = "policy_only"
 
 
 class PolicyError(ValueError):
@@ -163,12 +165,19 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def restore_agent(path: Path, name: str, agent_config: dict[str, Any], obs_size: int,
-                  action_size: int) -> tuple[Any, Any, int]:
+                  action_size: int, acting_only: bool = False) -> tuple[Any, Any, int]:
     """Rebuild agent ``name`` of a run and read its state from checkpoint directory ``path``.
 
     Every reader of a run checkpoint (``load_policy``, distillation's teachers,
     the explain room's critic) rebuilds the agent this way, so they agree on
     what a checkpoint holds.
+
+    Args:
+      acting_only: the caller only acts (``agent.act``), so a policy-only
+        snapshot (``rwrl.datasets.shipped_policies``: the state's acting leaves
+        only) is accepted, its other leaves taken from ``agent.init``; without
+        it such a snapshot is refused, so no critic or optimiser is ever read
+        from an initialisation by mistake.
 
     Returns:
       (the agent, its training state, the checkpoint's env steps).
@@ -178,11 +187,19 @@ def restore_agent(path: Path, name: str, agent_config: dict[str, Any], obs_size:
     """
     import jax
 
-    from rwrl.storage.checkpoint import CheckpointError, load_checkpoint, unflatten_like
+    from rwrl.storage.checkpoint import CheckpointError, flatten_pytree, load_checkpoint, unflatten_like
     agent = _cached_agent(json.dumps([name, obs_size, action_size, agent_config], sort_keys=True))
     try:
         saved = load_checkpoint(Path(path))
-        state = unflatten_like(agent.init(jax.random.PRNGKey(0)), saved.groups["state"])
+        template = agent.init(jax.random.PRNGKey(0))
+        arrays = saved.groups["state"]
+        kept = saved.meta.get(POLICY_ONLY_META)
+        if kept is not None:
+            if not acting_only:
+                raise PolicyError(f"snapshot {path} holds only the policy's leaves ({', '.join(kept)}: "
+                                  "an exported behaviour snapshot); this needs a full run checkpoint")
+            arrays = {**flatten_pytree(template), **arrays}
+        state = unflatten_like(template, arrays)
     except (CheckpointError, KeyError) as err:
         raise PolicyError(f"snapshot {path}: cannot load it as its run's agent: {err}") from err
     return agent, state, int(saved.step)
@@ -212,7 +229,8 @@ def load_policy(path: Path, checksum: str | None = None) -> SnapshotPolicy:
                           f"{run['observation_history']}, which a dataset env does not provide")
     env_kwargs = run_env_kwargs(run)
     obs_size, low, high = _env_sizes(run["env"], env_kwargs)
-    agent, state, _ = restore_agent(path, run["agent"], agent_config, obs_size, int(low.shape[0]))
+    agent, state, _ = restore_agent(path, run["agent"], agent_config, obs_size, int(low.shape[0]),
+                                    acting_only=True)
     key = jax.random.PRNGKey(0)  # deterministic acting ignores it
 
     def act(obs: np.ndarray) -> np.ndarray:
@@ -322,7 +340,8 @@ def manifest_snapshot(manifest: dict[str, Any],
                       f"snapshots at {listed}")
 
 
-__all__ = ["DEFAULT_BEHAVIOUR_FRACTION", "DEFAULT_FRACTIONS", "MANIFEST_FILE", "PolicyError",
+__all__ = ["DEFAULT_BEHAVIOUR_FRACTION", "DEFAULT_FRACTIONS", "MANIFEST_FILE", "POLICY_ONLY_META",
+           "PolicyError",
            "SnapshotPolicy", "evaluate_policy", "load_policy", "make_vector_env",
            "manifest_snapshot", "ope_loader", "random_policy", "read_manifest", "restore_agent",
            "select_snapshots", "snapshot_checksum", "write_manifest"]

@@ -43,6 +43,7 @@ from rwrl.datasets.behaviour_policies import (DEFAULT_BEHAVIOUR_FRACTION, Policy
                                     evaluate_policy, load_policy, make_vector_env,
                                     manifest_snapshot, read_manifest, random_policy)
 from rwrl.datasets.episodes import EpisodeArrays, derived_seeds, run_episodes
+from rwrl.datasets.shipped_policies import shipped_manifest_path, shipped_tasks
 
 PLAN_FILE = "plan.json"
 REFS_FILE = "refs.json"
@@ -52,8 +53,24 @@ DEFAULT_REF_EPISODES = 20
 
 
 def default_policy_path(task: str, challenge: str) -> Path:
-    """Return where ``rwrl policies train`` puts a task's manifest by convention."""
-    return Path("policies") / f"{task}-{challenge}" / "manifest.json"
+    """Return the manifest a dataset uses when no policy is named.
+
+    ``policies/<task>-<challenge>/manifest.json`` (where ``rwrl policies
+    train`` puts a task's manifest by convention) when it exists, else the
+    snapshot shipped with rwrl (``rwrl.datasets.shipped_policies``).
+
+    Raises:
+      PolicyError: neither exists; the message names both and the command that trains one.
+    """
+    local = Path("policies") / f"{task}-{challenge}" / "manifest.json"
+    if local.exists():
+        return local
+    shipped = shipped_manifest_path(task, challenge)
+    if shipped.exists():
+        return shipped
+    raise PolicyError(f"no behaviour policy for {task} ({challenge}): neither {local} nor a shipped one "
+                      f"(shipped: {', '.join(shipped_tasks()) or 'none'}); train one with "
+                      f"`rwrl policies train {task} --challenge {challenge} --out {local.parent}`")
 
 
 def resolve_policy(path: Path, fraction: float) -> tuple[SnapshotPolicy, dict[str, Any] | None]:
@@ -172,7 +189,7 @@ def create_dataset(task: str, challenge: str, size: int, policy: Path | None = N
     Args:
       task, challenge, size: see ``rwrl.datasets.naming``.
       policy: a policies manifest (or its directory), or one checkpoint directory;
-        default ``policies/<task>-<challenge>/manifest.json``.
+        default: ``default_policy_path`` (the user's own, else the shipped snapshot).
       seed: the dataset's seed (episodes, noise, reference episodes).
       noise: behaviour noise, in action half-ranges.
       num_envs: episodes generated side by side (part of the command: the

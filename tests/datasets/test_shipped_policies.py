@@ -1,0 +1,106 @@
+"""The behaviour snapshots shipped with rwrl: the export, its loader, and datasets made from them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rwrl.datasets import shipped_policies
+from rwrl.datasets.behaviour_policies import (PolicyError, load_policy, manifest_snapshot, read_manifest,
+                                              restore_agent, snapshot_checksum)
+from rwrl.datasets.create import default_policy_path
+from rwrl.datasets.shipped_policies import export_policies, shipped_manifest_path
+from rwrl.storage.checkpoint import load_checkpoint, read_run_config
+from tests.datasets.conftest import cli
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_policies, tmp_path_factory):
+    dest = tmp_path_factory.mktemp("shipped") / "cartpole-swingup-none"
+    export_policies(tiny_policies, dest, (0.5, 0.75))
+    return dest
+
+
+def test_the_exported_snapshot_acts_exactly_as_the_full_one_and_keeps_only_the_policy(
+        tiny_policies, exported):
+    full_path, _ = manifest_snapshot(read_manifest(tiny_policies), 0.75)
+    cut_path, entry = manifest_snapshot(read_manifest(exported), 0.75)
+    full, cut = load_policy(full_path), load_policy(cut_path, entry["sha256"])
+    obs = np.random.default_rng(3).normal(size=(32, full.obs_size)).astype(np.float32)
+    np.testing.assert_array_equal(full(obs), cut(obs))
+    names = list(load_checkpoint(cut_path).groups["state"])
+    assert names and all(n.startswith(".policy_params") for n in names)
+    assert entry["full_sha256"] == snapshot_checksum(full_path)
+    assert entry["sha256"] == snapshot_checksum(cut_path)
+
+
+def test_the_exported_manifest_keeps_the_reference_return_and_only_the_shipped_snapshots(
+        tiny_policies, exported):
+    source, shipped = read_manifest(tiny_policies), read_manifest(exported)
+    assert shipped["best_return"] == source["best_return"]
+    assert [s["fraction"] for s in shipped["snapshots"]] == [0.5, 0.75]
+    assert {c["path"] for c in shipped["checkpoints"]} == {s["path"] for s in shipped["snapshots"]}
+    assert read_run_config(manifest_snapshot(shipped, 0.75)[0]) == json.loads(
+        (tiny_policies / "run" / "config.json").read_text())
+    with pytest.raises(PolicyError, match=r"fraction = 1.0: the manifest .* has snapshots at \[0.5, 0.75\]"):
+        manifest_snapshot(shipped, 1.0)
+
+
+def test_a_policy_only_snapshot_is_refused_where_more_than_acting_is_read(exported):
+    path, _ = manifest_snapshot(read_manifest(exported), 0.75)
+    run = read_run_config(path)
+    with pytest.raises(PolicyError, match="holds only the policy's leaves .* needs a full run checkpoint"):
+        restore_agent(path, run["run"]["agent"], run["agent"], 5, 1)
+
+
+def test_an_unknown_fraction_is_named_and_nothing_is_written(tiny_policies, tmp_path):
+    with pytest.raises(PolicyError, match=r"fraction = 0.3: the manifest .* has snapshots at"):
+        export_policies(tiny_policies, tmp_path / "x", (0.3,))
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_default_policy_is_the_users_own_then_the_shipped_one_then_a_named_error(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(shipped_policies, "SHIPPED_ROOT", tmp_path / "shipped")
+    with pytest.raises(PolicyError, match=r"no behaviour policy for walker-walk \(easy\): neither "
+                                          r"policies/walker-walk-easy/manifest.json .*rwrl policies train"):
+        default_policy_path("walker-walk", "easy")
+    shipped = shipped_manifest_path("walker-walk", "easy")
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("{}")
+    assert default_policy_path("walker-walk", "easy") == shipped
+    local = tmp_path / "policies" / "walker-walk-easy" / "manifest.json"
+    local.parent.mkdir(parents=True)
+    local.write_text("{}")
+    assert default_policy_path("walker-walk", "easy").resolve() == local
+
+
+@pytest.mark.parametrize("name", shipped_policies.shipped_tasks())
+def test_every_shipped_snapshot_loads_with_its_checksum_and_acts_in_its_env(name):
+    manifest = read_manifest(shipped_policies.SHIPPED_ROOT / name)
+    path, entry = manifest_snapshot(manifest)
+    policy = load_policy(path, entry["sha256"])
+    assert f"{policy.env}-{manifest['challenge']}" == name
+    actions = policy(np.zeros((2, policy.obs_size), np.float32))
+    assert actions.shape == (2, policy.action_size) and np.isfinite(actions).all()
+
+
+def test_dataset_create_on_a_fresh_checkout_uses_the_shipped_snapshot(tmp_path, monkeypatch):
+    """The issue's check: no ``policies/`` folder, no training step, a 1 % dataset."""
+    if "cartpole-swingup-none" not in shipped_policies.shipped_tasks():
+        pytest.fail("the cartpole-swingup (none) behaviour snapshot is not shipped")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    result = CliRunner().invoke(cli(), ["dataset", "create", "cartpole-swingup", "--challenge", "none",
+                                        "--size", "1", "--no-progress", "--ref-episodes", "2"])
+    assert result.exit_code == 0, result.output
+    assert "rwrl/cartpole-swingup-none-1pct-v0: 5 episodes, 5000 steps" in result.output
+    shown = CliRunner().invoke(cli(), ["dataset", "show", "rwrl/cartpole-swingup-none-1pct-v0"])
+    summary = json.loads(shown.output)
+    manifest = read_manifest(shipped_manifest_path("cartpole-swingup", "none"))
+    assert summary["ref_max_score"] == manifest["best_return"]
+    assert summary["rwrl_policy"]["sha256"] == manifest_snapshot(manifest)[1]["sha256"]
