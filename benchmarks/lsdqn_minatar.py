@@ -44,6 +44,10 @@ Cost on this project's 2-core machine (a learner frame 1.6 to 1.9 ms of CPU): 24
 Resumable: each run is a run directory ``ROOT/<game>/<agent>/seed<k>`` of
 ``rwrl.minatar.run``; the same command again skips finished runs and resumes
 killed ones from their last checkpoint. Runs go ``--jobs`` at a time (processes).
+``--archive DIR`` keeps each finished run small (config, summary, refits,
+gzip-compressed metrics; no parameters) under ``DIR/<game>/<agent>/seed<k>``
+as it finishes and restores those whose config equals the plan's into a
+fresh ROOT: commit DIR to continue from a fresh checkout.
 
 Usage::
 
@@ -111,6 +115,47 @@ def _one_run(job: tuple[str, str, int, int, dict[str, Any], str]) -> tuple[str, 
     return str(path), time.perf_counter() - started
 
 
+#: what the archive keeps of a finished run (``metrics.jsonl`` gzip-compressed); no parameters.
+ARCHIVED_FILES = ("config.json", "summary.json", "refits.jsonl")
+
+
+def archive_run(path: Path, archive: Path) -> None:
+    """Copy finished run ``path``'s config, summary, refits and compressed metrics into ``archive``."""
+    import gzip
+
+    from rwrl.minatar.run import METRICS_FILE
+    from rwrl.storage.atomic_files import atomic_write_bytes
+    dest = archive / path.relative_to(path.parents[2])
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ARCHIVED_FILES:
+        if (path / name).exists():
+            atomic_write_bytes(dest / name, (path / name).read_bytes())
+    atomic_write_bytes(dest / (METRICS_FILE + ".gz"), gzip.compress((path / METRICS_FILE).read_bytes(), mtime=0))
+
+
+def restore_runs(jobs: list[tuple], root: Path, archive: Path) -> int:
+    """Write back each archived run a job asks for, with the same config, that ROOT lacks; return how many."""
+    import gzip
+
+    from rwrl.minatar.run import CONFIG_FILE, METRICS_FILE, config_record, finished_summary
+    restored = 0
+    for game, agent, seed, frames, overrides, _ in jobs:
+        path = run_dir(root, game, agent, seed)
+        kept = run_dir(archive, game, agent, seed)
+        if finished_summary(path) is not None or finished_summary(kept) is None:
+            continue
+        wanted = json.loads(json.dumps(config_record(_config(game, agent, seed, frames, overrides))))
+        if json.loads((kept / CONFIG_FILE).read_text()) != wanted:
+            continue  # archived at other settings: this plan runs it afresh
+        path.mkdir(parents=True, exist_ok=True)
+        (path / METRICS_FILE).write_bytes(gzip.decompress((kept / (METRICS_FILE + ".gz")).read_bytes()))
+        for name in reversed(ARCHIVED_FILES):  # summary.json last: the run counts as done once it is there
+            if (kept / name).exists():
+                (path / name).write_bytes((kept / name).read_bytes())
+        restored += 1
+    return restored
+
+
 def run_all(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
     """Run every (game, agent, seed) not finished yet, ``--jobs`` at a time."""
     from rwrl.minatar.run import finished_summary
@@ -118,17 +163,26 @@ def run_all(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
             for s in range(args.seeds)]
     for job in jobs:  # every config checked (one line) before any run starts
         _config(*job[:5])
+    if args.archive is not None:
+        print(f"restored {restore_runs(jobs, args.root, args.archive)} finished runs from {args.archive}",
+              file=sys.stderr, flush=True)
     todo = [j for j in jobs if finished_summary(run_dir(args.root, *j[:3])) is None]
     print(f"{len(jobs) - len(todo)} of {len(jobs)} runs finished already; {len(todo)} to run",
           file=sys.stderr, flush=True)
+
+    def finished(path: str, seconds: float) -> None:
+        if args.archive is not None:
+            archive_run(Path(path), args.archive)
+        print(f"done {path} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+
     if args.jobs == 1:
         for job in todo:
-            print(f"done {_one_run(job)[0]}", file=sys.stderr, flush=True)
+            finished(*_one_run(job))
         return
     context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
     with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         for path, seconds in pool.map(_one_run, todo):
-            print(f"done {path} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+            finished(path, seconds)
 
 
 # ------------------------------------------------------------------ summarising
@@ -307,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="learner steps between refits of the LS agents (default theirs: 50,000)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each a process")
     parser.add_argument("--summarize-only", action="store_true", help="run nothing: summarise what is there")
+    parser.add_argument("--archive", type=Path, default=None,
+                        help="finished runs' config, summary, refits and compressed metrics (no parameters), "
+                             "restored into ROOT first and written as each run finishes: commit it to "
+                             "continue from a fresh checkout")
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)
     if results_page.rewrite_page_only(parser, args, _write_page):
@@ -323,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
             run_all(args, overrides)
         except ValueError as err:
             parser.error(str(err).splitlines()[0])
+    elif args.archive is not None:
+        jobs = [(g, a, k, args.frames, overrides, str(args.root)) for g in args.games for a in args.agents
+                for k in range(args.seeds)]
+        restore_runs(jobs, args.root, args.archive)
     results = {"measured": results_page.stamp("lsdqn_minatar.py", argv), **summarize(args, overrides)}
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ import numpy as np
 from rwrl.datasets.behaviour_policies import (DEFAULT_BEHAVIOUR_FRACTION, DEFAULT_FRACTIONS, MANIFEST_FILE, POLICY_ONLY_META,
                                               PolicyError, load_policy, read_manifest, snapshot_checksum,
                                               write_manifest)
-from rwrl.storage.atomic_files import atomic_write_bytes
+from rwrl.storage.atomic_files import TMP_PREFIX, atomic_write_bytes
 
 #: where the shipped snapshots live, one folder per ``<task>-<challenge>``.
 SHIPPED_ROOT = Path(__file__).with_name("policies")
@@ -69,7 +69,8 @@ def shipped_tasks() -> list[str]:
     """Return the ``<task>-<challenge>`` names that have a shipped manifest, sorted."""
     if not SHIPPED_ROOT.is_dir():
         return []
-    return sorted(p.parent.name for p in SHIPPED_ROOT.glob(f"*/{MANIFEST_FILE}"))
+    return sorted(p.parent.name for p in SHIPPED_ROOT.glob(f"*/{MANIFEST_FILE}")
+                  if not p.parent.name.startswith(TMP_PREFIX))
 
 
 def _cut_checkpoint(source: Path, dest_checkpoints: Path) -> Path:
@@ -117,7 +118,7 @@ def export_policies(manifest_path: Path, dest: Path,
                               f"{[s['fraction'] for s in manifest['snapshots']]}")
         chosen.append(found[0])
     dest = Path(dest)
-    staging = dest.with_name(dest.name + ".export-tmp")
+    staging = dest.with_name(TMP_PREFIX + dest.name)  # a killed export leaves no shipped folder
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "run").mkdir(parents=True)
     atomic_write_bytes(staging / "run" / "config.json",

@@ -55,3 +55,28 @@ def test_paired_differences_and_verdicts_of_hand_made_results():
     assert "the gain is the large batch (full-batch Adam beats DQN too, mini-batch Adam does not): yes" in line
     page = bench.page(results, "lsdqn_minatar.json")
     assert "| ls-dqn - dqn (paired) | 1.00 [" in page and "2,000 frames a run (0.0004 of MinAtar's" in page
+
+
+SMOKE = ["--games", "breakout", "--agents", "dqn", "--seeds", "1", "--frames", "3000",
+         "--set", "replay_capacity=1000", "--set", "min_replay_size=500", "--set", "target_update_period=250"]
+
+
+def test_the_archive_keeps_finished_runs_and_restores_them_into_a_fresh_root(tmp_path):
+    """A run archived as it finishes is summarised from a fresh ROOT exactly as from its own,
+    and a plan at other settings does not take it for its own."""
+    import json
+
+    archive = tmp_path / "archive"
+    assert bench.main(["--root", str(tmp_path / "a"), "--archive", str(archive), "--out", str(tmp_path / "a.json"),
+                       *SMOKE]) == 0
+    kept = archive / "breakout" / "dqn" / "seed0"
+    assert sorted(p.name for p in kept.iterdir()) == ["config.json", "metrics.jsonl.gz", "refits.jsonl",
+                                                      "summary.json"]
+    assert bench.main(["--root", str(tmp_path / "b"), "--archive", str(archive), "--out", str(tmp_path / "b.json"),
+                       "--summarize-only", *SMOKE]) == 0
+    first, second = (json.loads((tmp_path / f"{x}.json").read_text()) for x in "ab")
+    assert second["runs"] == first["runs"] and len(first["runs"]) == 1
+    longer = [a if a != "3000" else "4000" for a in SMOKE]
+    assert bench.main(["--root", str(tmp_path / "c"), "--archive", str(archive), "--out", str(tmp_path / "c.json"),
+                       "--summarize-only", *longer]) == 1  # nothing restored: one run left
+    assert not (tmp_path / "c" / "breakout" / "dqn" / "seed0" / "summary.json").exists()
