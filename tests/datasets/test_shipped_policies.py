@@ -104,3 +104,14 @@ def test_dataset_create_on_a_fresh_checkout_uses_the_shipped_snapshot(tmp_path, 
     manifest = read_manifest(shipped_manifest_path("cartpole-swingup", "none"))
     assert summary["ref_max_score"] == manifest["best_return"]
     assert summary["rwrl_policy"]["sha256"] == manifest_snapshot(manifest)[1]["sha256"]
+
+
+def test_policies_export_through_the_cli_and_its_one_line_errors(tiny_policies, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli(), ["policies", "export", str(tiny_policies), "--out", str(tmp_path / "cut")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{tmp_path / 'cut'}: best ") and "; 0.75: " in result.output
+    bad = runner.invoke(cli(), ["policies", "export", str(tiny_policies), "--out", str(tmp_path / "x"),
+                                "--fraction", "0.3"])
+    assert bad.exit_code == 2 and bad.output.count("\n") == 1
+    assert "fraction = 0.3: the manifest" in bad.output and not (tmp_path / "x").exists()
