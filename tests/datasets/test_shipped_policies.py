@@ -115,3 +115,23 @@ def test_policies_export_through_the_cli_and_its_one_line_errors(tiny_policies, 
                                 "--fraction", "0.3"])
     assert bad.exit_code == 2 and bad.output.count("\n") == 1
     assert "fraction = 0.3: the manifest" in bad.output and not (tmp_path / "x").exists()
+
+
+def test_behaviour_curves_page_reads_the_policies_folders(tiny_policies, tmp_path):
+    """benchmarks/behaviour_curves.py: one curve per run, its 0.75 snapshot and best return, a page and figure."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import behaviour_curves
+
+    out = tmp_path / "curves.json"
+    assert behaviour_curves.main(["--policies", str(tiny_policies.parent), "--out", str(out)]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    manifest = read_manifest(tiny_policies)
+    assert run["best_return"] == manifest["best_return"] and len(run["curve"]) == len(manifest["checkpoints"])
+    assert run["snapshot"]["env_steps"] == manifest_snapshot(manifest)[1]["env_steps"]
+    assert "| cartpole-swingup | none | 1,000 |" in out.with_suffix(".md").read_text()
+    assert (tmp_path / "behaviour_curves.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        behaviour_curves.main(["--policies", str(tmp_path / "empty"), "--out", str(out)])
