@@ -34,7 +34,6 @@ Choices (issue 28 asks for "only those [snapshots]; they are small"):
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from rwrl.datasets.behaviour_policies import (DEFAULT_BEHAVIOUR_FRACTION, DEFAULT_FRACTIONS, MANIFEST_FILE, POLICY_ONLY_META,
-                                              PolicyError, load_policy, read_manifest, snapshot_checksum,
+                                              PolicyError, load_policy, manifest_snapshot, read_manifest,
+                                              snapshot_checksum,
                                               write_manifest)
 from rwrl.storage.atomic_files import TMP_PREFIX, atomic_write_bytes
 
@@ -109,14 +109,8 @@ def export_policies(manifest_path: Path, dest: Path,
       PolicyError: a fraction is not in the manifest, or a snapshot does not export.
     """
     manifest = read_manifest(manifest_path)
+    chosen = [manifest_snapshot(manifest, f)[1] for f in fractions]  # names a fraction it lacks
     source_dir = Path(manifest.pop("_path")).parent
-    chosen = []
-    for f in fractions:
-        found = [s for s in manifest["snapshots"] if math.isclose(s["fraction"], f)]
-        if not found:
-            raise PolicyError(f"fraction = {f!r}: the manifest {manifest_path} has snapshots at "
-                              f"{[s['fraction'] for s in manifest['snapshots']]}")
-        chosen.append(found[0])
     dest = Path(dest)
     staging = dest.with_name(TMP_PREFIX + dest.name)  # a killed export leaves no shipped folder
     shutil.rmtree(staging, ignore_errors=True)

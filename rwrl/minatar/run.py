@@ -151,10 +151,10 @@ def finished_summary(run_dir: Path) -> dict[str, Any] | None:
 
 def check_same_run(run_dir: Path, config: MinAtarRunConfig) -> None:
     """Raise a ValueError when ``run_dir`` holds another run (naming the differing settings)."""
-    check_same_settings(run_dir, CONFIG_FILE, config_record(config))
+    check_same_settings(run_dir, CONFIG_FILE, _record(config))
 
 
-def config_record(config: MinAtarRunConfig) -> dict[str, Any]:
+def _record(config: MinAtarRunConfig) -> dict[str, Any]:
     """Return what ``config.json`` holds: the run's settings and its resolved agent config."""
     return {**config.to_dict(), "dqn_config": dataclasses.asdict(config.dqn_config())}
 
@@ -200,7 +200,7 @@ def run_minatar(config: MinAtarRunConfig, run_dir: Path, progress: bool = True, 
         done = finished_summary(run_dir)
         if done is not None:
             return done
-        atomic_write_bytes(run_dir / CONFIG_FILE, json_bytes(config_record(config)))
+        atomic_write_bytes(run_dir / CONFIG_FILE, json_bytes(_record(config)))
         trainer = _Trainer(config, run_dir)
         trainer.restore()
         reporter = ProgressReporter(config.frames, initial=trainer.frames, unit="frame",
@@ -439,5 +439,5 @@ class _Trainer:
 
 
 __all__ = ["CHECKPOINT_DIR", "CONFIG_FILE", "KIND", "METRICS_FILE", "MinAtarRunConfig", "PARAMS_FILE",
-           "REFITS_FILE", "SUMMARY_FILE", "check_same_run", "config_record", "episode_seed", "final_score", "finished_summary",
+           "REFITS_FILE", "SUMMARY_FILE", "check_same_run", "episode_seed", "final_score", "finished_summary",
            "read_episodes", "run_minatar"]
