@@ -137,15 +137,16 @@ def restore_runs(jobs: list[tuple], root: Path, archive: Path) -> int:
     """Write back each archived run a job asks for, with the same config, that ROOT lacks; return how many."""
     import gzip
 
-    from rwrl.minatar.run import CONFIG_FILE, METRICS_FILE, config_record, finished_summary
+    from rwrl.minatar.run import METRICS_FILE, check_same_run, finished_summary
     restored = 0
     for game, agent, seed, frames, overrides, _ in jobs:
         path = run_dir(root, game, agent, seed)
         kept = run_dir(archive, game, agent, seed)
         if finished_summary(path) is not None or finished_summary(kept) is None:
             continue
-        wanted = json.loads(json.dumps(config_record(_config(game, agent, seed, frames, overrides))))
-        if json.loads((kept / CONFIG_FILE).read_text()) != wanted:
+        try:
+            check_same_run(kept, _config(game, agent, seed, frames, overrides))
+        except ValueError:
             continue  # archived at other settings: this plan runs it afresh
         path.mkdir(parents=True, exist_ok=True)
         (path / METRICS_FILE).write_bytes(gzip.decompress((kept / (METRICS_FILE + ".gz")).read_bytes()))
@@ -156,11 +157,16 @@ def restore_runs(jobs: list[tuple], root: Path, archive: Path) -> int:
     return restored
 
 
+def plan(args: argparse.Namespace, overrides: dict[str, Any]) -> list[tuple]:
+    """Return the (game, agent, seed, frames, overrides, root) of every run the arguments ask for."""
+    return [(g, a, s, args.frames, overrides, str(args.root)) for g in args.games for a in args.agents
+            for s in range(args.seeds)]
+
+
 def run_all(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
     """Run every (game, agent, seed) not finished yet, ``--jobs`` at a time."""
     from rwrl.minatar.run import finished_summary
-    jobs = [(g, a, s, args.frames, overrides, str(args.root)) for g in args.games for a in args.agents
-            for s in range(args.seeds)]
+    jobs = plan(args, overrides)
     for job in jobs:  # every config checked (one line) before any run starts
         _config(*job[:5])
     if args.archive is not None:
@@ -382,9 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             parser.error(str(err).splitlines()[0])
     elif args.archive is not None:
-        jobs = [(g, a, k, args.frames, overrides, str(args.root)) for g in args.games for a in args.agents
-                for k in range(args.seeds)]
-        restore_runs(jobs, args.root, args.archive)
+        restore_runs(plan(args, overrides), args.root, args.archive)
     results = {"measured": results_page.stamp("lsdqn_minatar.py", argv), **summarize(args, overrides)}
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
