@@ -17,8 +17,13 @@ kill (or in a later sitting) and each stage continues where it stopped:
    makes the sets no agent of the sweep file trains on.
 3. The agents: ``sweeps/offline.toml`` as ordinary ``rwrl sweep``s, one
    directory per dataset ``ROOT/sweeps/<task>-<challenge>-<size>pct``
-   (3 agents x 2 tasks x none/easy x 5 %/20 % x 3 seeds);
+   (3 agents x 4 tasks x none/easy x 5 %/20 % x 3 seeds);
    ``--updates`` replaces the file's learner updates per run (reduced scale).
+
+A (task, challenge) with no behaviour policy (none in ``ROOT/policies`` and
+none shipped: humanoid-walk under ``easy`` today) is skipped by stages 2 and
+3 with a line naming the command that trains one; ``--stages policies``
+trains it.
 
 The table (``OUT/offline.md``, ``OUT/offline.json``): per dataset and
 agent the final normalized score (the last evaluation's return, 0 = the
@@ -59,7 +64,7 @@ from rwrl.datasets.shipped_policies import TRAINING_AGENT_CONFIG, TRAINING_STEPS
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_FILE = REPO / "sweeps" / "offline.toml"
 #: the datasets the agents of sweeps/offline.toml train on (stage 3).
-TASKS = ("cartpole-swingup", "walker-walk")
+TASKS = ("cartpole-swingup", "walker-walk", "quadruped-walk", "humanoid-walk")
 CHALLENGES = ("none", "easy")
 SIZES = (5, 20)
 #: env steps of the online run behind each task's behaviour policies: those of the
@@ -86,6 +91,33 @@ def make_policies(args: argparse.Namespace) -> None:
             print(f"  best return {manifest['best_return']:.1f}", flush=True)
 
 
+def behaviour_manifest(root: Path, task: str, challenge: str) -> Path | None:
+    """Return the behaviour manifest of ``task`` under ``challenge``: ROOT's run, else the shipped one.
+
+    None when neither exists (the caller skips that pair and says how to train it).
+    """
+    from rwrl.datasets.shipped_policies import shipped_manifest_path
+    for path in (root / "policies" / f"{task}-{challenge}" / "manifest.json",
+                 shipped_manifest_path(task, challenge)):
+        if path.exists():
+            return path
+    return None
+
+
+def _pairs_with_policy(args: argparse.Namespace, stage: str):
+    """Yield (task, challenge, manifest) for each pair that has a behaviour policy; say which do not."""
+    for task in args.tasks:
+        for challenge in args.challenges:
+            manifest = behaviour_manifest(args.root, task, challenge)
+            if manifest is None:
+                print(f"{stage}: {task} {challenge} skipped: no behaviour policy in "
+                      f"{args.root / 'policies'} and none shipped (train one: `python "
+                      f"benchmarks/offline.py --root {args.root} --tasks {task} --challenges "
+                      f"{challenge} --stages policies`)", flush=True)
+                continue
+            yield task, challenge, manifest
+
+
 def make_datasets(args: argparse.Namespace) -> None:
     """Stage 2: create (or continue, or find) each dataset; record time, rate and size."""
     from rwrl.storage.atomic_files import atomic_write_bytes
@@ -93,28 +125,25 @@ def make_datasets(args: argparse.Namespace) -> None:
     from rwrl.datasets.create import create_dataset
     record_path = args.root / DATASETS_FILE
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    for task in args.tasks:
-        for challenge in args.challenges:
-            for size in args.sizes:
-                dataset_id = naming.dataset_id(task, challenge, size)
-                policy = args.root / "policies" / f"{task}-{challenge}" / "manifest.json"
-                policy = policy if policy.exists() else None  # None: the shipped snapshot
-                fresh = not (store.dataset_dir(dataset_id) / "data").exists()
-                started = time.perf_counter()
-                summary = create_dataset(task, challenge, size, policy=policy,
-                                         progress=not args.no_progress)
-                seconds = time.perf_counter() - started
-                entry = record.get(dataset_id, {})
-                if fresh:  # a resumed generation's time covers only its last part
-                    steps = int(summary["steps"])
-                    entry = {"seconds": round(seconds, 1), "steps": steps,
-                             "steps_per_s": round(steps / seconds) if seconds > 0 else None}
-                entry["episodes"] = summary["episodes"]
-                entry["bytes"] = _dir_bytes(store.dataset_dir(dataset_id))
-                record[dataset_id] = entry
-                atomic_write_bytes(record_path, (json.dumps(record, indent=2, sort_keys=True)
-                                                 + "\n").encode())
-                print(f"dataset {dataset_id}: {entry}", flush=True)
+    for task, challenge, policy in _pairs_with_policy(args, "datasets"):
+        for size in args.sizes:
+            dataset_id = naming.dataset_id(task, challenge, size)
+            fresh = not (store.dataset_dir(dataset_id) / "data").exists()
+            started = time.perf_counter()
+            summary = create_dataset(task, challenge, size, policy=policy,
+                                     progress=not args.no_progress)
+            seconds = time.perf_counter() - started
+            entry = record.get(dataset_id, {})
+            if fresh:  # a resumed generation's time covers only its last part
+                steps = int(summary["steps"])
+                entry = {"seconds": round(seconds, 1), "steps": steps,
+                         "steps_per_s": round(steps / seconds) if seconds > 0 else None}
+            entry["episodes"] = summary["episodes"]
+            entry["bytes"] = _dir_bytes(store.dataset_dir(dataset_id))
+            record[dataset_id] = entry
+            atomic_write_bytes(record_path, (json.dumps(record, indent=2, sort_keys=True)
+                                             + "\n").encode())
+            print(f"dataset {dataset_id}: {entry}", flush=True)
 
 
 def run_agents(args: argparse.Namespace) -> None:
@@ -124,19 +153,18 @@ def run_agents(args: argparse.Namespace) -> None:
     invocation may add tasks, challenges or sizes without changing a recorded plan.
     """
     from rwrl.experiments.sweeps.plan import Overrides
-    for task in args.tasks:
-        for challenge in args.challenges:
-            for size in args.sizes:
-                if task not in TASKS or size not in SIZES:
-                    continue  # a dataset made for its own sake: no agent of the sweep file uses it
-                level = f"{challenge}-{size}pct"
-                name = f"{task}-{level}"
-                sweep_file.run_sweep_file(
-                    SWEEP_FILE, args.root / "sweeps" / name,
-                    Overrides(seeds=args.seeds, steps=args.updates, envs=(task,)),
-                    workers=args.workers, progress=not args.no_progress,
-                    keep=lambda run, level=level: run.level == level,
-                    archive=args.archive / name if args.archive else None)
+    for task, challenge, _ in _pairs_with_policy(args, "agents"):
+        for size in args.sizes:
+            if task not in TASKS or size not in SIZES:
+                continue  # a dataset made for its own sake: no agent of the sweep file uses it
+            level = f"{challenge}-{size}pct"
+            name = f"{task}-{level}"
+            sweep_file.run_sweep_file(
+                SWEEP_FILE, args.root / "sweeps" / name,
+                Overrides(seeds=args.seeds, steps=args.updates, envs=(task,)),
+                workers=args.workers, progress=not args.no_progress,
+                keep=lambda run, level=level: run.level == level,
+                archive=args.archive / name if args.archive else None)
 
 
 def _scores(root: Path) -> tuple[dict[tuple[str, str], list[float]], set[int]]:

@@ -47,7 +47,7 @@ import offline  # benchmarks/offline.py: the policies and datasets stages
 import sweep_file
 
 REPO = Path(__file__).resolve().parents[1]
-TASKS = offline.TASKS
+TASKS = ("cartpole-swingup", "walker-walk")
 #: benchmark method -> (rwrl ope method, FQE critic): FQE with the scalar critic, the C51 critic, max-ent.
 #: fqe-ls: the scalar critic with least-squares refits of its last layer (LS-FQE).
 METHODS = {"fqe": ("fqe", "scalar"), "fqe-dist": ("fqe", "distributional"), "maxent": ("maxent", None),

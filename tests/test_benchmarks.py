@@ -221,6 +221,38 @@ def test_offline_benchmark_makes_every_published_dataset_but_trains_only_the_swe
     assert "| quadruped-walk | none | 300000 | 700.0 | 200000: 512.0 |" in text
 
 
+def test_offline_benchmark_skips_a_task_without_behaviour_policy_and_names_the_command(tmp_path, capsys):
+    import offline
+    from rwrl.datasets.shipped_policies import shipped_tasks
+
+    assert "humanoid-walk-easy" not in shipped_tasks()  # the pair this test relies on having none
+    assert offline.main(["--root", str(tmp_path), "--out", str(tmp_path / "out"), "--tasks", "humanoid-walk",
+                         "--challenges", "easy", "--sizes", "5", "--stages", "datasets,agents"]) == 0
+    out = capsys.readouterr().out
+    for stage in ("datasets", "agents"):
+        assert (f"{stage}: humanoid-walk easy skipped: no behaviour policy in {tmp_path / 'policies'} and none "
+                f"shipped (train one: `python benchmarks/offline.py --root {tmp_path} --tasks humanoid-walk "
+                "--challenges easy --stages policies`)") in out
+    assert not (tmp_path / "sweeps").exists() and not (tmp_path / "datasets").exists()
+    # a shipped pair resolves to the shipped manifest; ROOT's own run wins over it
+    assert offline.behaviour_manifest(tmp_path, "humanoid-walk", "none").parent.name == "humanoid-walk-none"
+    (tmp_path / "policies" / "humanoid-walk-none").mkdir(parents=True)
+    (tmp_path / "policies" / "humanoid-walk-none" / "manifest.json").write_text("{}")
+    assert offline.behaviour_manifest(tmp_path, "humanoid-walk", "none") == (
+        tmp_path / "policies" / "humanoid-walk-none" / "manifest.json")
+
+
+def test_offline_sweep_file_trains_on_every_task_with_its_own_dataset():
+    import offline
+    from rwrl.experiments.sweeps.plan import load_plan
+
+    runs = load_plan(offline.SWEEP_FILE).runs
+    assert {r.config.env for r in runs} == set(offline.TASKS)
+    assert len(runs) == 3 * 4 * 4 * 3  # agents x tasks x (challenge, size) x seeds
+    for run in runs:
+        assert run.config.dataset == f"rwrl/{run.config.env}-{run.level}-v0"
+
+
 def test_offline_merge_fills_what_root_lacks_and_roots_figures_win(tmp_path):
     import offline
     from rwrl.datasets.behaviour_policies import MANIFEST_FORMAT, write_manifest
