@@ -167,8 +167,6 @@ def run_all(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
     """Run every (game, agent, seed) not finished yet, ``--jobs`` at a time."""
     from rwrl.minatar.run import finished_summary
     jobs = plan(args, overrides)
-    for job in jobs:  # every config checked (one line) before any run starts
-        _config(*job[:5])
     if args.archive is not None:
         print(f"restored {restore_runs(jobs, args.root, args.archive)} finished runs from {args.archive}",
               file=sys.stderr, flush=True)
@@ -383,10 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.ls_every is not None:
         overrides["ls_every"] = args.ls_every
     if not args.summarize_only:
-        try:
-            run_all(args, overrides)
+        try:  # every config checked (one line) before any run starts
+            for job in plan(args, overrides):
+                _config(*job[:5])
         except ValueError as err:
             parser.error(str(err).splitlines()[0])
+        run_all(args, overrides)  # an error in a run is not a usage error: its traceback shows
     elif args.archive is not None:
         restore_runs(plan(args, overrides), args.root, args.archive)
     results = {"measured": results_page.stamp("lsdqn_minatar.py", argv), **summarize(args, overrides)}

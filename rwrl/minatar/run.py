@@ -372,12 +372,14 @@ class _Trainer:
         from rwrl.storage.checkpoint import Checkpoint, flatten_pytree, save_checkpoint, write_chunk
         directory = self.run_dir / CHECKPOINT_DIR
         written = self.replay.written
-        if written > self.saved_rows:
-            entry = write_chunk(directory, f"replay_{self.saved_rows:012d}_{written:012d}",
-                                self.replay.export_rows(self.saved_rows))
-            self.chunks.append({**entry, "first": self.saved_rows, "count": written - self.saved_rows})
-            self.saved_rows = written
         oldest = written - len(self.replay)
+        # The ring may have wrapped past the last checkpoint's rows (checkpoint_every > capacity):
+        # only those it still holds are saved.
+        first = max(self.saved_rows, oldest)
+        if written > first:
+            entry = write_chunk(directory, f"replay_{first:012d}_{written:012d}", self.replay.export_rows(first))
+            self.chunks.append({**entry, "first": first, "count": written - first})
+        self.saved_rows = written
         self.chunks = [c for c in self.chunks if c["first"] + c["count"] > oldest]
         self.metrics_file.sync()
         self.refit_file.sync()

@@ -96,6 +96,18 @@ def test_a_killed_run_resumes_into_the_uninterrupted_rows(finished, tmp_path):
     assert _rows(out, "refits.jsonl") == _rows(finished, "refits.jsonl")
 
 
+def test_a_checkpoint_after_the_replay_wrapped_saves_what_it_holds_and_resumes(finished, tmp_path):
+    # checkpoint_every above the replay's capacity (the benchmark's 250,000 frames against 100,000):
+    # by the first checkpoint the ring has dropped its oldest rows; it saves the 400 it holds.
+    out = tmp_path / "wrapped"
+    assert run_minatar(_config(checkpoint_every=700), out, progress=False, stop_after=1_000) is None
+    checkpoint = load_latest(out / "checkpoints")
+    assert checkpoint.step >= 700 and [c["count"] for c in checkpoint.meta["chunks"]] == [AGENT["replay_capacity"]]
+    run_minatar(_config(checkpoint_every=700), out, progress=False)
+    assert _rows(out) == _rows(finished)
+    assert _rows(out, "refits.jsonl") == _rows(finished, "refits.jsonl")
+
+
 def test_a_finished_run_is_left_alone_and_another_run_is_refused(finished, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(finished, out)
