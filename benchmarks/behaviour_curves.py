@@ -28,8 +28,25 @@ import results_page  # noqa: E402
 COLORS = {"none": "C0", "easy": "C1"}
 
 
+def _shipped_checksum(task: str, challenge: str) -> str | None:
+    """Return the full checkpoint checksum of the snapshot rwrl ships for the pair, or None."""
+    from rwrl.datasets.shipped_policies import shipped_manifest_path
+    path = shipped_manifest_path(task, challenge)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["snapshots"][0].get("full_sha256")
+
+
+def config_label(agent_config: dict[str, Any]) -> str:
+    """Name a behaviour run's D4PG config: its preset, or the defaults (D4PG's paper preset)."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(agent_config.items())) or "paper preset"
+
+
 def read_runs(folder: Path) -> list[dict[str, Any]]:
-    """Return one entry per ``folder/*/manifest.json``: the run's facts and its curve, by env steps."""
+    """Return one entry per ``folder/*/manifest.json``: the run's facts and its curve, by env steps.
+
+    ``shipped``: whether its 0.75 snapshot is the one rwrl ships (the same full checkpoint checksum).
+    """
     from rwrl.datasets.behaviour_policies import DEFAULT_BEHAVIOUR_FRACTION, manifest_snapshot, read_manifest
     runs = []
     for path in sorted(Path(folder).glob("*/manifest.json")):
@@ -42,23 +59,27 @@ def read_runs(folder: Path) -> list[dict[str, Any]]:
                      "agent_config": config["run"].get("agent_config", {}),
                      "best_return": manifest["best_return"],
                      "snapshot": {"env_steps": snapshot["env_steps"], "mean_return": snapshot["mean_return"]},
+                     "shipped": snapshot["sha256"] == _shipped_checksum(manifest["task"], manifest["challenge"]),
                      "curve": [[e["env_steps"], e["mean_return"], e["std_return"]] for e in points]})
     return runs
 
 
 def page(results: dict[str, Any], source: str, date: str | None = None, machine: str | None = None) -> str:
     meta = results_page.measured(results, date, machine)
-    rows = [[r["task"], r["challenge"], f"{r['steps']:,}", results_page.fmt(r["curve"][0][1], ".1f"),
-             results_page.fmt(r["best_return"], ".1f"),
-             f"{r['snapshot']['env_steps']:,}: {r['snapshot']['mean_return']:.1f}", len(r["curve"])]
+    rows = [[r["task"], r["challenge"], config_label(r["agent_config"]), f"{r['steps']:,}",
+             results_page.fmt(r["curve"][0][1], ".1f"), results_page.fmt(r["best_return"], ".1f"),
+             f"{r['snapshot']['env_steps']:,}: {r['snapshot']['mean_return']:.1f}", len(r["curve"]),
+             "yes" if r.get("shipped") else "no"]
             for r in results["runs"]]
-    body = [f"Each run: `rwrl policies train TASK --challenge C --steps N` with "
-            f"`--agent-config preset=fast` (seed 0); every checkpoint's mean return over its evaluation "
-            f"episodes (10) on the batched env, no exploration noise. The 0.75 snapshot generates the "
-            f"datasets and is the one rwrl ships ([docs/datasets.md](../../docs/datasets.md)); the best "
-            f"return is the datasets' `ref_max_score`. Figure: [behaviour_curves.png](behaviour_curves.png).", "",
-            *results_page.table(["task", "challenge", "env steps", "return at step 0", "best return",
-                                 "0.75 snapshot (step: return)", "checkpoints"], rows, "lllrrlr")]
+    body = ["Each run: `rwrl policies train TASK --challenge C --steps N` with the D4PG config named "
+            "(`--agent-config preset=fast`, or none: the paper preset), seed 0; every checkpoint's mean "
+            "return over its evaluation episodes (10) on the batched env, no exploration noise. The 0.75 "
+            "snapshot generates the datasets; `shipped`: it is the one rwrl ships "
+            "([docs/datasets.md](../../docs/datasets.md)), whose best return is the datasets' "
+            "`ref_max_score`. Figure: [behaviour_curves.png](behaviour_curves.png) (dashed: not shipped).", "",
+            *results_page.table(["task", "challenge", "D4PG config", "env steps", "return at step 0",
+                                 "best return", "0.75 snapshot (step: return)", "checkpoints", "shipped"],
+                                rows, "llllrrlrl")]
     return results_page.render_page(
         "Behaviour runs of the shipped snapshots: learning curves", meta["command"], meta["date"],
         meta["machine"], [(None, body)], source=Path(source).name,
@@ -75,7 +96,8 @@ def write_figure(results: dict[str, Any], folder: Path) -> Path:
         for r in (r for r in results["runs"] if r["task"] == task):
             steps, mean, std = (list(x) for x in zip(*r["curve"]))
             color = COLORS.get(r["challenge"], "C2")
-            ax.plot(steps, mean, marker=".", color=color, label=r["challenge"])
+            ax.plot(steps, mean, marker=".", color=color, linestyle="-" if r.get("shipped", True) else "--",
+                    label=f"{r['challenge']} ({config_label(r['agent_config'])})")
             ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                             color=color, alpha=0.2)
             ax.plot([r["snapshot"]["env_steps"]], [r["snapshot"]["mean_return"]], "k*", markersize=9)

@@ -59,7 +59,7 @@ from pathlib import Path
 
 import sweep_file
 from rwrl.datasets import naming
-from rwrl.datasets.shipped_policies import TRAINING_AGENT_CONFIG, TRAINING_STEPS
+from rwrl.datasets.shipped_policies import training_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_FILE = REPO / "sweeps" / "offline.toml"
@@ -67,10 +67,10 @@ SWEEP_FILE = REPO / "sweeps" / "offline.toml"
 TASKS = ("cartpole-swingup", "walker-walk", "quadruped-walk", "humanoid-walk")
 CHALLENGES = ("none", "easy")
 SIZES = (5, 20)
-#: env steps of the online run behind each task's behaviour policies: those of the
-#: snapshots rwrl ships (``rwrl.datasets.shipped_policies``); the best checkpoint is the
-#: 100 % of the dataset's normalized score.
-POLICY_STEPS = TRAINING_STEPS
+#: the online run behind each task's behaviour policies: that of the snapshots rwrl ships
+#: (``rwrl.datasets.shipped_policies.training_recipe``: env steps and D4PG config per task and
+#: challenge; ``--policy-steps`` replaces the steps); the best checkpoint is the 100 % of the
+#: dataset's normalized score.
 DATASETS_FILE = "datasets.json"
 
 
@@ -85,9 +85,9 @@ def make_policies(args: argparse.Namespace) -> None:
         for challenge in args.challenges:
             out = args.root / "policies" / f"{task}-{challenge}"
             print(f"policies {task} {challenge} -> {out}", flush=True)
-            manifest = train_behaviour_policies(task, challenge, out, steps=args.policy_steps[task],
-                                                agent_config=TRAINING_AGENT_CONFIG,
-                                                progress=not args.no_progress)
+            steps, agent_config = training_recipe(task, challenge)
+            manifest = train_behaviour_policies(task, challenge, out, steps=args.policy_steps.get(task, steps),
+                                                agent_config=agent_config, progress=not args.no_progress)
             print(f"  best return {manifest['best_return']:.1f}", flush=True)
 
 
@@ -276,7 +276,8 @@ def summarize(args: argparse.Namespace) -> Path:
 
 
 def _policy_steps(text: str) -> dict[str, int]:
-    steps = dict(POLICY_STEPS)
+    """Parse ``TASK=STEPS,...``: the behaviour runs' env steps that replace ``training_recipe``'s."""
+    steps = {}
     for pair in filter(None, text.split(",")):
         task, _, value = pair.partition("=")
         steps[task] = int(value)
@@ -294,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates", type=int, default=None,
                         help="learner updates per run (default: the sweep file's)")
     parser.add_argument("--policy-steps", default="",
-                        help="TASK=STEPS,... env steps of the behaviour run (default "
-                             f"{POLICY_STEPS})")
+                        help="TASK=STEPS,... env steps of the behaviour run (default: the shipped "
+                             "snapshots' runs, rwrl.datasets.shipped_policies.training_recipe)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--stages", default="datasets,agents",
                         help="of policies,datasets,agents; without policies the datasets use the "

@@ -131,7 +131,22 @@ def test_behaviour_curves_page_reads_the_policies_folders(tiny_policies, tmp_pat
     manifest = read_manifest(tiny_policies)
     assert run["best_return"] == manifest["best_return"] and len(run["curve"]) == len(manifest["checkpoints"])
     assert run["snapshot"]["env_steps"] == manifest_snapshot(manifest)[1]["env_steps"]
-    assert "| cartpole-swingup | none | 1,000 |" in out.with_suffix(".md").read_text()
+    (row,) = [line for line in out.with_suffix(".md").read_text().splitlines()
+              if line.startswith("| cartpole-swingup | none | ")]
+    assert " | 1,000 | " in row and row.endswith(" | 3 | no |")  # env steps; 3 checkpoints; not the shipped one
     assert (tmp_path / "behaviour_curves.png").stat().st_size > 0
     with pytest.raises(SystemExit):
         behaviour_curves.main(["--policies", str(tmp_path / "empty"), "--out", str(out)])
+
+
+def test_training_recipe_names_each_shipped_runs_steps_and_config():
+    from rwrl.datasets.shipped_policies import training_recipe
+
+    assert training_recipe("walker-walk", "easy") == (300_000, {"preset": "fast"})
+    assert training_recipe("humanoid-walk", "none") == (2_000_000, {"preset": "fast"})
+    assert training_recipe("quadruped-walk", "none") == (500_000, {"preset": "fast"})
+    assert training_recipe("quadruped-walk", "easy") == (300_000, {})  # the paper preset: fast did not learn it
+    for name in shipped_policies.shipped_tasks():  # each shipped run was trained with its recipe's config
+        task, challenge = name.rsplit("-", 1)
+        config = json.loads((shipped_policies.SHIPPED_ROOT / name / "run" / "config.json").read_text())
+        assert config["run"]["agent_config"] == training_recipe(task, challenge)[1], name
