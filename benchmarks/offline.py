@@ -118,6 +118,19 @@ def _pairs_with_policy(args: argparse.Namespace, stage: str):
             yield task, challenge, manifest
 
 
+def dataset_score(dataset_id: str, summary: dict) -> dict[str, float]:
+    """Return the dataset's mean episode return and its normalized score (D4RL's dataset score).
+
+    The score is 100 * (mean - ref_min_score) / (ref_max_score - ref_min_score): 0 the random
+    policy, 100 the best behaviour checkpoint, as the agents' scores are.
+    """
+    import minari
+    returns = [float(episode.rewards.sum()) for episode in minari.load_dataset(dataset_id).iterate_episodes()]
+    mean = sum(returns) / len(returns)
+    low, high = summary["ref_min_score"], summary["ref_max_score"]
+    return {"mean_return": round(mean, 2), "score": round(100 * (mean - low) / (high - low), 1)}
+
+
 def make_datasets(args: argparse.Namespace) -> None:
     """Stage 2: create (or continue, or find) each dataset; record time, rate and size."""
     from rwrl.storage.atomic_files import atomic_write_bytes
@@ -140,6 +153,7 @@ def make_datasets(args: argparse.Namespace) -> None:
                          "steps_per_s": round(steps / seconds) if seconds > 0 else None}
             entry["episodes"] = summary["episodes"]
             entry["bytes"] = _dir_bytes(store.dataset_dir(dataset_id))
+            entry.update(dataset_score(dataset_id, summary))
             record[dataset_id] = entry
             atomic_write_bytes(record_path, (json.dumps(record, indent=2, sort_keys=True)
                                              + "\n").encode())
@@ -265,11 +279,14 @@ def summarize(args: argparse.Namespace) -> Path:
             lines.append(f"| {p['task']} | {p['challenge']} | {p['steps']} | {p['best_return']:.1f} | "
                          f"{p['snapshot_step']}: {p['snapshot_return']:.1f} |")
     if record:
-        lines += ["", "Datasets: episodes, size on disk, generation rate (env steps/s).", "",
-                  "| dataset | episodes | MB | steps/s |", "|---|---:|---:|---:|"]
+        lines += ["", "Datasets: episodes, size on disk, generation rate (env steps/s), mean episode "
+                  "return and its normalized score (the dataset's score: 0 random, 100 the best "
+                  "behaviour checkpoint).", "",
+                  "| dataset | episodes | MB | steps/s | mean return | score |", "|---|---:|---:|---:|---:|---:|"]
         for dataset_id, entry in sorted(record.items()):
             lines.append(f"| `{dataset_id}` | {entry.get('episodes')} | "
-                         f"{entry.get('bytes', 0) / 1e6:.1f} | {entry.get('steps_per_s', '–')} |")
+                         f"{entry.get('bytes', 0) / 1e6:.1f} | {entry.get('steps_per_s', '–')} | "
+                         f"{entry.get('mean_return', '–')} | {entry.get('score', '–')} |")
     table = {"scores": {f"{d}|{a}": v for (d, a), v in scores.items()}, "checks": checks,
              "datasets": record, "policies": policies, "updates": sorted(updates)}
     return sweep_file.write_tables(args.out, "offline", lines, table)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,6 +252,19 @@ def test_offline_sweep_file_trains_on_every_task_with_its_own_dataset():
     assert len(runs) == 3 * 4 * 4 * 3  # agents x tasks x (challenge, size) x seeds
     for run in runs:
         assert run.config.dataset == f"rwrl/{run.config.env}-{run.level}-v0"
+
+
+def test_offline_dataset_score_is_the_mean_episode_return_normalized(tmp_path, monkeypatch):
+    import offline
+    from tests.agents.offline_fixtures import buffers_dataset
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    episodes = [{"observations": np.zeros((n + 1, 2)), "actions": np.zeros((n, 1)), "rewards": np.full(n, r),
+                 "terminations": np.zeros(n, bool), "truncations": np.arange(n) == n - 1}
+                for n, r in ((4, 1.0), (2, 3.0))]  # returns 4 and 6
+    buffers_dataset("toy/score-v0", episodes, obs_size=2, action_size=1)
+    score = offline.dataset_score("toy/score-v0", {"ref_min_score": 1.0, "ref_max_score": 9.0})
+    assert score == {"mean_return": 5.0, "score": 50.0}  # 100 * (5 - 1) / (9 - 1)
 
 
 def test_offline_merge_fills_what_root_lacks_and_roots_figures_win(tmp_path):
