@@ -259,9 +259,9 @@ def summarize(args: argparse.Namespace) -> Path:
     lines = ["# Offline benchmark: normalized score (0 = random policy, 100 = best behaviour snapshot)",
              "", f"{source}; learner updates per run: "
              f"{sorted(updates)}; each cell: final evaluation's normalized score, mean over "
-             "seeds [95 % bootstrap interval], n seeds finished.", "",
-             "| dataset | " + " | ".join(agents) + " | CRR >= BC? | all > random? |",
-             "|---|" + "---:|" * len(agents) + "---|---|"]
+             "seeds [95 % bootstrap interval], n seeds finished.", ""]
+    lines += (["| dataset | " + " | ".join(agents) + " | CRR >= BC? | all > random? |",
+               "|---|" + "---:|" * len(agents) + "---|---|"] if agents else ["No agent run has finished yet."])
     checks = {}
     for dataset in datasets:
         means = {a: float(np.mean(scores[(dataset, a)])) for a in agents if scores.get((dataset, a))}

@@ -220,6 +220,7 @@ def test_offline_benchmark_makes_every_published_dataset_but_trains_only_the_swe
     assert not (tmp_path / "sweeps").exists()
     text = (tmp_path / "out" / "offline.md").read_text()
     assert "| quadruped-walk | none | 300000 | 700.0 | 200000: 512.0 |" in text
+    assert "No agent run has finished yet." in text and "| dataset |  |" not in text
 
 
 def test_offline_benchmark_skips_a_task_without_behaviour_policy_and_names_the_command(tmp_path, capsys):
