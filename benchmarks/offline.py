@@ -96,12 +96,12 @@ def behaviour_manifest(root: Path, task: str, challenge: str) -> Path | None:
 
     None when neither exists (the caller skips that pair and says how to train it).
     """
-    from rwrl.datasets.shipped_policies import shipped_manifest_path
-    for path in (root / "policies" / f"{task}-{challenge}" / "manifest.json",
-                 shipped_manifest_path(task, challenge)):
-        if path.exists():
-            return path
-    return None
+    from rwrl.datasets.behaviour_policies import PolicyError
+    from rwrl.datasets.create import default_policy_path
+    try:
+        return default_policy_path(task, challenge, root / "policies")
+    except PolicyError:
+        return None
 
 
 def _pairs_with_policy(args: argparse.Namespace, stage: str):

@@ -52,17 +52,17 @@ DEFAULT_NUM_ENVS = 50
 DEFAULT_REF_EPISODES = 20
 
 
-def default_policy_path(task: str, challenge: str) -> Path:
+def default_policy_path(task: str, challenge: str, policies: Path = Path("policies")) -> Path:
     """Return the manifest a dataset uses when no policy is named.
 
-    ``policies/<task>-<challenge>/manifest.json`` (where ``rwrl policies
-    train`` puts a task's manifest by convention) when it exists, else the
-    snapshot shipped with rwrl (``rwrl.datasets.shipped_policies``).
+    ``<policies>/<task>-<challenge>/manifest.json`` (``policies/``: where ``rwrl
+    policies train`` puts a task's manifest by convention) when it exists, else
+    the snapshot shipped with rwrl (``rwrl.datasets.shipped_policies``).
 
     Raises:
       PolicyError: neither exists; the message names both and the command that trains one.
     """
-    local = Path("policies") / f"{task}-{challenge}" / "manifest.json"
+    local = Path(policies) / f"{task}-{challenge}" / "manifest.json"
     if local.exists():
         return local
     shipped = shipped_manifest_path(task, challenge)
