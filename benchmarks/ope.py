@@ -26,11 +26,23 @@ kept on the next invocation (the true values are cached beside them, so the
 second method reuses the first one's rollouts); within one, each policy's
 estimate is kept as it is made, so a kill loses at most one policy's work.
 
+``--archive DIR`` (the committed one: ``benchmarks/results/archive/ope``) makes
+the benchmark continue from a fresh checkout: each task's policy set is kept
+there as policy-only copies of every checkpoint (``rwrl policies export
+--every-checkpoint``, about 80 KB each) as soon as it is trained, and restored
+into a ROOT that has none (no training then; the dataset is made from the
+restored 0.75 snapshot, which acts exactly as the full one); the estimates, the
+per-policy partial results and the true values are written there too, and the
+estimates are made against the archived set, so results made on one machine
+and continued on another belong to one policy set.
+
 Usage::
 
     python benchmarks/ope.py --root runs/offline                       # both tasks, both methods
     python benchmarks/ope.py --root runs/offline --tasks cartpole-swingup --fqe-steps 20000
     python benchmarks/ope.py --root runs/offline --summarize-only
+    python benchmarks/ope.py --root runs/ope --archive benchmarks/results/archive/ope \
+        --methods fqe,fqe-ls,fqe-dist,maxent                   # continues on any checkout
 
 Writes ``OUT/ope.md`` and ``OUT/ope.json``.
 """
@@ -62,7 +74,38 @@ def method_label(args: argparse.Namespace, method: str) -> str:
 
 
 def result_path(args: argparse.Namespace, task: str, method: str) -> Path:
-    return args.root / "ope" / f"{task}-none-{args.size}pct-{method_label(args, method)}.json"
+    folder = args.archive / "ope" if args.archive else args.root / "ope"
+    return folder / f"{task}-none-{args.size}pct-{method_label(args, method)}.json"
+
+
+def policy_set(args: argparse.Namespace, task: str) -> Path:
+    """Return the folder of ``task``'s policy set: the archived copy if archiving, else ROOT's run."""
+    base = args.archive if args.archive else args.root
+    return base / "policies" / f"{task}-none"
+
+
+def make_policy_sets(args: argparse.Namespace, stages: argparse.Namespace) -> None:
+    """Train each task's behaviour run; with an archive, restore it from there or keep it there."""
+    import shutil
+
+    from rwrl.datasets.behaviour_policies import MANIFEST_FILE
+    from rwrl.datasets.shipped_policies import export_policies
+    to_train = []
+    for task in args.tasks:
+        ours, kept = args.root / "policies" / f"{task}-none", policy_set(args, task)
+        if args.archive and (kept / MANIFEST_FILE).is_file():
+            if not (ours / MANIFEST_FILE).is_file():
+                shutil.rmtree(ours, ignore_errors=True)
+                shutil.copytree(kept, ours)
+                print(f"policies {task}: restored from {kept} (no training)", flush=True)
+        else:
+            to_train.append(task)
+    offline.make_policies(argparse.Namespace(**{**vars(stages), "tasks": to_train}))
+    for task in to_train:
+        if args.archive:
+            export_policies(args.root / "policies" / f"{task}-none", policy_set(args, task),
+                            every_checkpoint=True)
+            print(f"policies {task}: policy set kept in {policy_set(args, task)}", flush=True)
 
 
 def estimate_all(args: argparse.Namespace) -> None:
@@ -82,7 +125,7 @@ def estimate_all(args: argparse.Namespace) -> None:
             print(f"ope {task} {method} -> {out}", flush=True)
             ope_method, critic = METHODS[method]
             result = run_ope(naming.dataset_id(task, "none", args.size),
-                             args.root / "policies" / f"{task}-none", ope_method, ope_loader, out,
+                             policy_set(args, task), ope_method, ope_loader, out,
                              settings=settings,
                              fqe_config=FQEConfig(discount=settings.discount, num_steps=args.fqe_steps,
                                                   critic=critic or "scalar",
@@ -95,7 +138,8 @@ def estimate_all(args: argparse.Namespace) -> None:
 def summarize(args: argparse.Namespace) -> Path:
     """Write OUT/ope.md and OUT/ope.json from the finished results."""
     lines = ["# Off-policy evaluation: DOPE metrics over each task's policy set", "",
-             f"`python benchmarks/ope.py --root {args.root} --size {args.size} --fqe-steps "
+             f"`python benchmarks/ope.py --root {args.root}"
+             + (f" --archive {args.archive}" if args.archive else "") + f" --size {args.size} --fqe-steps "
              f"{args.fqe_steps} --episodes {args.episodes}`; dataset `<task>-none-{args.size}pct`, "
              "policies: every checkpoint of the behaviour run; value: discounted return "
              "(gamma 0.99); intervals: 95 % bootstrap over policies.", "",
@@ -146,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy-steps", default="", help="as benchmarks/offline.py")
     parser.add_argument("--stages", default="policies,datasets,estimates")
     parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--archive", type=Path, default=None,
+                        help="keep the policy sets and results here (commit it) and continue from it")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.tasks = [t for t in args.tasks.split(",") if t]
@@ -168,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                                     policy_steps=offline._policy_steps(args.policy_steps))
         wanted = set(args.stages.split(","))
         if "policies" in wanted:
-            offline.make_policies(stages)
+            make_policy_sets(args, stages)
         if "datasets" in wanted:
             offline.make_datasets(stages)
         if "estimates" in wanted:

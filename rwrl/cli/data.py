@@ -73,7 +73,9 @@ def policies_export(
         source: Path = typer.Argument(..., help="a policies directory (or its manifest.json)"),
         out: Optional[Path] = typer.Option(None, help="the folder to write; default: the shipped "
                                            "folder of the manifest's task and challenge"),
-        fraction: list[float] = typer.Option([0.75], help="the snapshots to keep (repeat)")) -> None:
+        fraction: list[float] = typer.Option([0.75], help="the snapshots to keep (repeat)"),
+        every_checkpoint: bool = typer.Option(False, help="keep every checkpoint of the run too: "
+                                              "the policy set off-policy evaluation ranks")) -> None:
     """Write policy-only copies of a run's snapshots: the behaviour snapshots rwrl ships."""
     from rwrl.datasets.behaviour_policies import PolicyError, read_manifest
     from rwrl.datasets.shipped_policies import describe, export_policies, shipped_manifest_path
@@ -81,7 +83,7 @@ def policies_export(
         if out is None:
             manifest = read_manifest(source)
             out = shipped_manifest_path(manifest["task"], manifest["challenge"]).parent
-        export_policies(source, out, tuple(fraction))
+        export_policies(source, out, tuple(fraction), every_checkpoint)
     except PolicyError as err:
         _fail(str(err))
     except OSError as err:

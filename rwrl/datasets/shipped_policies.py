@@ -29,6 +29,9 @@ Choices (issue 28 asks for "only those [snapshots]; they are small"):
   run's facts; its ``checkpoints`` list keeps only the shipped snapshots, with
   their sha256 recomputed over the cut checkpoint; ``exported_from`` records
   the full run's snapshot checksums.
+* ``every_checkpoint=True`` (``rwrl policies export --every-checkpoint``) cuts
+  every checkpoint of the run instead: the policy set off-policy evaluation
+  ranks (``benchmarks/ope.py --archive`` keeps one per task), about 80 KB each.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from rwrl.datasets.behaviour_policies import (DEFAULT_BEHAVIOUR_FRACTION, DEFAULT_FRACTIONS, MANIFEST_FILE, POLICY_ONLY_META,
+from rwrl.datasets.behaviour_policies import (DEFAULT_BEHAVIOUR_FRACTION, MANIFEST_FILE, POLICY_ONLY_META,
                                               PolicyError, load_policy, manifest_snapshot, read_manifest,
                                               snapshot_checksum,
                                               write_manifest)
@@ -83,15 +86,19 @@ def shipped_tasks() -> list[str]:
                   if not p.parent.name.startswith(TMP_PREFIX))
 
 
-def _cut_checkpoint(source: Path, dest_checkpoints: Path) -> Path:
-    """Write a policy-only copy of checkpoint ``source`` under ``dest_checkpoints``; return it."""
+def _cut_checkpoint(source: Path, dest_checkpoints: Path, keep: int) -> Path:
+    """Write a policy-only copy of checkpoint ``source`` under ``dest_checkpoints``; return it.
+
+    ``keep``: how many cut checkpoints the folder holds once this one is written (at least
+    the number the export writes: saving prunes the oldest beyond it).
+    """
     from rwrl.storage.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     saved = load_checkpoint(source)
     kept = {k: v for k, v in saved.groups["state"].items() if k.startswith(ACTING_LEAVES)}
     if not kept:
         raise PolicyError(f"snapshot {source}: its state has no leaf under {', '.join(ACTING_LEAVES)}")
     cut = Checkpoint(step=saved.step, groups={"state": kept}, meta={POLICY_ONLY_META: list(ACTING_LEAVES)})
-    return save_checkpoint(dest_checkpoints, cut, keep=len(DEFAULT_FRACTIONS))
+    return save_checkpoint(dest_checkpoints, cut, keep=keep)
 
 
 def _check_same_actions(full: Path, cut: Path, seed: int = 0, batch: int = 64) -> None:
@@ -104,13 +111,16 @@ def _check_same_actions(full: Path, cut: Path, seed: int = 0, batch: int = 64) -
 
 
 def export_policies(manifest_path: Path, dest: Path,
-                    fractions: tuple[float, ...] = (DEFAULT_BEHAVIOUR_FRACTION,)) -> dict[str, Any]:
+                    fractions: tuple[float, ...] = (DEFAULT_BEHAVIOUR_FRACTION,),
+                    every_checkpoint: bool = False) -> dict[str, Any]:
     """Write the policy-only copy of a policies directory's ``fractions`` snapshots to ``dest``.
 
     Args:
       manifest_path: a ``rwrl policies train`` manifest (or its directory).
       dest: the shipped folder to (re)write, e.g. ``SHIPPED_ROOT / "cartpole-swingup-none"``.
       fractions: the snapshots to keep, each one listed in the manifest.
+      every_checkpoint: also keep every other checkpoint of the run (the whole policy set,
+        listed under ``checkpoints`` in the run's order); the snapshots stay ``fractions``.
 
     Returns:
       The written manifest.
@@ -127,18 +137,20 @@ def export_policies(manifest_path: Path, dest: Path,
     (staging / "run").mkdir(parents=True)
     atomic_write_bytes(staging / "run" / "config.json",
                        (source_dir / "run" / "config.json").read_bytes())
-    exported, cut_paths = [], {}
-    for entry in chosen:
-        if entry["path"] not in cut_paths:
+    kept = (manifest["checkpoints"] if every_checkpoint else []) + chosen
+    keep = len({entry["path"] for entry in kept})
+    cut_entries = {}  # the run's checkpoint path -> the cut copy's path and checksums
+    for entry in kept:
+        if entry["path"] not in cut_entries:
             full = source_dir / entry["path"]
-            cut = _cut_checkpoint(full, staging / "run" / "checkpoints")
+            cut = _cut_checkpoint(full, staging / "run" / "checkpoints", keep)
             _check_same_actions(full, cut)
-            cut_paths[entry["path"]] = cut
-        cut = cut_paths[entry["path"]]
-        exported.append({**entry, "path": str(cut.relative_to(staging)), "sha256": snapshot_checksum(cut),
-                         "full_sha256": entry["sha256"]})
-    unique = {e["path"]: {k: v for k, v in e.items() if k not in ("fraction", "target_return")}
-              for e in exported}
+            cut_entries[entry["path"]] = {"path": str(cut.relative_to(staging)), "sha256": snapshot_checksum(cut),
+                                          "full_sha256": entry["sha256"]}
+    exported = [{**entry, **cut_entries[entry["path"]]} for entry in chosen]
+    unique = {cut_entries[e["path"]]["path"]: {k: v for k, v in {**e, **cut_entries[e["path"]]}.items()
+                                               if k not in ("fraction", "target_return")}
+              for e in kept}
     shipped = {**manifest, "snapshots": exported, "checkpoints": list(unique.values()),
                "fractions": list(fractions),
                "exported_from": {"leaves": list(ACTING_LEAVES),

@@ -49,6 +49,22 @@ def test_the_exported_manifest_keeps_the_reference_return_and_only_the_shipped_s
         manifest_snapshot(shipped, 1.0)
 
 
+def test_every_checkpoint_exports_the_whole_policy_set_each_acting_as_the_full_one(tiny_policies, tmp_path):
+    from rwrl.datasets.behaviour_policies import ope_loader
+    from rwrl.ope.evaluate import load_policy_set
+    source = read_manifest(tiny_policies)
+    shipped = export_policies(tiny_policies, tmp_path / "set", (0.75,), every_checkpoint=True)
+    assert len(source["checkpoints"]) > 2  # more than the snapshots: the test means something
+    assert [c["full_sha256"] for c in shipped["checkpoints"]] == [c["sha256"] for c in source["checkpoints"]]
+    assert [c["env_steps"] for c in shipped["checkpoints"]] == [c["env_steps"] for c in source["checkpoints"]]
+    assert [s["fraction"] for s in shipped["snapshots"]] == [0.75]
+    full = load_policy_set(tiny_policies, ope_loader)
+    cut = load_policy_set(tmp_path / "set", ope_loader)  # each checksum checked on load
+    obs = np.random.default_rng(5).normal(size=(16, full[0].function.obs_size)).astype(np.float32)
+    for a, b in zip(full, cut, strict=True):
+        np.testing.assert_array_equal(a(obs), b(obs))
+
+
 def test_a_policy_only_snapshot_is_refused_where_more_than_acting_is_read(exported):
     path, _ = manifest_snapshot(read_manifest(exported), 0.75)
     run = read_run_config(path)
@@ -150,3 +166,32 @@ def test_training_recipe_names_each_shipped_runs_steps_and_config():
         task, challenge = name.rsplit("-", 1)
         config = json.loads((shipped_policies.SHIPPED_ROOT / name / "run" / "config.json").read_text())
         assert config["run"]["agent_config"] == training_recipe(task, challenge)[1], name
+
+
+def test_ope_benchmark_keeps_each_policy_set_in_its_archive_and_restores_it_without_training(
+        tiny_policies, tmp_path, monkeypatch):
+    """benchmarks/ope.py --archive: the set is exported once trained; a fresh root gets it back, untrained."""
+    import argparse
+    import shutil
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import offline
+    import ope
+    trained = []
+    monkeypatch.setattr(offline, "make_policies", lambda stages: trained.append(list(stages.tasks)))
+    archive = tmp_path / "archive"
+    first = argparse.Namespace(root=tmp_path / "first", archive=archive, tasks=["cartpole-swingup"], size=20)
+    shutil.copytree(tiny_policies, first.root / "policies" / "cartpole-swingup-none")  # as if just trained
+    ope.make_policy_sets(first, argparse.Namespace(tasks=first.tasks))
+    assert trained == [["cartpole-swingup"]]
+    kept = read_manifest(archive / "policies" / "cartpole-swingup-none")
+    assert len(kept["checkpoints"]) == len(read_manifest(tiny_policies)["checkpoints"])
+    assert ope.policy_set(first, "cartpole-swingup") == archive / "policies" / "cartpole-swingup-none"
+    assert ope.result_path(first, "cartpole-swingup", "fqe").parent == archive / "ope"
+
+    second = argparse.Namespace(**{**vars(first), "root": tmp_path / "second"})
+    ope.make_policy_sets(second, argparse.Namespace(tasks=second.tasks))
+    assert trained[-1] == []  # nothing trained: the set came back from the archive
+    restored = read_manifest(second.root / "policies" / "cartpole-swingup-none")
+    assert [c["sha256"] for c in restored["checkpoints"]] == [c["sha256"] for c in kept["checkpoints"]]
