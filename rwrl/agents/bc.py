@@ -30,13 +30,13 @@ import optax
 
 from rwrl.agents.base import AgentFunctions, JittedAgent, make_optimiser
 from rwrl.agents.capabilities import Capabilities
-from rwrl.agents.config import BatchConfig, GradientClipConfig, PolicyNetConfig, require_positive
+from rwrl.agents.config import GradientClipConfig, OfflineBatchConfig, PolicyNetConfig, require_positive
 from rwrl.agents.networks import DeterministicPolicy
 from rwrl.agents.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class BCConfig(PolicyNetConfig, GradientClipConfig, BatchConfig):
+class BCConfig(PolicyNetConfig, GradientClipConfig, OfflineBatchConfig):
     """BC hyperparameters; of the batch fields BC reads only batch_size (the replay needs n and a discount)."""
 
     #: Adam learning rate.

@@ -86,6 +86,24 @@ class BatchConfig(AgentConfig):
 
 
 @dataclasses.dataclass(frozen=True)
+class OfflineBatchConfig(BatchConfig):
+    """An offline agent's batches, drawn from a fixed dataset by the offline loop."""
+
+    #: learner updates per compiled call: one draw of that many batches, scanned
+    #: (``JittedAgent.update_many``); the offline loop ends a call early at an
+    #: evaluation, a checkpoint and the end, so those fall on the same updates.
+    #: 50: BC 30 %, CRR 23 %, IQL 17 % less time per update than one per call on
+    #: this project's 2-core machine (2026-12-07, beside two other jobs).
+    #: Results depend on it (the batches come from one draw per call), so a run
+    #: records it and resumes with it.
+    updates_per_call: int = 50
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_int(self, "updates_per_call")
+
+
+@dataclasses.dataclass(frozen=True)
 class ReplayConfig(BatchConfig):
     """The replay an online agent learns from, and its replay ratio."""
 
@@ -219,5 +237,5 @@ class PolyakConfig(AgentConfig):
 
 
 __all__ = ["ActorCriticConfig", "AgentConfig", "BatchConfig", "CriticSupportConfig", "ExplorationNoiseConfig",
-           "GradientClipConfig", "LearnerConfig", "PolicyNetConfig", "PolyakConfig", "ReplayConfig",
+           "GradientClipConfig", "LearnerConfig", "OfflineBatchConfig", "PolicyNetConfig", "PolyakConfig", "ReplayConfig",
            "require_int", "require_positive", "require_sizes"]

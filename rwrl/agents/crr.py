@@ -48,7 +48,7 @@ import optax
 from rwrl.agents import distributional
 from rwrl.agents.base import AgentFunctions, JittedAgent, actor_critic_optimisers
 from rwrl.agents.capabilities import Capabilities
-from rwrl.agents.config import BatchConfig, CriticSupportConfig, LearnerConfig, require_int, require_positive
+from rwrl.agents.config import CriticSupportConfig, LearnerConfig, OfflineBatchConfig, require_int, require_positive
 # The learner state and its initialisation are D4PG's: the same networks' parameters, targets and optimisers.
 from rwrl.agents.d4pg import TrainingState, init_state
 from rwrl.agents.dmpo import gaussian_log_prob
@@ -59,7 +59,7 @@ WEIGHTINGS = ("exp", "binary")
 
 
 @dataclasses.dataclass(frozen=True)
-class CRRConfig(LearnerConfig, CriticSupportConfig, BatchConfig):
+class CRRConfig(LearnerConfig, CriticSupportConfig, OfflineBatchConfig):
     """CRR hyperparameters: the pieces' (``rwrl.agents.config``, as D4PG's) and CRR's (see the module docstring)."""
 
     #: m, actions sampled per state for the advantage and the target mixture.

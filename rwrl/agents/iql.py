@@ -46,14 +46,14 @@ import optax
 
 from rwrl.agents.base import AgentFunctions, JittedAgent, make_optimiser
 from rwrl.agents.capabilities import Capabilities
-from rwrl.agents.config import ActorCriticConfig, BatchConfig, PolyakConfig, require_positive, require_sizes
+from rwrl.agents.config import ActorCriticConfig, OfflineBatchConfig, PolyakConfig, require_positive, require_sizes
 from rwrl.agents.dmpo import gaussian_log_prob
 from rwrl.agents.networks import GaussianPolicy, LayerNormMLP, gaussian_action
 from rwrl.agents.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class IQLConfig(ActorCriticConfig, BatchConfig, PolyakConfig):
+class IQLConfig(ActorCriticConfig, OfflineBatchConfig, PolyakConfig):
     """IQL hyperparameters (the paper's locomotion settings; see the module docstring)."""
 
     #: hidden layer sizes of the value network.

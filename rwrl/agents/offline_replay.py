@@ -167,3 +167,12 @@ class OfflineReplay:
     def sample(self, rng: np.random.Generator, batch_size: int) -> Transition:
         """Return ``batch_size`` transitions drawn uniformly with replacement."""
         return self.transitions(rng.integers(0, len(self), size=batch_size))
+
+    def sample_many(self, rng: np.random.Generator, count: int, batch_size: int) -> Transition:
+        """Return ``count`` batches of ``batch_size`` transitions, arrays (count, batch_size, ...).
+
+        One draw of count x batch_size indices, uniform with replacement, taken
+        batch by batch (not the indices of ``count`` calls to ``sample``: numpy's
+        bounded draws are buffered per call), as the online replay's.
+        """
+        return self.transitions(rng.integers(0, len(self), size=(count, batch_size)))

@@ -187,7 +187,7 @@ class Loop:
         self._session_start = 0.0  #: perf_counter at this session's start
         self._prior_total = 0.0  #: loop wall-clock of the earlier sessions, seconds
         #: the update programs compiled in this process (``_timed_updates``' ``program``)
-        self._compiled: set[int | None] = set()
+        self._compiled: set[int] = set()
         self._last_checkpoint_time = 0.0  #: perf_counter of this session's last checkpoint
 
     # ------------------------------------------------------------ subclass hooks
@@ -306,28 +306,19 @@ class Loop:
         """Seconds of loop wall-clock over every session of the run."""
         return self._prior_total + time.perf_counter() - self._session_start
 
-    def _update(self, batch: Any) -> None:
-        """One learner update on ``batch`` (the offline loop's: one per call)."""
-        self._timed_updates(None, 1, lambda: self.agent.update(self.state, batch, self.keys.next()))
-
     def _update_many(self, batches: Any, count: int) -> None:
-        """``count`` learner updates in one compiled call (``update_many``), keys as ``count`` ``_update``s."""
-        keys = np.stack([self.keys.next() for _ in range(count)])
-        self._timed_updates(count, count, lambda: self._apply_updates(batches, keys))
+        """``count`` learner updates in one compiled call (``update_many``), one key each.
 
-    def _timed_updates(self, program: int | None, count: int, apply: Callable[[], tuple[Any, dict]]) -> None:
-        """Run ``apply`` (``count`` updates; it returns the new state and metrics) and time it.
-
-        ``program`` names the compiled function it calls (None: ``update``; K:
-        ``update_many`` with K batches); its first call in this process
-        compiles, so it is timed apart and its updates count in ``compiles``.
+        The first call with a given ``count`` in this process compiles, so it is
+        timed apart and its updates count in ``compiles``.
         """
         c = self.counters
-        compiling = program not in self._compiled
+        keys = np.stack([self.keys.next() for _ in range(count)])
+        compiling = count not in self._compiled
         with self.stopwatch.time("compile" if compiling else "learner"):
-            self.state, self.last_metrics = apply()
+            self.state, self.last_metrics = self._apply_updates(batches, keys)
             jax.block_until_ready(self.state)
-        self._compiled.add(program)
+        self._compiled.add(count)
         c.compiles += count * compiling
         c.updates += count
 

@@ -1,8 +1,13 @@
 """The offline loop of ``rwrl run --dataset ID``: learner updates on a fixed dataset, online evaluation.
 
-Each iteration samples one batch from the dataset (``rwrl.agents.offline_replay``:
-uniform n-step transitions, n and the discount from the agent's config) and
-runs one learner update. Between iterations, when due, it evaluates the
+Each iteration draws ``updates_per_call`` batches from the dataset at once
+(``rwrl.agents.offline_replay``: uniform n-step transitions, n and the
+discount from the agent's config) and runs that many learner updates in one
+compiled call (``update_many``); an iteration ends early where an evaluation,
+a checkpoint or the end of the run is due, so those fall on the updates they
+name, and every iteration starts where the uninterrupted run's did (its length
+depends on the update count and the fixed schedule alone), which resuming
+needs. Between iterations, when due, it evaluates the
 deterministic policy on the dataset's evaluation env (the env spec Minari
 stored with the dataset: its ``eval_env_spec``, else the env it was collected
 on, built as a Gymnasium vector env of ``eval_episodes`` copies) and writes a
@@ -46,7 +51,7 @@ class OfflineCounters:
     """The offline loop's position; all of it goes into every checkpoint."""
 
     updates: int = 0  #: learner updates so far
-    compiles: int = 0  #: updates that compiled the update (one per session), timed apart
+    compiles: int = 0  #: updates in calls that compiled (the first of each length per session), timed apart
     evaluations: int = 0  #: evaluations run
     eval_episodes: int = 0  #: finished evaluation episodes (rows)
     rows: int = 0  #: rows in metrics.jsonl
@@ -109,9 +114,12 @@ class OfflineTrainer(Loop):
         self.replay = replay
 
     def _advance(self) -> None:
+        c, per_call = self.counters, self.agent.config.updates_per_call
+        due = [at - c.updates for at in (c.next_eval, c.next_checkpoint, self.config.steps) if at > c.updates]
+        count = min([per_call - c.updates % per_call, *due])
         with self.stopwatch.time("replay"):
-            batch = self.replay.sample(self.np_rng, self.agent.config.batch_size)
-        self._update(batch)
+            batches = self.replay.sample_many(self.np_rng, count, self.agent.config.batch_size)
+        self._update_many(batches, count)
 
     def _extra_summary(self) -> dict[str, Any]:
         """The dataset, and the last evaluation's normalized score."""

@@ -14,9 +14,10 @@ from tests.agents.offline_fixtures import collect_cartpole
 from tests.experiments.fakes import Killed, kill_after
 
 DATASET = "rwrl/cartpole-tiny-v0"
-#: CRR small enough to compile and run 60 updates in seconds.
+#: CRR small enough to compile and run 60 updates in seconds, one update per call (so a
+#: loop iteration is an update and the kills below name updates).
 TINY_CRR = {"policy_hidden_sizes": [16], "critic_hidden_sizes": [16], "num_atoms": 11,
-            "batch_size": 32, "target_update_period": 10}
+            "batch_size": 32, "target_update_period": 10, "updates_per_call": 1}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,28 @@ def test_a_killed_offline_run_resumes_to_the_same_rows(tmp_path, reference, kill
     assert _without_wall_time(rows) == _without_wall_time(ref_rows)
     assert summary["counters"]["updates"] == 60 and summary["counters"]["session"] == 1
     assert summary["final_eval_return"] == ref_summary["final_eval_return"]
+
+
+def test_updates_per_call_cuts_calls_at_evaluations_checkpoints_and_the_end_and_resumes_the_same(tmp_path):
+    """8 updates per call: calls end at 8, 16, 20 (evaluation), 24, 25 (checkpoint), 32, 40, 48, 50, 56, 60."""
+    config = tiny_offline_config(agent_config={**TINY_CRR, "updates_per_call": 8})
+    seen = []
+    summary = start_run(config, tmp_path / "whole", RunHooks(on_step=lambda t: seen.append(t.counters.updates),
+                                                             progress=False))
+    assert seen == [8, 16, 20, 24, 25, 32, 40, 48, 50, 56, 60]
+    whole = read_rows(tmp_path / "whole" / "metrics.jsonl")
+    assert [r["updates"] for r in whole] == [20 * e for e in range(4) for _ in range(2)]
+    assert summary["counters"]["updates"] == 60
+    # Killed after the 5th call (update 25, just checkpointed) and after the 8th (48): the same rows.
+    for kill_at in (5, 8):
+        run = tmp_path / f"killed{kill_at}"
+        with pytest.raises(Killed):
+            start_run(config, run, _hooks(kill_at=kill_at))
+        resume_run(run, hooks=_hooks())
+        assert _without_wall_time(read_rows(run / "metrics.jsonl")) == _without_wall_time(whole)
+    with pytest.raises(ConfigError, match="updates_per_call=0: must be an integer >= 1"):
+        start_run(tiny_offline_config(agent_config={**TINY_CRR, "updates_per_call": 0}), tmp_path / "bad",
+                  _hooks())
 
 
 def test_offline_agents_need_a_dataset_and_a_missing_dataset_is_named(tmp_path):
