@@ -237,5 +237,5 @@ class PolyakConfig(AgentConfig):
 
 
 __all__ = ["ActorCriticConfig", "AgentConfig", "BatchConfig", "CriticSupportConfig", "ExplorationNoiseConfig",
-           "GradientClipConfig", "LearnerConfig", "OfflineBatchConfig", "PolicyNetConfig", "PolyakConfig", "ReplayConfig",
-           "require_int", "require_positive", "require_sizes"]
+           "GradientClipConfig", "LearnerConfig", "OfflineBatchConfig", "PolicyNetConfig", "PolyakConfig",
+           "ReplayConfig", "require_int", "require_positive", "require_sizes"]
