@@ -186,7 +186,7 @@ class Loop:
         self.progress: Progress | None = None
         self._session_start = 0.0  #: perf_counter at this session's start
         self._prior_total = 0.0  #: loop wall-clock of the earlier sessions, seconds
-        #: the update programs compiled in this process (``_timed_updates``' ``program``)
+        #: the update_many lengths compiled in this process (``_update_many``' ``count``)
         self._compiled: set[int] = set()
         self._last_checkpoint_time = 0.0  #: perf_counter of this session's last checkpoint
 
