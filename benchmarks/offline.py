@@ -31,7 +31,9 @@ random policy's mean return, 100 = the best behaviour snapshot's; Minari's
 ``ref_min_score`` / ``ref_max_score``), mean over seeds with a 95 %
 bootstrap interval, and the issue's checks: CRR at or above BC on each
 dataset, and every agent above the random policy (score > 0). Nothing is
-tuned to make them hold.
+tuned to make them hold. The page's first line is the command a reader runs
+to continue it (``--root R`` for their own run folder, then the flags that
+differ from the defaults) and, while cells of the plan lack seeds, how many.
 
 Usage::
 
@@ -53,6 +55,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -67,6 +70,8 @@ SWEEP_FILE = REPO / "sweeps" / "offline.toml"
 TASKS = ("cartpole-swingup", "walker-walk", "quadruped-walk", "humanoid-walk")
 CHALLENGES = ("none", "easy")
 SIZES = (5, 20)
+#: the sweep file's agents, in the table's column order.
+AGENTS = ("bc", "crr", "iql")
 #: the online run behind each task's behaviour policies: that of the snapshots rwrl ships
 #: (``rwrl.datasets.shipped_policies.training_recipe``: env steps and D4PG config per task and
 #: challenge; ``--policy-steps`` replaces the steps); the best checkpoint is the 100 % of the
@@ -243,6 +248,31 @@ def _merge(previous: Path, scores: dict, record: dict, policies: list[dict],
     return carried
 
 
+def rerun_command(args: argparse.Namespace) -> str:
+    """The command a reader runs to continue (or remake) the table: ``--root R`` (the run folder is
+    the reader's own) and the plan's flags where they differ from the defaults."""
+    words = ["python", "benchmarks/offline.py", "--root", "R"]
+    for flag, value, default in (("--tasks", args.tasks, list(TASKS)),
+                                 ("--challenges", args.challenges, list(CHALLENGES)),
+                                 ("--sizes", args.sizes, list(SIZES)), ("--seeds", args.seeds, 3),
+                                 ("--updates", args.updates, None), ("--workers", args.workers, 1)):
+        if value != default:
+            words += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    if args.archive:
+        archive = args.archive.resolve()
+        words += ["--archive", str(archive.relative_to(REPO) if archive.is_relative_to(REPO) else archive)]
+    return shlex.join(words)
+
+
+def _unfinished_cells(args: argparse.Namespace, scores: dict) -> tuple[int, int]:
+    """(unfinished, planned): the (dataset, agent) cells of the plan (``--tasks`` x ``--challenges``
+    x ``--sizes`` that the sweep file trains on, x BC, CRR, IQL) and how many of them have fewer than
+    ``--seeds`` finished seeds."""
+    cells = [(naming.dataset_id(t, c, s), a) for t in args.tasks if t in TASKS
+             for c in args.challenges for s in args.sizes if s in SIZES for a in AGENTS]
+    return sum(len(scores.get(cell, [])) < args.seeds for cell in cells), len(cells)
+
+
 def summarize(args: argparse.Namespace) -> Path:
     """Write OUT/offline.md and OUT/offline.json from the finished runs (and ``--merge``'s table)."""
     import numpy as np
@@ -252,10 +282,13 @@ def summarize(args: argparse.Namespace) -> Path:
     policies = _behaviour_policies(args.root)
     carried = _merge(args.merge, scores, record, policies, updates) if args.merge else []
     datasets = sorted({d for d, _ in scores})
-    agents = [a for a in ("bc", "crr", "iql") if any(a == b for _, b in scores)]
-    source = f"`python benchmarks/offline.py --root {args.root}`" + (
+    agents = [a for a in AGENTS if any(a == b for _, b in scores)]
+    unfinished = _unfinished_cells(args, scores)
+    source = f"`{rerun_command(args)}`" + (
         f" (cells carried over from an earlier table by `--merge`: {len(carried)} of {len(scores)})"
-        if args.merge else "")
+        if args.merge else "") + (
+        f" (in progress: {unfinished[0]} of the plan's {unfinished[1]} cells have fewer than "
+        f"{args.seeds} seeds finished)" if unfinished[0] else "")
     lines = ["# Offline benchmark: normalized score (0 = random policy, 100 = best behaviour snapshot)",
              "", f"{source}; learner updates per run: "
              f"{sorted(updates)}; each cell: final evaluation's normalized score, mean over "

@@ -302,6 +302,23 @@ def test_offline_merge_fills_what_root_lacks_and_roots_figures_win(tmp_path):
     assert "carried over from an earlier table by `--merge`: 1 of 1" in (out / "offline.md").read_text()
 
 
+def test_offline_page_names_the_command_a_reader_runs_and_what_is_unfinished(tmp_path):
+    import offline
+
+    out = tmp_path / "out"
+    assert offline.main(["--root", str(tmp_path / "root"), "--out", str(out), "--summarize-only",
+                         "--tasks", "cartpole-swingup", "--sizes", "5", "--workers", "2",
+                         "--archive", "benchmarks/results/archive/none-here"]) == 0
+    header = (out / "offline.md").read_text().splitlines()[2]
+    assert header.startswith("`python benchmarks/offline.py --root R --tasks cartpole-swingup --sizes 5 "
+                             "--workers 2 --archive benchmarks/results/archive/none-here` (in progress: "
+                             "6 of the plan's 6 cells have fewer than 3 seeds finished)")
+    args = offline.argparse.Namespace(tasks=["cartpole-swingup"], challenges=["none"], sizes=[5, 40], seeds=2)
+    scores = {("rwrl/cartpole-swingup-none-5pct-v0", "bc"): [1.0, 2.0],
+              ("rwrl/cartpole-swingup-none-5pct-v0", "crr"): [1.0]}
+    assert offline._unfinished_cells(args, scores) == (2, 3)  # crr has 1 seed, iql none; 40 % is not trained on
+
+
 def test_constrained_table_scores_penalized_return_and_checks_metal_per_setting(tmp_path, monkeypatch):
     import argparse
     import constrained
