@@ -108,10 +108,15 @@ class BatchedAccess:
         return BatchRenderer(self.batched, render_width, render_height, camera)
 
     def _close_batched(self) -> None:
-        """Free the renderer's GL context and what the batched env holds (its camera's)."""
-        if self._renderer is not None:
-            self._renderer.close()
-        self.batched.close()
+        """Free the renderer's GL context and what the batched env holds (its camera's).
+
+        Also on an env whose constructor raised (Gymnasium's ``VectorEnv.__del__`` closes it):
+        what was built is freed, what was not is skipped."""
+        renderer, batched = getattr(self, "_renderer", None), getattr(self, "batched", None)
+        if renderer is not None:
+            renderer.close()
+        if batched is not None:
+            batched.close()
 
     def _set_info_layout(self, info_layout: str) -> None:
         """Check and keep ``info_layout``: 'nested' (default) or 'flat' ('outer/inner' keys)."""

@@ -187,7 +187,9 @@ class VectorEpisodeRecorder(gymnasium.vector.VectorWrapper):
         return obs, rewards, terminations, truncations, info
 
     def close(self, **kwargs):
-        self._rows.file.close()
+        rows = getattr(self, "_rows", None)  # None when the constructor raised before opening it
+        if rows is not None:
+            rows.file.close()
         return super().close(**kwargs)
 
 

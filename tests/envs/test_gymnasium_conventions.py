@@ -63,6 +63,14 @@ def test_a_bad_autoreset_mode_is_a_value_error_naming_the_modes():
         RwrlVectorEnv("cartpole", "swingup", N, autoreset_mode="Sometimes")
 
 
+def test_closing_a_half_built_vector_env_frees_nothing_and_raises_nothing():
+    # Gymnasium <= 1.2's VectorEnv.__del__ closes an env whose constructor raised, before it had
+    # a batched env or a renderer: that close must not raise (it printed "Exception ignored").
+    env = RwrlVectorEnv.__new__(RwrlVectorEnv)
+    env.close()
+    assert env.closed
+
+
 # --- info dtypes and shapes ----------------------------------------------------------------
 
 def _signature(info: dict) -> dict:

@@ -211,3 +211,12 @@ def test_vector_partial_reset_clears_only_masked_envs(tmp_path):
 def test_vector_requires_next_step_autoreset(tmp_path):
     with pytest.raises(ValueError, match="autoreset_mode must be NEXT_STEP"):
         VectorEpisodeRecorder(make_vector([2], autoreset_mode=AutoresetMode.SAME_STEP), tmp_path / "v.jsonl")
+
+
+def test_closing_a_recorder_whose_constructor_raised_closes_the_env_it_wraps():
+    # The state the constructor leaves when it raises on the autoreset mode: wrapped, no file yet.
+    env = make_vector([2], autoreset_mode=AutoresetMode.SAME_STEP)
+    recorder = VectorEpisodeRecorder.__new__(VectorEpisodeRecorder)
+    gymnasium.vector.VectorWrapper.__init__(recorder, env)
+    recorder.close()
+    assert env.closed
