@@ -10,6 +10,12 @@ Usage::
 
     python benchmarks/behaviour_curves.py --policies /work/policies --out benchmarks/results/behaviour_curves.json
     python benchmarks/behaviour_curves.py --page-only --out benchmarks/results/behaviour_curves.json
+    python benchmarks/behaviour_curves.py --policies /work/new-runs --merge benchmarks/results/behaviour_curves.json \
+        --out benchmarks/results/behaviour_curves.json
+
+``--merge JSON`` keeps an earlier page's runs that ``--policies`` lacks (a run is
+its task, challenge, D4PG config, env steps and seed; the folder's win), so a
+run trained later joins a page whose folders are gone; the page counts them.
 """
 
 from __future__ import annotations
@@ -64,6 +70,20 @@ def read_runs(folder: Path) -> list[dict[str, Any]]:
     return runs
 
 
+def run_key(run: dict[str, Any]) -> tuple:
+    """What names a behaviour run on the page: task, challenge, D4PG config, env steps and seed."""
+    return run["task"], run["challenge"], config_label(run["agent_config"]), run["steps"], run["seed"]
+
+
+def merge_runs(runs: list[dict[str, Any]], previous: Path) -> tuple[list[dict[str, Any]], int]:
+    """Return ``runs`` plus the runs of the earlier JSON ``previous`` they lack, sorted as the
+    folders are read, and how many were carried over."""
+    have = {run_key(r) for r in runs}
+    carried = [r for r in json.loads(Path(previous).read_text())["runs"] if run_key(r) not in have]
+    merged = sorted(runs + carried, key=lambda r: (r["task"], r["challenge"], config_label(r["agent_config"])))
+    return merged, len(carried)
+
+
 def page(results: dict[str, Any], source: str, date: str | None = None, machine: str | None = None) -> str:
     meta = results_page.measured(results, date, machine)
     rows = [[r["task"], r["challenge"], config_label(r["agent_config"]), f"{r['steps']:,}",
@@ -76,7 +96,9 @@ def page(results: dict[str, Any], source: str, date: str | None = None, machine:
             "return over its evaluation episodes (10) on the batched env, no exploration noise. The 0.75 "
             "snapshot generates the datasets; `shipped`: it is the one rwrl ships "
             "([docs/datasets.md](../../docs/datasets.md)), whose best return is the datasets' "
-            "`ref_max_score`. Figure: [behaviour_curves.png](behaviour_curves.png) (dashed: not shipped).", "",
+            "`ref_max_score`. Figure: [behaviour_curves.png](behaviour_curves.png) (dashed: not shipped)."
+            + (f" {results['carried']} of the {len(rows)} runs are carried over from the earlier page by "
+               "`--merge` (their folders were not read again)." if results.get("carried") else ""), "",
             *results_page.table(["task", "challenge", "D4PG config", "env steps", "return at step 0",
                                  "best return", "0.75 snapshot (step: return)", "checkpoints", "shipped"],
                                 rows, "llllrrlrl")]
@@ -122,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policies", type=Path, default=Path("policies"),
                         help="a folder of `rwrl policies train` outputs, one per task and challenge")
+    parser.add_argument("--merge", type=Path, default=None,
+                        help="an earlier behaviour_curves.json whose runs the folder lacks are kept")
     results_page.add_page_arguments(parser)
     args = parser.parse_args(argv)
     if results_page.rewrite_page_only(parser, args, _write_page):
@@ -129,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = read_runs(args.policies)
     if not runs:
         parser.error(f"--policies {args.policies}: no */manifest.json under it")
-    results = {"measured": results_page.stamp("behaviour_curves.py", argv), "runs": runs}
+    carried = 0
+    if args.merge is not None:
+        if not args.merge.is_file():
+            parser.error(f"--merge {args.merge}: no such file (an earlier behaviour_curves.json)")
+        runs, carried = merge_runs(runs, args.merge)
+    results = {"measured": results_page.stamp("behaviour_curves.py", argv), "runs": runs, "carried": carried}
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_figure(results, args.out.parent)

@@ -155,6 +155,30 @@ def test_behaviour_curves_page_reads_the_policies_folders(tiny_policies, tmp_pat
         behaviour_curves.main(["--policies", str(tmp_path / "empty"), "--out", str(out)])
 
 
+def test_behaviour_curves_merge_keeps_the_earlier_pages_runs_the_folder_lacks(tiny_policies, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import behaviour_curves
+
+    earlier = tmp_path / "earlier.json"
+    assert behaviour_curves.main(["--policies", str(tiny_policies.parent), "--out", str(earlier)]) == 0
+    runs = json.loads(earlier.read_text())["runs"]
+    gone = dict(runs[0], task="walker-walk", best_return=12.5)  # a run whose folder no longer exists
+    stale = dict(runs[0], best_return=-1.0)  # the folder's run, as an older page had it
+    earlier.write_text(json.dumps({"runs": [gone, stale]}))
+    out = tmp_path / "curves.json"
+    assert behaviour_curves.main(["--policies", str(tiny_policies.parent), "--merge", str(earlier),
+                                  "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert [(r["task"], r["best_return"]) for r in merged["runs"]] == [
+        ("cartpole-swingup", runs[0]["best_return"]), ("walker-walk", 12.5)]  # the folder's wins
+    assert merged["carried"] == 1 and "1 of the 2 runs are carried over" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        behaviour_curves.main(["--policies", str(tiny_policies.parent), "--merge", str(tmp_path / "no.json")])
+
+
 def test_training_recipe_names_each_shipped_runs_steps_and_config():
     from rwrl.datasets.shipped_policies import training_recipe
 
