@@ -76,8 +76,8 @@ def run_key(run: dict[str, Any]) -> tuple:
 
 
 def merge_runs(runs: list[dict[str, Any]], previous: Path) -> tuple[list[dict[str, Any]], int]:
-    """Return ``runs`` plus the runs of the earlier JSON ``previous`` they lack, sorted as the
-    folders are read, and how many were carried over."""
+    """Return ``runs`` plus the runs of the earlier JSON ``previous`` they lack, sorted by task,
+    challenge and D4PG config, and how many were carried over."""
     have = {run_key(r) for r in runs}
     carried = [r for r in json.loads(Path(previous).read_text())["runs"] if run_key(r) not in have]
     merged = sorted(runs + carried, key=lambda r: (r["task"], r["challenge"], config_label(r["agent_config"])))

@@ -72,6 +72,8 @@ CHALLENGES = ("none", "easy")
 SIZES = (5, 20)
 #: the sweep file's agents, in the table's column order.
 AGENTS = ("bc", "crr", "iql")
+#: ``--seeds`` and ``--workers`` defaults (the page's command names them only where they differ).
+SEEDS, WORKERS = 3, 1
 #: the online run behind each task's behaviour policies: that of the snapshots rwrl ships
 #: (``rwrl.datasets.shipped_policies.training_recipe``: env steps and D4PG config per task and
 #: challenge; ``--policy-steps`` replaces the steps); the best checkpoint is the 100 % of the
@@ -254,8 +256,8 @@ def rerun_command(args: argparse.Namespace) -> str:
     words = ["python", "benchmarks/offline.py", "--root", "R"]
     for flag, value, default in (("--tasks", args.tasks, list(TASKS)),
                                  ("--challenges", args.challenges, list(CHALLENGES)),
-                                 ("--sizes", args.sizes, list(SIZES)), ("--seeds", args.seeds, 3),
-                                 ("--updates", args.updates, None), ("--workers", args.workers, 1)):
+                                 ("--sizes", args.sizes, list(SIZES)), ("--seeds", args.seeds, SEEDS),
+                                 ("--updates", args.updates, None), ("--workers", args.workers, WORKERS)):
         if value != default:
             words += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
     if args.archive:
@@ -341,13 +343,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--challenges", default=",".join(CHALLENGES))
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument("--updates", type=int, default=None,
                         help="learner updates per run (default: the sweep file's)")
     parser.add_argument("--policy-steps", default="",
                         help="TASK=STEPS,... env steps of the behaviour run (default: the shipped "
                              "snapshots' runs, rwrl.datasets.shipped_policies.training_recipe)")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument("--stages", default="datasets,agents",
                         help="of policies,datasets,agents; without policies the datasets use the "
                              "shipped behaviour snapshots (ROOT/policies where a run is there)")
